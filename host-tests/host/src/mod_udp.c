@@ -1,0 +1,344 @@
+/*
+ * ECMA-419 `embedded:io/socket/udp` on the host loop, as the Moddable SDK has it on
+ * esp32 (lwip) and lin: new UDP({port, address, onReadable, onError}), read() ->
+ * ArrayBuffer with `address` and `port`, write(buffer, address, port), close().
+ * IPv4 and IPv6: without an address the socket is dual-stack and IPv4 peers show
+ * as dotted quads. Datagrams wait in a bounded queue (like lwip's receive mailbox);
+ * while it is full the socket is not read, so the kernel drops the excess.
+ */
+#include "host.h"
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#define UDP_QUEUE_MAX 32          /* datagrams waiting for read() */
+#define UDP_MAX_DATAGRAM 1472     /* what fits an Ethernet frame without IP fragmentation */
+
+typedef struct UDPPacket {
+	struct UDPPacket* next;
+	struct sockaddr_storage from;
+	int length;
+	unsigned char data[];
+} UDPPacket;
+
+typedef struct {
+	int fd;
+	int family;
+	xsSlot self;
+	xsSlot onReadable;
+	xsSlot onError;
+	int hasReadable;
+	int hasError;
+	UDPPacket* first;
+	UDPPacket* last;
+	int queued;
+	unsigned dropped;
+} UDPRecord;
+
+static void udpRelease(xsMachine* the, UDPRecord* u, int forget)
+{
+	while (u->first) {
+		UDPPacket* p = u->first;
+		u->first = p->next;
+		free(p);
+	}
+	u->last = NULL;
+	u->queued = 0;
+	if (u->fd >= 0) {
+		hostUnwatch(u->fd);
+		close(u->fd);
+		u->fd = -1;
+		if (forget) {
+			if (u->hasReadable)
+				xsForget(u->onReadable);
+			if (u->hasError)
+				xsForget(u->onError);
+			xsForget(u->self);
+		}
+	}
+}
+
+void xs_udp_destructor(void* data)
+{
+	UDPRecord* u = data;
+	if (u) {
+		udpRelease(NULL, u, 0);
+		free(u);
+	}
+}
+
+static void udpCall(UDPRecord* u, xsSlot* callback, int count, const char* where)
+{
+	xsMachine* the = hostMachine;
+	xsBeginHost(the);
+	{
+		xsTry {
+			if (count >= 0)
+				xsCallFunction1(*callback, u->self, xsInteger(count));
+			else
+				xsCallFunction0(*callback, u->self);
+		}
+		xsCatch {
+			hostReportException(the, where);
+		}
+	}
+	xsEndHost(the);
+}
+
+static void udpOnPoll(void* refcon, short revents)
+{
+	UDPRecord* u = refcon;
+	int received = 0;
+	if (revents & (POLLERR | POLLNVAL)) {
+		int error = 0;
+		socklen_t length = sizeof(error);
+		getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &error, &length);
+		/* ICMP port unreachable from a previous write is not fatal for a server socket */
+		if (!(revents & POLLIN) && u->hasError && (error != ECONNREFUSED)) {
+			udpCall(u, &u->onError, -1, "udp onError");
+			return;
+		}
+	}
+	while (u->queued < UDP_QUEUE_MAX) {
+		unsigned char buffer[65536];
+		struct sockaddr_storage from;
+		socklen_t fromLength = sizeof(from);
+		ssize_t n = recvfrom(u->fd, buffer, sizeof(buffer), 0, (struct sockaddr*)&from, &fromLength);
+		if (n < 0) {
+			if ((errno == EAGAIN) || (errno == EWOULDBLOCK))
+				break;
+			if ((errno == ECONNREFUSED) || (errno == EINTR))
+				continue;
+			break;
+		}
+		if (n > UDP_MAX_DATAGRAM) {
+			u->dropped++;
+			continue;
+		}
+		UDPPacket* p = malloc(sizeof(UDPPacket) + n);
+		if (!p)
+			break;
+		p->next = NULL;
+		p->from = from;
+		p->length = (int)n;
+		memcpy(p->data, buffer, n);
+		if (u->last)
+			u->last->next = p;
+		else
+			u->first = p;
+		u->last = p;
+		u->queued++;
+		received++;
+	}
+	if (u->queued >= UDP_QUEUE_MAX)
+		hostWatchEvents(u->fd, 0);
+	if (received && u->hasReadable)
+		udpCall(u, &u->onReadable, u->queued, "udp onReadable");
+}
+
+static UDPRecord* udpFrom(xsMachine* the)
+{
+	UDPRecord* u = xsmcGetHostData(xsThis);
+	if (!u || (u->fd < 0))
+		xsUnknownError("closed");
+	return u;
+}
+
+void xs_udp_constructor(xsMachine* the)
+{
+	UDPRecord* u;
+	int port = 0;
+	char address[INET6_ADDRSTRLEN] = "";
+	struct sockaddr_storage bound;
+	socklen_t boundLength;
+	int fd, family, one = 1, zero = 0;
+	xsmcVars(1);
+	if ((xsmcArgc < 1) || !xsmcIsInstanceOf(xsArg(0), xsObjectPrototype))
+		xsTypeError("options required");
+	if (xsmcHas(xsArg(0), xsID("port"))) {
+		xsmcGet(xsVar(0), xsArg(0), xsID("port"));
+		if (xsmcTest(xsVar(0))) {
+			port = xsmcToInteger(xsVar(0));
+			if ((port < 0) || (port > 65535))
+				xsRangeError("invalid port");
+		}
+	}
+	if (xsmcHas(xsArg(0), xsID("address"))) {
+		xsmcGet(xsVar(0), xsArg(0), xsID("address"));
+		if (xsmcTest(xsVar(0))) {
+			const char* text = xsmcToString(xsVar(0));
+			if (strlen(text) >= sizeof(address))
+				xsRangeError("invalid address");
+			strcpy(address, text);
+		}
+	}
+	if (xsmcHas(xsArg(0), xsID("format"))) {
+		xsmcGet(xsVar(0), xsArg(0), xsID("format"));
+		if (xsmcTest(xsVar(0)) && strcmp(xsmcToString(xsVar(0)), "buffer"))
+			xsRangeError("unsupported format");
+	}
+	memset(&bound, 0, sizeof(bound));
+	if (address[0] && strchr(address, ':') == NULL) {
+		struct sockaddr_in* sin = (struct sockaddr_in*)&bound;
+		family = AF_INET;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		if (inet_pton(AF_INET, address, &sin->sin_addr) != 1)
+			xsRangeError("invalid address");
+		boundLength = sizeof(*sin);
+	}
+	else {
+		struct sockaddr_in6* sin6 = (struct sockaddr_in6*)&bound;
+		family = AF_INET6;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		if (address[0] && (inet_pton(AF_INET6, address, &sin6->sin6_addr) != 1))
+			xsRangeError("invalid address");
+		if (!address[0])
+			sin6->sin6_addr = in6addr_any;
+		boundLength = sizeof(*sin6);
+	}
+	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		xsUnknownError("socket: %s", strerror(errno));
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, address[0] ? &one : &zero, sizeof(int));
+	if (bind(fd, (struct sockaddr*)&bound, boundLength) < 0) {
+		int error = errno;
+		close(fd);
+		xsUnknownError("bind port %d: %s", port, strerror(error));
+	}
+	u = calloc(1, sizeof(UDPRecord));
+	if (!u) {
+		close(fd);
+		xsUnknownError("no memory");
+	}
+	u->fd = fd;
+	u->family = family;
+	xsmcSetHostData(xsThis, u);
+	u->self = xsThis;
+	xsRemember(u->self);
+	xsmcGet(xsVar(0), xsArg(0), xsID("onReadable"));
+	if (xsmcIsInstanceOf(xsVar(0), xsFunctionPrototype)) {
+		u->onReadable = xsVar(0);
+		xsRemember(u->onReadable);
+		u->hasReadable = 1;
+	}
+	xsmcGet(xsVar(0), xsArg(0), xsID("onError"));
+	if (xsmcIsInstanceOf(xsVar(0), xsFunctionPrototype)) {
+		u->onError = xsVar(0);
+		xsRemember(u->onError);
+		u->hasError = 1;
+	}
+	if (hostWatch(fd, POLLIN, 1, udpOnPoll, u) < 0) {
+		udpRelease(the, u, 1);
+		xsUnknownError("too many sockets");
+	}
+}
+
+void xs_udp_close(xsMachine* the)
+{
+	UDPRecord* u = xsmcGetHostData(xsThis);
+	if (u && (u->fd >= 0))
+		udpRelease(the, u, 1);
+}
+
+static void formatAddress(struct sockaddr_storage* from, char* text, int* port)
+{
+	if (from->ss_family == AF_INET) {
+		struct sockaddr_in* sin = (struct sockaddr_in*)from;
+		inet_ntop(AF_INET, &sin->sin_addr, text, INET6_ADDRSTRLEN);
+		*port = ntohs(sin->sin_port);
+	}
+	else {
+		struct sockaddr_in6* sin6 = (struct sockaddr_in6*)from;
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+			inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], text, INET6_ADDRSTRLEN);
+		else
+			inet_ntop(AF_INET6, &sin6->sin6_addr, text, INET6_ADDRSTRLEN);
+		*port = ntohs(sin6->sin6_port);
+	}
+}
+
+void xs_udp_read(xsMachine* the)
+{
+	UDPRecord* u = udpFrom(the);
+	UDPPacket* p = u->first;
+	char text[INET6_ADDRSTRLEN];
+	int port;
+	if (!p)
+		return;
+	u->first = p->next;
+	if (!u->first)
+		u->last = NULL;
+	if (u->queued-- == UDP_QUEUE_MAX)
+		hostWatchEvents(u->fd, POLLIN);
+	xsmcVars(1);
+	xsmcSetArrayBuffer(xsResult, p->data, p->length);
+	formatAddress(&p->from, text, &port);
+	free(p);
+	xsmcSetString(xsVar(0), text);
+	xsmcSet(xsResult, xsID("address"), xsVar(0));
+	xsmcSetInteger(xsVar(0), port);
+	xsmcSet(xsResult, xsID("port"), xsVar(0));
+}
+
+void xs_udp_write(xsMachine* the)
+{
+	UDPRecord* u = udpFrom(the);
+	struct sockaddr_storage to;
+	socklen_t toLength;
+	const char* address;
+	int port;
+	void* data;
+	xsUnsignedValue length;
+	if (xsmcArgc < 3)
+		xsTypeError("write(buffer, address, port)");
+	port = xsmcToInteger(xsArg(2));
+	if ((port <= 0) || (port > 65535))
+		xsRangeError("invalid port");
+	address = xsmcToString(xsArg(1));
+	memset(&to, 0, sizeof(to));
+	if (u->family == AF_INET) {
+		struct sockaddr_in* sin = (struct sockaddr_in*)&to;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		if (inet_pton(AF_INET, address, &sin->sin_addr) != 1)
+			xsRangeError("invalid address");
+		toLength = sizeof(*sin);
+	}
+	else {
+		struct sockaddr_in6* sin6 = (struct sockaddr_in6*)&to;
+		struct in_addr v4;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		if (inet_pton(AF_INET, address, &v4) == 1) {
+			sin6->sin6_addr.s6_addr[10] = 0xff;
+			sin6->sin6_addr.s6_addr[11] = 0xff;
+			memcpy(&sin6->sin6_addr.s6_addr[12], &v4, 4);
+		}
+		else if (inet_pton(AF_INET6, address, &sin6->sin6_addr) != 1)
+			xsRangeError("invalid address");
+		toLength = sizeof(*sin6);
+	}
+	xsmcGetBufferReadable(xsArg(0), &data, &length);
+	if (length > UDP_MAX_DATAGRAM)
+		xsRangeError("datagram too large");
+	if (sendto(u->fd, data, length, 0, (struct sockaddr*)&to, toLength) < 0) {
+		/* like lwip: a full or unreachable path drops the datagram; UDP promises nothing */
+		if ((errno != EAGAIN) && (errno != ENOBUFS) && (errno != ECONNREFUSED) && (errno != ENETUNREACH))
+			xsUnknownError("write: %s", strerror(errno));
+	}
+}
+
+void xs_udp_get_format(xsMachine* the)
+{
+	xsmcSetString(xsResult, "buffer");
+}
+
+void xs_udp_set_format(xsMachine* the)
+{
+	if (strcmp(xsmcToString(xsArg(0)), "buffer"))
+		xsRangeError("unsupported format");
+}
