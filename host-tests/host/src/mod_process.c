@@ -9,6 +9,7 @@
 #include "host.h"
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 extern char** environ;
@@ -204,6 +205,8 @@ void xs_process_constructor(xsMachine* the)
 	}
 	pid = fork();
 	if (pid == 0) {
+		/* a peer must not outlive the test host that started it, even after a kill -9 */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		sigemptyset(&mask);
 		sigprocmask(SIG_SETMASK, &mask, NULL);
 		signal(SIGPIPE, SIG_DFL);
