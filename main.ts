@@ -1,18 +1,45 @@
 /*
- * The application: a secure CoAP node (CoAP on UDP 5683, CoAP over DTLS-PSK on
- * 5684, /light and /temperature). It only wires modules together: the protocol
- * lives in modules/coap and modules/dtls-psk, the sensors in modules/sensors.
+ * The application: a secure CoAP node. It wires modules together and holds no
+ * protocol code: CoAP lives in modules/coap, the light in modules/light.
  *
- * Foundation stage: the protocol layers are not wired yet; the app announces the
- * endpoints it will serve and stays up like firmware does.
+ *   udp/5683 -> UdpEndpoint -> CoapServer -> /light, /.well-known/core
  */
-import Timer from "timer";
+import { CoapServer } from "coap/server";
+import { DeadlineScheduler, UdpEndpoint, monotonicNow } from "coap/endpoint";
+import { Light, lightResource } from "light/light";
+import { PreferenceLightStore } from "light/store";
+import { DigitalLight } from "light/digital";
 
 const COAP_PORT = 5683;
-const COAPS_PORT = 5684;
-const KEEPALIVE_MS = 60_000;
+const LIGHT_PIN = 8;
 
-trace(`secure-coap-node: started; will serve coap on udp/${COAP_PORT} and coaps on udp/${COAPS_PORT} (all addresses)\n`);
+function log(message: string): void {
+  trace(`${message}\n`);
+}
 
-/* firmware never returns from main: a slow timer keeps the run loop alive */
-Timer.repeat(() => {}, KEEPALIVE_MS);
+const light = new Light(new DigitalLight(LIGHT_PIN), new PreferenceLightStore());
+const scheduler = new DeadlineScheduler();
+
+const server: CoapServer = new CoapServer({
+  send: (datagram, peer) => coap.send(datagram, peer),
+  now: monotonicNow,
+  random: Math.random,
+  log,
+});
+server.add("light", lightResource(light, log));
+scheduler.add(server);
+
+light.onChange((on) => {
+  log(`light: ${on ? "on" : "off"}`);
+  server.notify("light");
+  scheduler.update();
+});
+
+const coap = new UdpEndpoint({
+  port: COAP_PORT,
+  onDatagram: (datagram, peer) => server.receive(datagram, peer),
+  onIdle: () => scheduler.update(),
+  log,
+});
+
+log(`secure-coap-node: started; coap on udp/${COAP_PORT} (all addresses); light on GPIO ${LIGHT_PIN} is ${light.on ? "on" : "off"}`);

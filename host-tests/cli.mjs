@@ -101,6 +101,9 @@ function walk(dir, predicate, out = []) {
 /* Where native bindings and their JS shims live: the project's modules and the host's test fixtures. */
 const nativeFolders = [join(root, "modules"), join(root, "host-tests", "fixtures")];
 
+/* the platform libraries native bindings link with (Debian's Mbed TLS 2.28 for dtls-psk) */
+const nativeLibraries = ["-lmbedtls", "-lmbedx509", "-lmbedcrypto"];
+
 /* C compiled into the host (device-only C lives under an esp32/ folder). */
 function nativeSources() {
   return nativeFolders.flatMap((folder) => walk(folder, (p) => p.endsWith(".c") && !p.includes("/esp32/"))).map((p) => relative(root, p));
@@ -108,7 +111,8 @@ function nativeSources() {
 
 function buildHost() {
   const args = ["-s", "-C", join(root, "host-tests", "host"), `-j${Math.max(2, (process.env.JOBS | 0) || 2)}`,
-    `XS=${join(xsDir, "moddable", "xs")}`, `OUT=${join(buildDir, "host")}`, `NATIVE=${nativeSources().join(" ")}`];
+    `XS=${join(xsDir, "moddable", "xs")}`, `OUT=${join(buildDir, "host")}`, `NATIVE=${nativeSources().join(" ")}`,
+    `NATIVE_LIBS=${nativeLibraries.join(" ")}`];
   if (!existsSync(hostBinary)) log("building the XS simulator host (about a minute the first time)");
   run("make", args);
 }

@@ -4,7 +4,7 @@ import { scratchDirectory, startHost, SIGTERM } from "../lib/process";
 
 test("main starts, logs its endpoints and stays up until SIGTERM, then exits 0", async () => {
   const host = startHost("main", { data: scratchDirectory() });
-  await host.waitFor(/started.*udp\/5683.*udp\/5684/);
+  await host.waitFor(/started.*udp\/5683/);
   const early = host.finished;
   assert.equal(early, undefined, "main exited on its own");
   host.kill(SIGTERM);

@@ -120,7 +120,20 @@ function matches(error: unknown, expected: ErrorMatcher | undefined): boolean {
   return (expected as (e: unknown) => boolean)(error);
 }
 
-export const assert = {
+export interface Assert {
+  ok(value: unknown, message?: string): asserts value;
+  equal<T>(actual: T, expected: T, message?: string): void;
+  notEqual<T>(actual: T, unexpected: T, message?: string): void;
+  deepEqual(actual: unknown, expected: unknown, message?: string): void;
+  match(actual: string, pattern: RegExp, message?: string): void;
+  less(actual: number, bound: number, message?: string): void;
+  atLeast(actual: number, bound: number, message?: string): void;
+  throws(fn: () => unknown, expected?: ErrorMatcher, message?: string): unknown;
+  rejects(promise: Promise<unknown> | (() => Promise<unknown>), expected?: ErrorMatcher, message?: string): Promise<unknown>;
+  fail(message: string): never;
+}
+
+export const assert: Assert = {
   ok(value: unknown, message?: string): asserts value {
     if (!value) throw new AssertionError(message ?? `expected a truthy value, got ${show(value)}`);
   },

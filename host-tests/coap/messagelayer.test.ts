@@ -1,0 +1,353 @@
+/*
+ * Message layer tests (RFC 7252 sec 4 and 5.2): piggybacked and separate
+ * responses (Appendix A figures 16-22 byte for byte), deduplication with
+ * byte-identical replay, retransmission timing on a fake clock, ping -> RST,
+ * rejection of malformed and unexpected messages, bounded caches.
+ */
+import { test, assert, fromHex, toHex, seededRandom, sleep } from "../lib/harness";
+import { decode, encode, type CoapOption } from "coap/codec";
+import { MessageLayer, type ConOutcome, type Exchange, type Peer } from "coap/messagelayer";
+import { Code, DEFAULT_LIMITS, DEFAULT_TRANSPORT, EXCHANGE_LIFETIME, NON_LIFETIME, Type, type Limits } from "coap/numbers";
+import { setUriPath } from "coap/options";
+import { CoapServer } from "coap/server";
+import { utf8Encode } from "coap/utf8";
+
+// assert.ok is an assertion signature; called through the untyped `assert` object tsc refuses it (TS2775)
+const ok: (value: unknown, message?: string) => void = assert.ok;
+
+const CLIENT: Peer = { address: "192.0.2.1", port: 50000 };
+const OTHER: Peer = { address: "192.0.2.2", port: 50000 };
+
+interface RigOptions {
+  random?: () => number;
+  limits?: Partial<Limits>;
+}
+
+/** A server on a fake clock that records what it sends. */
+function rig(options: RigOptions = {}) {
+  const state = { clock: 1_000_000 };
+  const sent: { bytes: Uint8Array; peer: Peer }[] = [];
+  const logs: string[] = [];
+  const server = new CoapServer({
+    send: (bytes, peer) => sent.push({ bytes, peer }),
+    now: () => state.clock,
+    random: options.random ?? seededRandom(7),
+    log: (message) => logs.push(message),
+    limits: options.limits,
+  });
+  return {
+    server,
+    sent,
+    logs,
+    state,
+    advance(ms: number) {
+      state.clock += ms;
+      server.tick();
+    },
+    /** the datagrams sent since the last call, as hex */
+    take(): string[] {
+      return sent.splice(0).map((s) => toHex(s.bytes));
+    },
+  };
+}
+
+/** A random source whose first value makes the server's first Message ID `mid`. */
+function midSource(mid: number): () => number {
+  let first = true;
+  return () => {
+    if (first) {
+      first = false;
+      return mid / 0x10000;
+    }
+    return 0;
+  };
+}
+
+interface RequestFields {
+  type?: Type;
+  code?: number;
+  mid: number;
+  token?: string;
+  path?: string;
+  options?: CoapOption[];
+  payload?: string;
+}
+
+function request(fields: RequestFields): Uint8Array {
+  const options = fields.options ? fields.options.slice() : [];
+  if (fields.path !== undefined) setUriPath(options, fields.path);
+  return encode({
+    type: fields.type ?? Type.CON,
+    code: fields.code ?? Code.GET,
+    mid: fields.mid,
+    token: fromHex(fields.token ?? ""),
+    options,
+    payload: utf8Encode(fields.payload ?? ""),
+  });
+}
+
+const hexOf = (text: string) => toHex(utf8Encode(text));
+const TEMPERATURE = hexOf("temperature");
+const READING = hexOf("22.3 C");
+
+function temperatureServer(options: RigOptions = {}) {
+  const r = rig(options);
+  let calls = 0;
+  r.server.add("temperature", { get: () => (calls++, { payload: "22.3 C" }) });
+  return { ...r, calls: () => calls };
+}
+
+test("message layer: piggybacked response, RFC 7252 figures 16 and 17 byte for byte", () => {
+  const r = temperatureServer();
+  r.server.receive(fromHex("40017d34bb" + TEMPERATURE), CLIENT);
+  assert.deepEqual(r.take(), ["60457d34ff" + READING]);
+  r.server.receive(fromHex("41017d3520bb" + TEMPERATURE), CLIENT);
+  assert.deepEqual(r.take(), ["61457d3520ff" + READING]);
+  assert.equal(r.sent.length, 0);
+});
+
+test("message layer: a retransmitted CON is answered again, byte-identical, handler run once (figures 18, 19)", () => {
+  const r = temperatureServer();
+  const bytes = fromHex("41017d3742bb" + TEMPERATURE);
+  r.server.receive(bytes, CLIENT);
+  r.state.clock += DEFAULT_TRANSPORT.ackTimeout;
+  r.server.receive(bytes, CLIENT);
+  const [first, second] = r.take();
+  assert.equal(first, "61457d3742ff" + READING);
+  assert.equal(second, first);
+  assert.equal(r.calls(), 1);
+  // the same Message ID from another endpoint is another request
+  r.server.receive(bytes, OTHER);
+  assert.equal(r.calls(), 2);
+});
+
+test("message layer: separate response for an asynchronous handler (figure 20)", async () => {
+  const r = rig({ random: midSource(0xad7b) });
+  let calls = 0;
+  let finish!: () => void;
+  r.server.add("temperature", {
+    get: () => {
+      calls++;
+      return new Promise((resolve) => (finish = () => resolve({ payload: "22.3 C" })));
+    },
+  });
+  const bytes = fromHex("41017d3853bb" + TEMPERATURE);
+  r.server.receive(bytes, CLIENT);
+  assert.deepEqual(r.take(), ["60007d38"], "Empty ACK at once");
+  // the client retransmits before the answer is ready: the Empty ACK again, no second run
+  r.server.receive(bytes, CLIENT);
+  assert.deepEqual(r.take(), ["60007d38"]);
+  assert.equal(calls, 1);
+  finish();
+  await sleep(0);
+  assert.deepEqual(r.take(), ["4145ad7b53ff" + READING], "CON response with our Message ID");
+  assert.equal(r.server.stats().pending, 1);
+  r.server.receive(fromHex("6000ad7b"), CLIENT); // the client's ACK
+  assert.equal(r.server.stats().pending, 0);
+  r.advance(100_000);
+  assert.deepEqual(r.take(), [], "no retransmission after the ACK");
+});
+
+test("message layer: a RST to a separate response stops it (figure 21)", async () => {
+  const r = rig({ random: midSource(0xad7c) });
+  r.server.add("temperature", { get: async () => ({ payload: "22.3 C" }) });
+  r.server.receive(fromHex("41017d3964bb" + TEMPERATURE), CLIENT);
+  await sleep(0);
+  assert.deepEqual(r.take(), ["60007d39", "4145ad7c64ff" + READING]);
+  r.server.receive(fromHex("7000ad7c"), CLIENT);
+  assert.equal(r.server.stats().pending, 0);
+  r.advance(100_000);
+  assert.deepEqual(r.take(), []);
+});
+
+test("message layer: NON request gets a NON response (figure 22); a duplicate NON is dropped", () => {
+  const r = temperatureServer({ random: midSource(0xad7d) });
+  const bytes = fromHex("51017d4075bb" + TEMPERATURE);
+  r.server.receive(bytes, CLIENT);
+  assert.deepEqual(r.take(), ["5145ad7d75ff" + READING]);
+  r.server.receive(bytes, CLIENT);
+  assert.deepEqual(r.take(), []);
+  assert.equal(r.calls(), 1);
+  // after NON_LIFETIME the Message ID may be used again
+  r.advance(NON_LIFETIME);
+  r.server.receive(bytes, CLIENT);
+  assert.equal(r.calls(), 2);
+});
+
+test("message layer: deduplication lasts EXCHANGE_LIFETIME, then the Message ID is new again", () => {
+  const r = temperatureServer();
+  const bytes = request({ mid: 0x1234, token: "aa", path: "temperature" });
+  r.server.receive(bytes, CLIENT);
+  r.state.clock += EXCHANGE_LIFETIME - 1;
+  r.server.receive(bytes, CLIENT);
+  assert.equal(r.calls(), 1);
+  assert.equal(r.server.nextDeadline(), r.state.clock + 1);
+  r.advance(1);
+  assert.equal(r.server.stats().dedup, 0);
+  r.server.receive(bytes, CLIENT);
+  assert.equal(r.calls(), 2);
+});
+
+test("message layer: empty CON (ping) -> RST; empty NON is ignored", () => {
+  const r = temperatureServer();
+  r.server.receive(fromHex("4000beef"), CLIENT);
+  assert.deepEqual(r.take(), ["7000beef"]);
+  r.server.receive(fromHex("5000beef"), CLIENT);
+  assert.deepEqual(r.take(), []);
+});
+
+test("message layer: malformed CON -> RST when the header is readable; otherwise silence", () => {
+  const r = temperatureServer();
+  r.server.receive(fromHex("4f01abcd"), CLIENT); // TKL 15
+  r.server.receive(fromHex("40010102ff"), CLIENT); // marker without payload
+  r.server.receive(fromHex("40010103f1"), CLIENT); // option nibble 15
+  assert.deepEqual(r.take(), ["7000abcd", "70000102", "70000103"]);
+  r.server.receive(fromHex("5f01abcd"), CLIENT); // malformed NON
+  r.server.receive(fromHex("80010001"), CLIENT); // version 2
+  r.server.receive(fromHex("4001"), CLIENT); // short
+  r.server.receive(fromHex("6f01abcd"), CLIENT); // malformed ACK
+  assert.deepEqual(r.take(), []);
+  assert.equal(r.calls(), 0);
+});
+
+test("message layer: responses we never asked for and reserved codes are rejected with RST", () => {
+  const r = temperatureServer();
+  r.server.receive(request({ mid: 7, code: Code.CONTENT, token: "01" }), CLIENT); // CON 2.05
+  r.server.receive(request({ type: Type.NON, mid: 8, code: Code.CONTENT, token: "01" }), CLIENT); // NON 2.05
+  r.server.receive(request({ mid: 9, code: 0x20 + 1, token: "01" }), CLIENT); // CON 1.01 (reserved class)
+  assert.deepEqual(r.take(), ["70000007", "70000008", "70000009"]);
+  // an ACK or RST that matches nothing is ignored
+  r.server.receive(fromHex("60000042"), CLIENT);
+  r.server.receive(fromHex("70000042"), CLIENT);
+  assert.deepEqual(r.take(), []);
+});
+
+/** A message layer alone, to watch retransmissions on a fake clock. */
+function layer(randomValue: number, limits: Partial<Limits> = {}) {
+  const state = { clock: 0 };
+  const sent: { at: number; bytes: Uint8Array }[] = [];
+  const outcomes: ConOutcome[] = [];
+  const ml = new MessageLayer({
+    send: (bytes) => sent.push({ at: state.clock, bytes }),
+    now: () => state.clock,
+    random: () => randomValue,
+    log: () => {},
+    limits: { ...DEFAULT_LIMITS, ...limits },
+    transport: DEFAULT_TRANSPORT,
+    onRequest: (exchange: Exchange) => exchange.respond({ code: Code.CONTENT, options: [], payload: new Uint8Array(0) }),
+  });
+  const parts = { code: Code.CONTENT, token: fromHex("01"), options: [], payload: utf8Encode("x") };
+  /** runs the clock deadline by deadline until nothing is left or `until` */
+  const runUntil = (until: number) => {
+    for (let next = ml.nextDeadline(); next !== undefined && next <= until; next = ml.nextDeadline()) {
+      state.clock = next;
+      ml.tick();
+    }
+    state.clock = until;
+  };
+  return { ml, state, sent, outcomes, parts, runUntil };
+}
+
+test("message layer: CON retransmission follows RFC 7252 4.2 timing, then gives up", () => {
+  // random 0.5 -> initial timeout 2000 * (1 + 0.5 * 0.5) = 2500 ms
+  const l = layer(0.5);
+  const mid = l.ml.sendConfirmable(l.parts, CLIENT, { onDone: (o) => l.outcomes.push(o) });
+  assert.equal(l.ml.nextDeadline(), 2500);
+  l.runUntil(1_000_000);
+  assert.deepEqual(l.sent.map((s) => s.at), [0, 2500, 7500, 17500, 37500], "1 send + MAX_RETRANSMIT (4) retransmissions, doubling");
+  for (const s of l.sent) assert.equal(decode(s.bytes).mid, mid);
+  assert.equal(toHex(l.sent[4].bytes), toHex(l.sent[0].bytes), "retransmissions are byte-identical");
+  assert.deepEqual(l.outcomes, ["timeout"], "given up after the last timeout (77500 ms)");
+  assert.equal(l.ml.stats().pending, 0);
+});
+
+test("message layer: the initial timeout stays within [ACK_TIMEOUT, ACK_TIMEOUT * ACK_RANDOM_FACTOR]", () => {
+  for (const value of [0, 0.25, 0.999999]) {
+    const l = layer(value);
+    l.ml.sendConfirmable(l.parts, CLIENT);
+    const timeout = l.ml.nextDeadline()!;
+    assert.atLeast(timeout, 2000);
+    assert.less(timeout, 3000 + 1e-6);
+  }
+  // and the ACK stops it
+  const l = layer(0);
+  const mid = l.ml.sendConfirmable(l.parts, CLIENT, { onDone: (o) => l.outcomes.push(o) });
+  l.runUntil(2000);
+  l.ml.receive(encode({ type: Type.ACK, code: 0, mid, token: new Uint8Array(0), options: [], payload: new Uint8Array(0) }), CLIENT);
+  l.runUntil(100_000);
+  assert.equal(l.sent.length, 2);
+  assert.deepEqual(l.outcomes, ["ack"]);
+  // an ACK from another endpoint does not count
+  const m = layer(0);
+  const mid2 = m.ml.sendConfirmable(m.parts, CLIENT, { onDone: (o) => m.outcomes.push(o) });
+  m.ml.receive(encode({ type: Type.ACK, code: 0, mid: mid2, token: new Uint8Array(0), options: [], payload: new Uint8Array(0) }), OTHER);
+  assert.equal(m.ml.stats().pending, 1);
+});
+
+test("message layer: pending CONs are bounded, the oldest given up first", () => {
+  const l = layer(0, { maxPendingCon: 3 });
+  const outcomes = new Map<number, ConOutcome>();
+  const mids: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const mid: number = l.ml.sendConfirmable(l.parts, CLIENT, { onDone: (o) => outcomes.set(mid, o) });
+    mids.push(mid);
+  }
+  assert.equal(l.ml.stats().pending, 3);
+  assert.equal(outcomes.get(mids[0]), "cancelled");
+  assert.equal(outcomes.get(mids[1]), "cancelled");
+  assert.equal(outcomes.size, 2);
+  assert.equal(l.ml.isPending(CLIENT, mids[4]), true);
+});
+
+test("message layer: the deduplication cache is bounded by entries and bytes, oldest evicted first", () => {
+  const r = temperatureServer({ limits: { maxDedupEntries: 4 } });
+  for (let mid = 1; mid <= 10; mid++) r.server.receive(request({ mid, path: "temperature" }), CLIENT);
+  assert.equal(r.server.stats().dedup, 4);
+  assert.equal(r.calls(), 10);
+  r.server.receive(request({ mid: 10, path: "temperature" }), CLIENT); // newest: still known
+  assert.equal(r.calls(), 10);
+  r.server.receive(request({ mid: 1, path: "temperature" }), CLIENT); // oldest: forgotten
+  assert.equal(r.calls(), 11);
+
+  const b = temperatureServer({ limits: { maxDedupBytes: 50 } });
+  for (let mid = 1; mid <= 10; mid++) b.server.receive(request({ mid, path: "temperature" }), CLIENT);
+  const stats = b.server.stats();
+  ok(stats.dedupBytes <= 50, `dedup bytes ${stats.dedupBytes}`);
+  assert.equal(stats.dedup, 4); // each cached reply is 11 bytes
+});
+
+test("message layer: dropPeer forgets the peer's exchanges", async () => {
+  const r = rig({ random: midSource(1) });
+  r.server.add("slow", { get: async () => ({ payload: "x" }) });
+  r.server.receive(request({ mid: 1, token: "01", path: "slow" }), CLIENT);
+  r.server.receive(request({ mid: 1, token: "01", path: "slow" }), OTHER);
+  await sleep(0);
+  assert.equal(r.server.stats().pending, 2);
+  assert.equal(r.server.stats().dedup, 2);
+  r.server.dropPeer(CLIENT);
+  assert.equal(r.server.stats().pending, 1);
+  assert.equal(r.server.stats().dedup, 1);
+  // sessions are part of the identity
+  r.server.receive(request({ mid: 2, token: "01", path: "slow" }), { ...CLIENT, session: "s1" });
+  r.server.dropPeer(CLIENT);
+  assert.equal(r.server.stats().dedup, 2);
+});
+
+test("message layer: nextDeadline names the next retransmission; tick does it", async () => {
+  const r = rig({ random: () => 0 });
+  assert.equal(r.server.nextDeadline(), undefined);
+  r.server.add("slow", { get: async () => ({ payload: "x" }) });
+  r.server.receive(request({ mid: 5, token: "07", path: "slow" }), CLIENT);
+  await sleep(0);
+  const start = r.state.clock;
+  assert.deepEqual(r.take().length, 2); // Empty ACK + CON response
+  assert.equal(r.server.nextDeadline(), start + 2000);
+  r.state.clock = start + 1999;
+  r.server.tick();
+  assert.deepEqual(r.take(), []);
+  r.state.clock = start + 2000;
+  r.server.tick();
+  const [again] = r.take();
+  assert.equal(decode(fromHex(again)).type, Type.CON);
+  assert.equal(r.server.nextDeadline(), start + 2000 + 4000);
+});

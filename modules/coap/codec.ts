@@ -1,0 +1,193 @@
+/*
+ * The CoAP message format: bytes <-> CoapMessage.
+ *
+ * RFC 7252 sec 3 (header, token, options, payload marker), 3.1 (option delta and
+ * length with the 13 / 14 extended forms, 15 reserved), 4.1 (an Empty message is
+ * the header alone). `decode` throws nothing but `CoapFormatError`; `encode`
+ * throws RangeError on a message that cannot be put on the wire.
+ */
+import { MAX_OPTION_LENGTH, MAX_OPTION_NUMBER, MAX_TOKEN_LENGTH, Type } from "./numbers";
+
+export interface CoapOption {
+  number: number;
+  value: Uint8Array;
+}
+
+export interface CoapMessage {
+  type: Type;
+  code: number;
+  /** Message ID, 16 bits */
+  mid: number;
+  /** 0 to 8 bytes */
+  token: Uint8Array;
+  /** in wire order (ascending number; repeated options keep their relative order) */
+  options: CoapOption[];
+  payload: Uint8Array;
+}
+
+export type FormatErrorReason =
+  | "short-header" // fewer than 4 bytes
+  | "bad-version" // Ver is not 1
+  | "bad-token-length" // TKL 9..15
+  | "truncated-token"
+  | "empty-not-empty" // Code 0.00 with a token, options or payload
+  | "reserved-nibble" // option delta or length 15 (other than the 0xFF marker)
+  | "truncated-option"
+  | "option-number-overflow" // the deltas add up past 65535
+  | "empty-payload"; // a payload marker followed by nothing
+
+/**
+ * A malformed datagram. When the 4-byte header could be read (version 1), `type`
+ * and `mid` are set so the message layer can reject a CON with a matching RST.
+ */
+export class CoapFormatError extends Error {
+  readonly reason: FormatErrorReason;
+  readonly type?: Type;
+  readonly mid?: number;
+  constructor(reason: FormatErrorReason, type?: Type, mid?: number) {
+    super(`CoAP format error: ${reason}`);
+    this.name = "CoapFormatError";
+    this.reason = reason;
+    this.type = type;
+    this.mid = mid;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+const PAYLOAD_MARKER = 0xff;
+const VERSION = 1;
+const HEADER_LENGTH = 4;
+
+export function decode(datagram: Uint8Array): CoapMessage {
+  const length = datagram.length;
+  if (length < HEADER_LENGTH) throw new CoapFormatError("short-header");
+  // one copy, then views into it: the caller may reuse its receive buffer
+  const data = datagram.slice();
+  const first = data[0];
+  if (first >> 6 !== VERSION) throw new CoapFormatError("bad-version");
+  const type = ((first >> 4) & 3) as Type;
+  const tkl = first & 0x0f;
+  const code = data[1];
+  const mid = (data[2] << 8) | data[3];
+  const fail = (reason: FormatErrorReason) => new CoapFormatError(reason, type, mid);
+
+  if (tkl > MAX_TOKEN_LENGTH) throw fail("bad-token-length");
+  if (HEADER_LENGTH + tkl > length) throw fail("truncated-token");
+  if (code === 0 && length !== HEADER_LENGTH) throw fail("empty-not-empty");
+  const token = data.subarray(HEADER_LENGTH, HEADER_LENGTH + tkl);
+
+  const options: CoapOption[] = [];
+  let payload = EMPTY;
+  let number = 0;
+  let pos = HEADER_LENGTH + tkl;
+  while (pos < length) {
+    const byte = data[pos++];
+    if (byte === PAYLOAD_MARKER) {
+      if (pos === length) throw fail("empty-payload");
+      payload = data.subarray(pos);
+      break;
+    }
+    let delta = byte >> 4;
+    let size = byte & 0x0f;
+    if (delta === 15 || size === 15) throw fail("reserved-nibble");
+    // extended delta bytes come before extended length bytes (sec 3.1)
+    if (delta === 13) {
+      if (pos + 1 > length) throw fail("truncated-option");
+      delta = 13 + data[pos++];
+    } else if (delta === 14) {
+      if (pos + 2 > length) throw fail("truncated-option");
+      delta = 269 + ((data[pos] << 8) | data[pos + 1]);
+      pos += 2;
+    }
+    if (size === 13) {
+      if (pos + 1 > length) throw fail("truncated-option");
+      size = 13 + data[pos++];
+    } else if (size === 14) {
+      if (pos + 2 > length) throw fail("truncated-option");
+      size = 269 + ((data[pos] << 8) | data[pos + 1]);
+      pos += 2;
+    }
+    number += delta;
+    if (number > MAX_OPTION_NUMBER) throw fail("option-number-overflow");
+    if (pos + size > length) throw fail("truncated-option");
+    options.push({ number, value: data.subarray(pos, pos + size) });
+    pos += size;
+  }
+  return { type, code, mid, token, options, payload };
+}
+
+/** Bytes a delta or length needs beyond its nibble. */
+function extension(value: number): number {
+  return value < 13 ? 0 : value < 269 ? 1 : 2;
+}
+
+function nibble(value: number): number {
+  return value < 13 ? value : value < 269 ? 13 : 14;
+}
+
+function writeExtension(out: Uint8Array, pos: number, value: number): number {
+  if (value >= 269) {
+    const v = value - 269;
+    out[pos++] = v >> 8;
+    out[pos++] = v & 0xff;
+  } else if (value >= 13) {
+    out[pos++] = value - 13;
+  }
+  return pos;
+}
+
+function checkRange(what: string, value: number, max: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > max) throw new RangeError(`${what} out of range: ${value}`);
+}
+
+export function encode(message: CoapMessage): Uint8Array {
+  const { type, code, mid, token, payload } = message;
+  checkRange("type", type, 3);
+  checkRange("code", code, 0xff);
+  checkRange("message id", mid, 0xffff);
+  checkRange("token length", token.length, MAX_TOKEN_LENGTH);
+  if (code === 0 && (token.length || message.options.length || payload.length))
+    throw new RangeError("an Empty message has no token, options or payload");
+
+  // stable sort: repeated options keep the order the caller gave them
+  const options = message.options.slice().sort((a, b) => a.number - b.number);
+  let size = HEADER_LENGTH + token.length;
+  let previous = 0;
+  for (const option of options) {
+    checkRange("option number", option.number, MAX_OPTION_NUMBER);
+    checkRange("option length", option.value.length, MAX_OPTION_LENGTH);
+    const delta = option.number - previous;
+    size += 1 + extension(delta) + extension(option.value.length) + option.value.length;
+    previous = option.number;
+  }
+  if (payload.length) size += 1 + payload.length;
+
+  const out = new Uint8Array(size);
+  out[0] = (VERSION << 6) | (type << 4) | token.length;
+  out[1] = code;
+  out[2] = mid >> 8;
+  out[3] = mid & 0xff;
+  out.set(token, HEADER_LENGTH);
+  let pos = HEADER_LENGTH + token.length;
+  previous = 0;
+  for (const option of options) {
+    const delta = option.number - previous;
+    const length = option.value.length;
+    out[pos++] = (nibble(delta) << 4) | nibble(length);
+    pos = writeExtension(out, pos, delta);
+    pos = writeExtension(out, pos, length);
+    out.set(option.value, pos);
+    pos += length;
+    previous = option.number;
+  }
+  if (payload.length) {
+    out[pos++] = PAYLOAD_MARKER;
+    out.set(payload, pos);
+  }
+  return out;
+}
+
+/** An Empty message (sec 4.1): the ACK of a separate response, a RST, a ping. */
+export function emptyMessage(type: Type, mid: number): CoapMessage {
+  return { type, code: 0, mid, token: EMPTY, options: [], payload: EMPTY };
+}

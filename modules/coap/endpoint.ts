@@ -1,0 +1,129 @@
+/*
+ * Binds the sans-IO protocol objects to the device's I/O: an ECMA-419 UDP socket
+ * (embedded:io/socket/udp) and one Moddable timer that fires at the earliest
+ * deadline of every component. This is the only file in modules/coap that touches
+ * a socket or a clock; everything it drives is pure and tested without them.
+ */
+import UDP from "embedded:io/socket/udp";
+import Timer from "timer";
+import Time from "time";
+import type { Peer } from "./messagelayer";
+
+/** Something with timed work: retransmissions, expiries, evictions. */
+export interface Clocked {
+  nextDeadline(): number | undefined;
+  tick(): void;
+}
+
+/** Monotonic milliseconds on the device and in the simulator host. */
+export function monotonicNow(): number {
+  return Time.ticks;
+}
+
+/**
+ * One timer for many components: call update() after anything that may have
+ * changed a deadline (a datagram in, a resource change); it re-arms the timer for
+ * the earliest one.
+ */
+export class DeadlineScheduler {
+  readonly #components: Clocked[] = [];
+  readonly #now: () => number;
+  #timer: ReturnType<typeof Timer.set> | undefined;
+  #armedFor = Infinity;
+
+  constructor(now: () => number = monotonicNow) {
+    this.#now = now;
+  }
+
+  add(component: Clocked): void {
+    this.#components.push(component);
+    this.update();
+  }
+
+  update(): void {
+    let earliest = Infinity;
+    for (const c of this.#components) {
+      const d = c.nextDeadline();
+      if (d !== undefined && d < earliest) earliest = d;
+    }
+    if (earliest === this.#armedFor) return;
+    if (this.#timer) {
+      Timer.clear(this.#timer);
+      this.#timer = undefined;
+    }
+    this.#armedFor = earliest;
+    if (earliest === Infinity) return;
+    const delay = Math.max(0, Math.ceil(earliest - this.#now()));
+    this.#timer = Timer.set(() => {
+      this.#timer = undefined;
+      this.#armedFor = Infinity;
+      for (const c of this.#components) c.tick();
+      this.update();
+    }, delay);
+  }
+
+  stop(): void {
+    if (this.#timer) Timer.clear(this.#timer);
+    this.#timer = undefined;
+    this.#armedFor = Infinity;
+  }
+}
+
+/** ECMA-419 sockets have close(); @moddable/typings 5.6.0 leaves it out. */
+type Socket = UDP & { close(): void };
+
+export interface UdpEndpointOptions {
+  port: number;
+  /** bind address; all addresses when absent */
+  address?: string;
+  /** each datagram as it arrives; must not throw (the protocol objects never do) */
+  onDatagram(datagram: Uint8Array, peer: Peer): void;
+  /** after each batch of datagrams: the scheduler's update, typically */
+  onIdle?(): void;
+  log?(message: string): void;
+}
+
+/** A UDP socket that hands datagrams to a protocol object and sends what it returns. */
+export class UdpEndpoint {
+  readonly port: number;
+  readonly #socket: Socket;
+  readonly #log: (message: string) => void;
+  #sendErrors = 0;
+
+  constructor(options: UdpEndpointOptions) {
+    this.port = options.port;
+    this.#log = options.log ?? (() => {});
+    const { onDatagram, onIdle } = options;
+    const log = this.#log;
+    this.#socket = new UDP({
+      port: options.port,
+      ...(options.address ? { address: options.address } : {}),
+      onReadable(count: number) {
+        for (let i = 0; i < count; i++) {
+          const packet = this.read();
+          if (!packet) break;
+          try {
+            onDatagram(new Uint8Array(packet), { address: packet.address, port: packet.port });
+          } catch (error) {
+            // a protocol object should never throw; if one does, the endpoint keeps serving
+            log(`udp/${options.port}: datagram from ${packet.address} dropped: ${String(error)}`);
+          }
+        }
+        onIdle?.();
+      },
+    }) as Socket;
+  }
+
+  send(datagram: Uint8Array, peer: Peer): void {
+    try {
+      this.#socket.write(datagram, peer.address, peer.port);
+    } catch (error) {
+      // UDP promises nothing: a failed send is a lost datagram, which retransmission covers
+      if (this.#sendErrors++ === 0) this.#log(`udp/${this.port}: send to ${peer.address} failed: ${String(error)} (further failures not logged)`);
+    }
+  }
+
+  close(): void {
+    this.#socket.close();
+  }
+}

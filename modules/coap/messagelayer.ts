@@ -1,0 +1,424 @@
+/*
+ * The message layer: Message IDs, ACK/RST, deduplication and CON retransmission.
+ * Sans-IO: datagrams come in through receive(), go out through the injected
+ * send(); time comes from the injected now() and work is done in tick() at the
+ * deadline nextDeadline() names. (aiocoap's messagemanager.py is the model.)
+ *
+ * RFC 7252 sec 4.2 (CON, ACK, reject with RST), 4.3 (NON), 4.4 (Message IDs),
+ * 4.5 (deduplication for EXCHANGE_LIFETIME / NON_LIFETIME), 4.8 (retransmission
+ * timing), 5.2.1 / 5.2.2 (piggybacked and separate responses), 4.3 (ping: an
+ * Empty CON is answered by RST).
+ *
+ * Choices:
+ * - A malformed CON whose header is readable is rejected with RST (sec 4.2:
+ *   "message format error" is one of the cases to reject); anything else
+ *   malformed is dropped silently (sec 3: unknown version is ignored).
+ * - A response (2.xx-5.xx) arriving as CON or NON is rejected with RST: this
+ *   endpoint never sends requests, so its token is unknown (sec 5.3.2).
+ * - A request answered before the handler returns gets a piggybacked response;
+ *   otherwise an Empty ACK goes out at once and the response later as a CON
+ *   (retransmitted like any CON) or, for a NON request, as a NON.
+ * - A duplicate CON gets the bytes cached for it (piggybacked response or Empty
+ *   ACK) again, unchanged; a duplicate NON is dropped. The handler never runs twice.
+ */
+import { CoapFormatError, decode, emptyMessage, encode, type CoapMessage, type CoapOption } from "./codec";
+import { Code, Type, isReservedCodeClass, isResponseCode, type Limits, type TransportParams } from "./numbers";
+
+export interface Peer {
+  address: string;
+  port: number;
+  /** a transport session (DTLS) the peer talks through; part of its identity */
+  session?: string;
+}
+
+export function peerKey(peer: Peer): string {
+  return peer.session === undefined ? `${peer.address}|${peer.port}` : `${peer.address}|${peer.port}|${peer.session}`;
+}
+
+/** What became of a CON we sent. */
+export type ConOutcome = "ack" | "reset" | "timeout" | "cancelled";
+
+/** The parts of a message the layers above choose; type and Message ID are ours. */
+export interface MessageParts {
+  code: number;
+  token: Uint8Array;
+  options: CoapOption[];
+  payload: Uint8Array;
+}
+
+export interface MessageLayerOptions {
+  send(datagram: Uint8Array, peer: Peer): void;
+  now(): number;
+  random(): number;
+  log(message: string): void;
+  limits: Limits;
+  transport: TransportParams;
+  /** a request (CON or NON) that is not a duplicate */
+  onRequest(exchange: Exchange): void;
+}
+
+export interface SendConOptions {
+  onDone?(outcome: ConOutcome): void;
+  /**
+   * Message ID of an earlier CON to the same peer that this one supersedes (a newer
+   * notification, RFC 7641 sec 4.5.2): it stops being retransmitted, and this one
+   * carries on with its retransmission count and timeout, so a peer that is gone
+   * still times out.
+   */
+  supersedes?: number;
+}
+
+interface DedupEntry {
+  peer: string;
+  expires: number;
+  /** the bytes to send again for a duplicate (CON only) */
+  reply?: Uint8Array;
+}
+
+interface PendingCon {
+  peer: Peer;
+  peerKey: string;
+  mid: number;
+  bytes: Uint8Array;
+  retransmissions: number;
+  timeout: number;
+  deadline: number;
+  onDone?(outcome: ConOutcome): void;
+}
+
+interface TrackedNon {
+  peerKey: string;
+  expires: number;
+  onReset(): void;
+}
+
+/** One incoming request and the means to answer it exactly once. */
+export class Exchange {
+  readonly request: CoapMessage;
+  readonly peer: Peer;
+  readonly received: number;
+  #layer: MessageLayer;
+  #dedupKey: string;
+  #answered = false;
+  /** true while the request is being handed up: a response then is piggybacked */
+  #synchronous = true;
+
+  constructor(layer: MessageLayer, request: CoapMessage, peer: Peer, dedupKey: string, received: number) {
+    this.#layer = layer;
+    this.request = request;
+    this.peer = peer;
+    this.#dedupKey = dedupKey;
+    this.received = received;
+  }
+
+  get answered(): boolean {
+    return this.#answered;
+  }
+
+  get confirmable(): boolean {
+    return this.request.type === Type.CON;
+  }
+
+  /** Sends the response (token copied from the request). Throws RangeError if it cannot be encoded. */
+  respond(response: Omit<MessageParts, "token">): void {
+    if (this.#answered) return;
+    const parts: MessageParts = { ...response, token: this.request.token };
+    if (this.#synchronous && this.confirmable) {
+      const bytes = encode({ ...parts, type: Type.ACK, mid: this.request.mid });
+      this.#answered = true;
+      this.#layer._reply(this.#dedupKey, bytes, this.peer);
+    } else if (this.confirmable) {
+      const mid = this.#layer.sendConfirmable(parts, this.peer, {
+        onDone: (outcome) => {
+          if (outcome !== "ack") this.#layer._log(`separate response ${mid} to ${peerKey(this.peer)}: ${outcome}`);
+        },
+      });
+      this.#answered = true;
+    } else {
+      this.#layer.sendNonConfirmable(parts, this.peer);
+      this.#answered = true;
+    }
+  }
+
+  /** Called by the message layer once the request has been handed up. */
+  _handedUp(): void {
+    this.#synchronous = false;
+  }
+}
+
+export class MessageLayer {
+  #options: MessageLayerOptions;
+  #nextMid: number;
+  /** peer + Message ID of requests received, oldest first (Map keeps insertion order) */
+  #dedup = new Map<string, DedupEntry>();
+  #dedupBytes = 0;
+  /** our CONs awaiting ACK/RST, keyed by peer + Message ID, oldest first */
+  #pending = new Map<string, PendingCon>();
+  /** our recent NONs, so that a RST to one reaches whoever sent it */
+  #trackedNon = new Map<string, TrackedNon>();
+
+  constructor(options: MessageLayerOptions) {
+    this.#options = options;
+    this.#nextMid = Math.floor(options.random() * 0x10000) & 0xffff;
+  }
+
+  receive(datagram: Uint8Array, peer: Peer): void {
+    let message: CoapMessage;
+    try {
+      message = decode(datagram);
+    } catch (error) {
+      if (error instanceof CoapFormatError) {
+        if (error.type === Type.CON && error.mid !== undefined) this.#reset(error.mid, peer);
+        this.#options.log(`dropped datagram from ${peerKey(peer)}: ${error.reason}`);
+        return;
+      }
+      throw error;
+    }
+    this.#expireOldest(this.#options.now());
+    switch (message.type) {
+      case Type.ACK:
+      case Type.RST:
+        this.#receiveAckOrReset(message, peer);
+        return;
+      default:
+        this.#receiveConOrNon(message, peer);
+    }
+  }
+
+  #receiveAckOrReset(message: CoapMessage, peer: Peer): void {
+    // a RST must be Empty; an ACK from a client carries nothing we asked for
+    if (message.type === Type.RST && message.code !== Code.EMPTY) return;
+    const key = `${peerKey(peer)}#${message.mid}`;
+    const pending = this.#pending.get(key);
+    if (pending) {
+      this.#pending.delete(key);
+      pending.onDone?.(message.type === Type.ACK ? "ack" : "reset");
+      return;
+    }
+    if (message.type === Type.RST) {
+      const tracked = this.#trackedNon.get(key);
+      if (tracked) {
+        this.#trackedNon.delete(key);
+        tracked.onReset();
+      }
+    }
+  }
+
+  #receiveConOrNon(message: CoapMessage, peer: Peer): void {
+    const confirmable = message.type === Type.CON;
+    if (message.code === Code.EMPTY || isReservedCodeClass(message.code) || isResponseCode(message.code)) {
+      // ping, reserved class or a response we never asked for: reject a CON,
+      // and a NON response too (sec 5.3.2); other NONs are ignored
+      if (confirmable || isResponseCode(message.code)) this.#reset(message.mid, peer);
+      return;
+    }
+    const key = `${peerKey(peer)}#${message.mid}`;
+    const now = this.#options.now();
+    const duplicate = this.#dedup.get(key);
+    if (duplicate && duplicate.expires > now) {
+      if (duplicate.reply) this.#options.send(duplicate.reply, peer);
+      return;
+    }
+    if (duplicate) this.#forgetDedup(key, duplicate); // the client may reuse a Message ID after its lifetime
+    const { exchangeLifetime, nonLifetime } = this.#options.transport;
+    this.#remember(key, { peer: peerKey(peer), expires: now + (confirmable ? exchangeLifetime : nonLifetime) });
+
+    const exchange = new Exchange(this, message, peer, key, now);
+    try {
+      this.#options.onRequest(exchange);
+    } catch (error) {
+      this.#options.log(`request handler failed: ${error}`);
+    }
+    exchange._handedUp();
+    if (!exchange.answered && confirmable) {
+      // separate response (sec 5.2.2): acknowledge now so the client stops retransmitting
+      this._reply(key, encode(emptyMessage(Type.ACK, message.mid)), peer);
+    }
+  }
+
+  /** Sends a reply to a CON and keeps it for duplicates (used by Exchange). */
+  _reply(dedupKey: string, bytes: Uint8Array, peer: Peer): void {
+    const entry = this.#dedup.get(dedupKey);
+    if (entry && !entry.reply) {
+      entry.reply = bytes;
+      this.#dedupBytes += bytes.length;
+      this.#bound();
+    }
+    this.#options.send(bytes, peer);
+  }
+
+  _log(message: string): void {
+    this.#options.log(message);
+  }
+
+  #remember(key: string, entry: DedupEntry): void {
+    this.#dedup.set(key, entry);
+    this.#bound();
+  }
+
+  /** Evicts the oldest deduplication entries until both limits hold. */
+  #bound(): void {
+    const { maxDedupEntries, maxDedupBytes } = this.#options.limits;
+    for (const [key, entry] of this.#dedup) {
+      if (this.#dedup.size <= maxDedupEntries && this.#dedupBytes <= maxDedupBytes) break;
+      this.#forgetDedup(key, entry);
+    }
+  }
+
+  #forgetDedup(key: string, entry: DedupEntry): void {
+    this.#dedup.delete(key);
+    if (entry.reply) this.#dedupBytes -= entry.reply.length;
+  }
+
+  #reset(mid: number, peer: Peer): void {
+    this.#options.send(encode(emptyMessage(Type.RST, mid)), peer);
+  }
+
+  #allocateMid(): number {
+    const mid = this.#nextMid;
+    this.#nextMid = (mid + 1) & 0xffff;
+    return mid;
+  }
+
+  /** Sends a CON and retransmits it until ACK, RST or MAX_RETRANSMIT; returns its Message ID. */
+  sendConfirmable(parts: MessageParts, peer: Peer, options: SendConOptions = {}): number {
+    const now = this.#options.now();
+    const { ackTimeout, ackRandomFactor } = this.#options.transport;
+    const mid = this.#allocateMid();
+    const bytes = encode({ ...parts, type: Type.CON, mid });
+    const key = peerKey(peer);
+    let retransmissions = 0;
+    let timeout = ackTimeout * (1 + this.#options.random() * (ackRandomFactor - 1));
+    if (options.supersedes !== undefined) {
+      const older = this.#pending.get(`${key}#${options.supersedes}`);
+      if (older) {
+        this.#pending.delete(`${key}#${options.supersedes}`);
+        retransmissions = older.retransmissions;
+        timeout = older.timeout;
+      }
+    }
+    while (this.#pending.size >= this.#options.limits.maxPendingCon) {
+      const [oldestKey, oldest] = this.#pending.entries().next().value!;
+      this.#pending.delete(oldestKey);
+      this.#options.log(`gave up CON ${oldest.mid} to ${oldest.peerKey}: too many pending`);
+      oldest.onDone?.("cancelled");
+    }
+    this.#pending.set(`${key}#${mid}`, {
+      peer,
+      peerKey: key,
+      mid,
+      bytes,
+      retransmissions,
+      timeout,
+      deadline: now + timeout,
+      onDone: options.onDone,
+    });
+    this.#options.send(bytes, peer);
+    return mid;
+  }
+
+  /** Sends a NON; `onReset` runs if the peer rejects it with RST within NON_LIFETIME. */
+  sendNonConfirmable(parts: MessageParts, peer: Peer, onReset?: () => void): number {
+    const mid = this.#allocateMid();
+    const bytes = encode({ ...parts, type: Type.NON, mid });
+    if (onReset) {
+      const key = peerKey(peer);
+      this.#trackedNon.set(`${key}#${mid}`, {
+        peerKey: key,
+        expires: this.#options.now() + this.#options.transport.nonLifetime,
+        onReset,
+      });
+      while (this.#trackedNon.size > this.#options.limits.maxTrackedNon) {
+        this.#trackedNon.delete(this.#trackedNon.keys().next().value!);
+      }
+    }
+    this.#options.send(bytes, peer);
+    return mid;
+  }
+
+  /** Stops retransmitting a CON we sent (its onDone gets "cancelled"). */
+  cancel(peer: Peer, mid: number): void {
+    const key = `${peerKey(peer)}#${mid}`;
+    const pending = this.#pending.get(key);
+    if (!pending) return;
+    this.#pending.delete(key);
+    pending.onDone?.("cancelled");
+  }
+
+  isPending(peer: Peer, mid: number): boolean {
+    return this.#pending.has(`${peerKey(peer)}#${mid}`);
+  }
+
+  nextDeadline(): number | undefined {
+    let next: number | undefined;
+    const earliest = (t: number) => {
+      if (next === undefined || t < next) next = t;
+    };
+    for (const pending of this.#pending.values()) earliest(pending.deadline);
+    for (const entry of this.#dedup.values()) earliest(entry.expires);
+    for (const entry of this.#trackedNon.values()) earliest(entry.expires);
+    return next;
+  }
+
+  tick(): void {
+    const now = this.#options.now();
+    const { maxRetransmit } = this.#options.transport;
+    const due: PendingCon[] = [];
+    for (const pending of this.#pending.values()) if (pending.deadline <= now) due.push(pending);
+    for (const pending of due) {
+      const key = `${pending.peerKey}#${pending.mid}`;
+      if (this.#pending.get(key) !== pending) continue; // settled by an earlier callback
+      if (pending.retransmissions < maxRetransmit) {
+        pending.retransmissions++;
+        pending.timeout *= 2;
+        pending.deadline = now + pending.timeout;
+        this.#options.send(pending.bytes, pending.peer);
+      } else {
+        this.#pending.delete(key);
+        pending.onDone?.("timeout");
+      }
+    }
+    this.#expire(now);
+  }
+
+  /** Cheap per-datagram purge: only the oldest entries (NON entries behind a live CON wait for tick). */
+  #expireOldest(now: number): void {
+    for (const [key, entry] of this.#dedup) {
+      if (entry.expires > now) break;
+      this.#forgetDedup(key, entry);
+    }
+    for (const [key, entry] of this.#trackedNon) {
+      if (entry.expires > now) break;
+      this.#trackedNon.delete(key);
+    }
+  }
+
+  #expire(now: number): void {
+    for (const [key, entry] of this.#dedup) if (entry.expires <= now) this.#forgetDedup(key, entry);
+    for (const [key, entry] of this.#trackedNon) if (entry.expires <= now) this.#trackedNon.delete(key);
+  }
+
+  /** Forgets everything about a peer: its session is gone. */
+  dropPeer(peer: Peer): void {
+    const key = peerKey(peer);
+    for (const [k, entry] of this.#dedup) if (entry.peer === key) this.#forgetDedup(k, entry);
+    for (const [k, entry] of this.#trackedNon) if (entry.peerKey === key) this.#trackedNon.delete(k);
+    const dropped: PendingCon[] = [];
+    for (const [k, pending] of this.#pending) {
+      if (pending.peerKey === key) {
+        this.#pending.delete(k);
+        dropped.push(pending);
+      }
+    }
+    for (const pending of dropped) pending.onDone?.("cancelled");
+  }
+
+  stats(): { dedup: number; dedupBytes: number; pending: number; trackedNon: number } {
+    return {
+      dedup: this.#dedup.size,
+      dedupBytes: this.#dedupBytes,
+      pending: this.#pending.size,
+      trackedNon: this.#trackedNon.size,
+    };
+  }
+}

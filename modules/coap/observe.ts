@@ -1,0 +1,165 @@
+/*
+ * The observer list of each resource and the bookkeeping of notifications.
+ * Sending is the server's job; this file decides who observes what, which
+ * sequence number comes next and whether a notification must be confirmable.
+ *
+ * RFC 7641 sec 3.1 / 4.1 (an observer is identified by endpoint + token; a new
+ * registration with the same pair replaces the old one), 3.4 / 4.4 (24-bit
+ * sequence numbers, increasing), 3.6 / 4.2 (deregistration), 4.5 (a CON at
+ * least every 24 hours; an observer that does not acknowledge one is removed),
+ * 4.5.2 (a newer notification supersedes one still in flight).
+ */
+import type { Peer } from "./messagelayer";
+import { peerKey } from "./messagelayer";
+import { OBSERVE_SEQUENCE_MASK, type Limits } from "./numbers";
+import type { CoapRequest } from "./resource";
+
+export interface Observer {
+  path: string;
+  peer: Peer;
+  peerKey: string;
+  token: Uint8Array;
+  /** the registering GET, used again to render each notification (Accept, query) */
+  request: CoapRequest;
+  /** block size exponent for notifications too large for one datagram */
+  szx: number;
+  /** NON notifications sent since the last CON */
+  sinceCon: number;
+  /** when the last CON notification (or the registration) was sent */
+  lastCon: number;
+  /** Message ID of the CON notification in flight, if any */
+  pendingMid?: number;
+}
+
+export type RegisterResult = "added" | "replaced" | "full";
+
+function tokenHex(token: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < token.length; i++) out += (token[i] < 16 ? "0" : "") + token[i].toString(16);
+  return out;
+}
+
+export function observerKey(peer: Peer, token: Uint8Array): string {
+  return `${peerKey(peer)}#${tokenHex(token)}`;
+}
+
+export class ObserveRegistry {
+  #limits: Limits;
+  /** path -> observer key -> observer */
+  #byPath = new Map<string, Map<string, Observer>>();
+  #count = 0;
+  /** path -> last sequence number handed out */
+  #sequence = new Map<string, number>();
+  #initialSequence: number;
+
+  /**
+   * `initialSequence`: where sequence numbers start for each resource, e.g. a value
+   * kept across a reboot so that new notifications look fresher than old ones.
+   */
+  constructor(limits: Limits, initialSequence = 0) {
+    this.#limits = limits;
+    this.#initialSequence = initialSequence & OBSERVE_SEQUENCE_MASK;
+  }
+
+  get size(): number {
+    return this.#count;
+  }
+
+  sizeOf(path: string): number {
+    return this.#byPath.get(path)?.size ?? 0;
+  }
+
+  /**
+   * Adds or replaces the observer of (peer, token) on `path`. When the resource or
+   * the server is full the registration is refused: the client then gets a plain
+   * response without Observe (RFC 7641 sec 4.1), and observers already registered
+   * keep their notifications.
+   */
+  register(observer: Observer): RegisterResult {
+    const key = observerKey(observer.peer, observer.token);
+    let observers = this.#byPath.get(observer.path);
+    if (observers?.has(key)) {
+      observers.set(key, observer);
+      return "replaced";
+    }
+    if (this.#count >= this.#limits.maxObservers) return "full";
+    if ((observers?.size ?? 0) >= this.#limits.maxObserversPerResource) return "full";
+    if (!observers) {
+      observers = new Map();
+      this.#byPath.set(observer.path, observers);
+    }
+    observers.set(key, observer);
+    this.#count++;
+    return "added";
+  }
+
+  find(path: string, peer: Peer, token: Uint8Array): Observer | undefined {
+    return this.#byPath.get(path)?.get(observerKey(peer, token));
+  }
+
+  /** Whether this very observer (not a replacement) is still registered. */
+  isCurrent(observer: Observer): boolean {
+    return this.#byPath.get(observer.path)?.get(observerKey(observer.peer, observer.token)) === observer;
+  }
+
+  deregister(path: string, peer: Peer, token: Uint8Array): boolean {
+    const observers = this.#byPath.get(path);
+    if (!observers?.delete(observerKey(peer, token))) return false;
+    this.#count--;
+    if (observers.size === 0) this.#byPath.delete(path);
+    return true;
+  }
+
+  /** Removes the observer if it is still the registered one. */
+  remove(observer: Observer): boolean {
+    return this.isCurrent(observer) && this.deregister(observer.path, observer.peer, observer.token);
+  }
+
+  observers(path: string): Observer[] {
+    const observers = this.#byPath.get(path);
+    return observers ? Array.from(observers.values()) : [];
+  }
+
+  removePath(path: string): void {
+    const observers = this.#byPath.get(path);
+    if (!observers) return;
+    this.#count -= observers.size;
+    this.#byPath.delete(path);
+  }
+
+  /** Removes every observer of the peer; returns them. */
+  dropPeer(key: string): Observer[] {
+    const dropped: Observer[] = [];
+    for (const [path, observers] of this.#byPath) {
+      for (const [k, observer] of observers) {
+        if (observer.peerKey === key) {
+          observers.delete(k);
+          dropped.push(observer);
+        }
+      }
+      if (observers.size === 0) this.#byPath.delete(path);
+    }
+    this.#count -= dropped.length;
+    return dropped;
+  }
+
+  /** The next Observe value for a resource: increases by one per state (mod 2^24). */
+  nextSequence(path: string): number {
+    const next = ((this.#sequence.get(path) ?? this.#initialSequence) + 1) & OBSERVE_SEQUENCE_MASK;
+    this.#sequence.set(path, next);
+    return next;
+  }
+
+  /**
+   * Whether the next notification to this observer must be confirmable: every
+   * N-th one, once the last CON is older than the interval (24 h), or while a CON
+   * is still in flight (the new one supersedes it and keeps its retransmissions).
+   */
+  shouldConfirm(observer: Observer, now: number, inFlight: boolean): boolean {
+    return (
+      inFlight ||
+      observer.sinceCon + 1 >= this.#limits.notifyConEvery ||
+      now - observer.lastCon >= this.#limits.notifyConInterval
+    );
+  }
+}

@@ -1,0 +1,101 @@
+/*
+ * What an application provides to the server: resources with method handlers,
+ * and the request / response shapes those handlers see.
+ *
+ * RFC 7252 sec 5.8 (methods and their default success codes), 5.10.3/5.10.4
+ * (Content-Format, Accept), RFC 7641 (observable resources), RFC 6690
+ * (discovery attributes). Like aiocoap's resource.py, minus the class hierarchy:
+ * a resource is a plain object.
+ */
+import type { CoapOption } from "./codec";
+import type { LinkAttributes } from "./linkformat";
+import type { Peer } from "./messagelayer";
+import { Code } from "./numbers";
+import { utf8Decode } from "./utf8";
+
+export type Method = "GET" | "POST" | "PUT" | "DELETE";
+
+export const METHOD_BY_CODE: ReadonlyMap<number, Method> = new Map<number, Method>([
+  [Code.GET, "GET"],
+  [Code.POST, "POST"],
+  [Code.PUT, "PUT"],
+  [Code.DELETE, "DELETE"],
+]);
+
+/** The code a handler's response gets when it names none. */
+export const DEFAULT_SUCCESS: Readonly<Record<Method, number>> = {
+  GET: Code.CONTENT,
+  POST: Code.CHANGED,
+  PUT: Code.CHANGED,
+  DELETE: Code.DELETED,
+};
+
+export interface CoapRequest {
+  method: Method;
+  /** Uri-Path segments */
+  path: readonly string[];
+  /** Uri-Query arguments, e.g. "rt=light" */
+  query: readonly string[];
+  payload: Uint8Array;
+  contentFormat?: number;
+  accept?: number;
+  /** the request's Observe value (0 register, 1 deregister), if any */
+  observe?: number;
+  peer: Peer;
+  token: Uint8Array;
+  /** every option as received */
+  options: readonly CoapOption[];
+  /** true when the server renders a notification for an observer, not answering a request */
+  notification: boolean;
+  /** the payload as UTF-8 text, or undefined when it is not valid UTF-8 */
+  text(): string | undefined;
+}
+
+export interface CoapResponse {
+  /** defaults to the method's success code (2.05 GET, 2.04 PUT/POST, 2.02 DELETE) */
+  code?: number;
+  /** a string is sent as UTF-8 */
+  payload?: Uint8Array | string;
+  contentFormat?: number;
+  /** seconds (Max-Age option) */
+  maxAge?: number;
+  etag?: Uint8Array;
+  /** further options, added as given */
+  options?: readonly CoapOption[];
+}
+
+export type Handler = (request: CoapRequest) => CoapResponse | Promise<CoapResponse>;
+
+export interface Resource extends Omit<LinkAttributes, "obs"> {
+  get?: Handler;
+  put?: Handler;
+  post?: Handler;
+  delete?: Handler;
+  /** GET with Observe=0 registers an observer; server.notify(path) then pushes the new state */
+  observable?: boolean;
+  /** content formats PUT/POST payloads may have; another one gets 4.15 (absent: any) */
+  accepts?: readonly number[];
+  /** content formats GET can produce; an Accept for another gets 4.06 (absent: any) */
+  produces?: readonly number[];
+  /** every notification confirmable (otherwise NON, with a CON every N-th and every 24 h) */
+  confirmableNotifications?: boolean;
+  /** left out of /.well-known/core */
+  hidden?: boolean;
+}
+
+export function handlerFor(resource: Resource, method: Method): Handler | undefined {
+  switch (method) {
+    case "GET":
+      return resource.get;
+    case "PUT":
+      return resource.put;
+    case "POST":
+      return resource.post;
+    case "DELETE":
+      return resource.delete;
+  }
+}
+
+export function makeRequest(fields: Omit<CoapRequest, "text">): CoapRequest {
+  return { ...fields, text: () => utf8Decode(fields.payload) };
+}

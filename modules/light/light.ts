@@ -1,0 +1,115 @@
+/*
+ * The light: its state, the commands that change it, and the /light CoAP resource.
+ * State changes are persisted through an injected store BEFORE the output changes
+ * and before the PUT is acknowledged, so a reset right after a 2.04 never loses the
+ * change; the output (a GPIO or a NeoPixel) is injected too, so this file is pure.
+ *
+ * CoAP side: RFC 7252 sec 5.8.1 (GET: 2.05), 5.8.3 (PUT: 2.04), 5.10.3/5.10.4
+ * (Content-Format and Accept: text/plain or application/json), RFC 7641 (the
+ * resource is observable: every change notifies).
+ */
+import { Code, ContentFormat } from "coap/numbers";
+import type { CoapRequest, CoapResponse, Resource } from "coap/resource";
+
+export interface LightOutput {
+  set(on: boolean): void;
+}
+
+export interface LightStore {
+  load(): boolean | undefined;
+  /** must be durable when it returns (it throws when it could not write) */
+  save(on: boolean): void;
+}
+
+/** What a PUT payload asks for, or why it cannot be understood. */
+export type LightCommand = { on: boolean } | { toggle: true } | { error: string };
+
+const WORDS: Record<string, LightCommand> = {
+  "0": { on: false },
+  "1": { on: true },
+  off: { on: false },
+  on: { on: true },
+  false: { on: false },
+  true: { on: true },
+  toggle: { toggle: true },
+};
+
+export function parseCommand(text: string | undefined, contentFormat?: number): LightCommand {
+  if (text === undefined) return { error: "payload is not UTF-8 text" };
+  if (contentFormat === ContentFormat.JSON) {
+    try {
+      const value = JSON.parse(text) as unknown;
+      if (typeof value === "object" && value !== null && typeof (value as { on?: unknown }).on === "boolean")
+        return { on: (value as { on: boolean }).on };
+      if (typeof value === "boolean" || value === 0 || value === 1) return { on: Boolean(value) };
+    } catch {
+      // reported below
+    }
+    return { error: 'expected JSON {"on":true|false}' };
+  }
+  const word = text.trim().toLowerCase();
+  if (word === "") return { error: 'empty payload: expected "0", "1", "on", "off" or "toggle"' };
+  return WORDS[word] ?? { error: `unknown command "${word.slice(0, 16)}": expected "0", "1", "on", "off" or "toggle"` };
+}
+
+export class Light {
+  #on: boolean;
+  readonly #output: LightOutput;
+  readonly #store: LightStore;
+  readonly #listeners: ((on: boolean) => void)[] = [];
+
+  constructor(output: LightOutput, store: LightStore) {
+    this.#output = output;
+    this.#store = store;
+    this.#on = store.load() ?? false;
+    output.set(this.#on);
+  }
+
+  get on(): boolean {
+    return this.#on;
+  }
+
+  /** Persists, then drives the output, then tells listeners. Throws if it could not persist (nothing changed then). */
+  set(on: boolean): void {
+    if (on === this.#on) return;
+    this.#store.save(on);
+    this.#on = on;
+    this.#output.set(on);
+    for (const listener of this.#listeners) listener(on);
+  }
+
+  onChange(listener: (on: boolean) => void): void {
+    this.#listeners.push(listener);
+  }
+}
+
+function represent(light: Light, request: CoapRequest): CoapResponse {
+  if (request.accept === ContentFormat.JSON)
+    return { payload: JSON.stringify({ on: light.on }), contentFormat: ContentFormat.JSON };
+  return { payload: light.on ? "1" : "0", contentFormat: ContentFormat.TEXT_PLAIN };
+}
+
+/** The /light resource: GET (text or JSON), PUT (0/1/on/off/toggle or JSON), observable. */
+export function lightResource(light: Light, log: (message: string) => void = () => {}): Resource {
+  return {
+    rt: "light",
+    if: "core.a",
+    ct: [ContentFormat.TEXT_PLAIN, ContentFormat.JSON],
+    observable: true,
+    produces: [ContentFormat.TEXT_PLAIN, ContentFormat.JSON],
+    accepts: [ContentFormat.TEXT_PLAIN, ContentFormat.JSON],
+    get: (request) => represent(light, request),
+    put: (request) => {
+      const command = parseCommand(request.text(), request.contentFormat);
+      if ("error" in command) return { code: Code.BAD_REQUEST, payload: command.error };
+      const on = "toggle" in command ? !light.on : command.on;
+      try {
+        light.set(on);
+      } catch (error) {
+        log(`light: could not persist the new state: ${String(error)}`);
+        return { code: Code.INTERNAL_SERVER_ERROR, payload: "could not persist the state" };
+      }
+      return { code: Code.CHANGED };
+    },
+  };
+}
