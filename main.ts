@@ -1,14 +1,19 @@
 /*
  * The application: a secure CoAP node. It wires modules together and holds no
- * protocol code: CoAP lives in modules/coap, the light in modules/light.
+ * protocol code: CoAP lives in modules/coap, the light in modules/light, the
+ * DS18B20 and its /temperature resource in modules/sensors.
  *
- *   udp/5683 -> UdpEndpoint -> CoapServer -> /light, /.well-known/core
+ *   udp/5683 -> UdpEndpoint -> CoapServer -> /light, /temperature, /.well-known/core
  */
 import { CoapServer } from "coap/server";
 import { DeadlineScheduler, UdpEndpoint, monotonicNow } from "coap/endpoint";
 import { Light, lightResource } from "light/light";
 import { PreferenceLightStore } from "light/store";
 import { DigitalLight } from "light/digital";
+import openBus from "sensors/bus";
+import { Ds18b20 } from "sensors/ds18b20";
+import { TemperatureService } from "sensors/service";
+import { temperatureResource } from "sensors/resource";
 
 const COAP_PORT = 5683;
 const LIGHT_PIN = 8;
@@ -18,6 +23,7 @@ function log(message: string): void {
 }
 
 const light = new Light(new DigitalLight(LIGHT_PIN), new PreferenceLightStore());
+const temperature = new TemperatureService({ source: new Ds18b20({ bus: openBus(), resolution: 12 }), now: monotonicNow });
 const scheduler = new DeadlineScheduler();
 
 const server: CoapServer = new CoapServer({
@@ -27,6 +33,7 @@ const server: CoapServer = new CoapServer({
   log,
 });
 server.add("light", lightResource(light, log));
+server.add("temperature", temperatureResource(temperature));
 scheduler.add(server);
 
 light.onChange((on) => {
@@ -34,6 +41,13 @@ light.onChange((on) => {
   server.notify("light");
   scheduler.update();
 });
+
+temperature.onChange((update) => {
+  if (!update.ok) log(`temperature: ${update.error.message}`);
+  server.notify("temperature");
+  scheduler.update();
+});
+temperature.start();
 
 const coap = new UdpEndpoint({
   port: COAP_PORT,

@@ -165,7 +165,9 @@ async function main() {
   if (command === "build") return;
   if (command === "start") {
     mkdirSync(join(root, ".data"), { recursive: true });
-    process.exit(await launch([...hostArguments(), "--data", join(root, ".data"), "--control", "main", ...rest]));
+    /* the simulated board: a DS18B20 whose temperature "temp 23.5" on stdin sets */
+    const board = ["--preload", "host-tests/sensors/sim-attach"];
+    process.exit(await launch([...hostArguments(), "--data", join(root, ".data"), "--control", ...board, "main", ...rest]));
   }
   if (command === "test") {
     process.exit(await launch([...hostArguments(), "host-tests/runner", ...rest]));

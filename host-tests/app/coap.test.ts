@@ -4,16 +4,10 @@
  * deduplication of a repeated CON seen from the wire.
  */
 import { test, assert, waitFor, fromHex, toHex, sleep } from "../lib/harness";
-import { Child, fixture, run, scratchDirectory, startHost } from "../lib/process";
+import { Child, fixture, run, startHost, startNode } from "../lib/process";
 import { openUDP, randomPort } from "../lib/net";
 
 const URI = "coap://127.0.0.1/light";
-
-async function startNode(data = scratchDirectory()): Promise<Child> {
-  const node = startHost("main", { data, control: true });
-  await node.waitFor(/started/, 10000);
-  return node;
-}
 
 async function stop(node: Child): Promise<void> {
   node.kill();

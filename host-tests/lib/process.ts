@@ -101,7 +101,8 @@ export class Child {
       };
       const timer = Timer.set(() => {
         this.#waiters.delete(waiter);
-        reject(new Error(`timed out after ${timeout} ms waiting for ${pattern} in ${stream} of ${this.argv[0]}; it has:\n${this[stream].slice(-2000)}${this.finished ? `\n(exited with ${this.finished.status})` : ""}`));
+        const other = stream === "stdout" ? this.stderr : this.stdout;
+        reject(new Error(`timed out after ${timeout} ms waiting for ${pattern} in ${stream} of ${this.argv[0]}; it has:\n${this[stream].slice(-2000)}${other ? `\n(and on the other stream:)\n${other.slice(-1000)}` : ""}${this.finished ? `\n(exited with ${this.finished.status})` : ""}`));
       }, timeout);
       this.#waiters.add(waiter);
       this.exited.then(() => {
@@ -156,6 +157,8 @@ export function fixture(name: string): string {
 export interface HostOptions {
   data?: string;
   control?: boolean;
+  /** modules imported before `module` (the simulator's board, e.g. host-tests/sensors/sim-attach) */
+  preload?: string[];
   args?: string[];
 }
 
@@ -164,8 +167,19 @@ export function startHost(module: string, options: HostOptions = {}): Child {
   const argv = hostCommand();
   if (options.data) argv.push("--data", options.data);
   if (options.control) argv.push("--control");
+  for (const module of options.preload ?? []) argv.push("--preload", module);
   argv.push(module, ...(options.args ?? []));
   return new Child(argv);
+}
+
+/** The simulator's board: a DS18B20 on a simulated bus, driven by "temp ..." on the control channel. */
+export const SIMULATED_BOARD = ["host-tests/sensors/sim-attach"];
+
+/** Starts the firmware (main.ts) as `npm start` does, on a data folder, and waits until it serves. */
+export async function startNode(data = scratchDirectory()): Promise<Child> {
+  const node = startHost("main", { data, control: true, preload: SIMULATED_BOARD });
+  await node.waitFor(/started/, 10000);
+  return node;
 }
 
 export function scratchDirectory(): string {

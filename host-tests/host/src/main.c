@@ -4,7 +4,10 @@
  * runs its "main" (import it; call its default export when that is a function) and
  * exits when nothing is left to wait for, on SIGINT/SIGTERM, or on request.
  *
- *   xshost [-I root]... [--data DIR] [--control] MODULE [ARG]...
+ *   xshost [-I root]... [--data DIR] [--control] [--preload MODULE]... MODULE [ARG]...
+ *
+ * --preload imports a module before MODULE: the simulator's "board" (a simulated
+ * sensor driven from the control channel, say) without the app knowing of it.
  *
  * Exit status: the requested one, else 1 when an exception or rejection went
  * uncaught, else 0.
@@ -23,6 +26,10 @@ int hostControlEnabled = 0;
 char hostExecutable[PATH_MAX];
 int hostRootCount = 0;
 const char* hostRoots[HOST_MAX_ROOTS];
+
+#define HOST_MAX_PRELOADS 8
+static const char* gPreloads[HOST_MAX_PRELOADS];
+static int gPreloadCount = 0;
 
 static int gExitRequested = 0;
 static int gExitStatus = 0;
@@ -246,7 +253,7 @@ static void xs_trace(xsMachine* the)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: xshost [-I root]... [--data DIR] [--control] MODULE [ARG]...\n");
+	fprintf(stderr, "usage: xshost [-I root]... [--data DIR] [--control] [--preload MODULE]... MODULE [ARG]...\n");
 	exit(64);
 }
 
@@ -258,6 +265,8 @@ static void runMain(xsMachine* the, const char* specifier)
 		xsTry {
 			xsVar(0) = xsNewHostFunction(xs_trace, 0);
 			xsmcSet(xsGlobal, xsID("trace"), xsVar(0));
+			for (int i = 0; i < gPreloadCount; i++)
+				xsAwaitImport(gPreloads[i], 0);
 			/* import the module, then call its default export if it is a function */
 			xsVar(0) = xsString(specifier);
 			xsVar(1) = xsAwaitImport(specifier, XS_IMPORT_DEFAULT);
@@ -303,6 +312,12 @@ int main(int argc, char* argv[])
 		}
 		else if (!strcmp(argv[argi], "--data") && (argi + 1 < argc)) {
 			hostDataDirectory = argv[argi + 1];
+			argi += 2;
+		}
+		else if (!strcmp(argv[argi], "--preload") && (argi + 1 < argc)) {
+			if (gPreloadCount == HOST_MAX_PRELOADS)
+				usage();
+			gPreloads[gPreloadCount++] = argv[argi + 1];
 			argi += 2;
 		}
 		else if (!strcmp(argv[argi], "--control")) {
