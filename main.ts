@@ -1,21 +1,28 @@
 /*
  * The application: a secure CoAP node. It wires modules together and holds no
- * protocol code: CoAP lives in modules/coap, the light in modules/light, the
- * DS18B20 and its /temperature resource in modules/sensors.
+ * protocol code: CoAP lives in modules/coap, DTLS in modules/dtls-psk, the light in
+ * modules/light, the DS18B20 and its /temperature resource in modules/sensors.
  *
- *   udp/5683 -> UdpEndpoint -> CoapServer -> /light, /temperature, /.well-known/core
+ *   udp/5683 -> UdpEndpoint ---------------------------> CoapServer -> /light
+ *   udp/5684 -> UdpEndpoint -> DtlsServer (PSK) ------/              /temperature
+ *                                                                    /.well-known/core
+ * One CoapServer serves both transports: a peer that came through DTLS carries its
+ * session id, so its observers end with its session.
  */
 import { CoapServer } from "coap/server";
 import { DeadlineScheduler, UdpEndpoint, monotonicNow } from "coap/endpoint";
 import { Light, lightResource } from "light/light";
 import { PreferenceLightStore } from "light/store";
 import { DigitalLight } from "light/digital";
+import { DtlsServer } from "dtls-psk/server";
+import { pskFromConfig } from "dtls-psk/credentials";
 import openBus from "sensors/bus";
 import { Ds18b20 } from "sensors/ds18b20";
 import { TemperatureService } from "sensors/service";
 import { temperatureResource } from "sensors/resource";
 
 const COAP_PORT = 5683;
+const COAPS_PORT = 5684;
 const LIGHT_PIN = 8;
 
 function log(message: string): void {
@@ -26,8 +33,13 @@ const light = new Light(new DigitalLight(LIGHT_PIN), new PreferenceLightStore())
 const temperature = new TemperatureService({ source: new Ds18b20({ bus: openBus(), resolution: 12 }), now: monotonicNow });
 const scheduler = new DeadlineScheduler();
 
+const psk = pskFromConfig();
+
 const server: CoapServer = new CoapServer({
-  send: (datagram, peer) => coap.send(datagram, peer),
+  send: (datagram, peer) => {
+    if (peer.session === undefined) coap.send(datagram, peer);
+    else if (dtls.sessionOf(peer) === peer.session) dtls.write(peer, datagram); // a closed session's messages go nowhere
+  },
   now: monotonicNow,
   random: Math.random,
   log,
@@ -35,6 +47,17 @@ const server: CoapServer = new CoapServer({
 server.add("light", lightResource(light, log));
 server.add("temperature", temperatureResource(temperature));
 scheduler.add(server);
+
+const dtls: DtlsServer = new DtlsServer({
+  identity: psk.identity,
+  key: psk.key,
+  send: (record, peer) => coaps.send(record, peer),
+  now: monotonicNow,
+  onData: (data, peer, session) => server.receive(data, { ...peer, session }),
+  onClose: (peer, session) => server.dropPeer({ ...peer, session }),
+  log,
+});
+scheduler.add(dtls);
 
 light.onChange((on) => {
   log(`light: ${on ? "on" : "off"}`);
@@ -56,4 +79,11 @@ const coap = new UdpEndpoint({
   log,
 });
 
-log(`secure-coap-node: started; coap on udp/${COAP_PORT} (all addresses); light on GPIO ${LIGHT_PIN} is ${light.on ? "on" : "off"}`);
+const coaps = new UdpEndpoint({
+  port: COAPS_PORT,
+  onDatagram: (datagram, peer) => dtls.receive(datagram, peer),
+  onIdle: () => scheduler.update(),
+  log,
+});
+
+log(`secure-coap-node: started; coap on udp/${COAP_PORT}, coaps (DTLS 1.2, PSK identity "${psk.identity}") on udp/${COAPS_PORT}, all addresses; light on GPIO ${LIGHT_PIN} is ${light.on ? "on" : "off"}`);

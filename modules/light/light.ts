@@ -24,32 +24,35 @@ export interface LightStore {
 /** What a PUT payload asks for, or why it cannot be understood. */
 export type LightCommand = { on: boolean } | { toggle: true } | { error: string };
 
-const WORDS: Record<string, LightCommand> = {
-  "0": { on: false },
-  "1": { on: true },
-  off: { on: false },
-  on: { on: true },
-  false: { on: false },
-  true: { on: true },
-  toggle: { toggle: true },
-};
+/*
+ * A Map, not an object: XS interns every string used as a property name for the
+ * life of the machine, so looking up untrusted payloads as properties (or giving
+ * them to JSON.parse) would grow the heap with every distinct payload.
+ */
+const WORDS = new Map<string, LightCommand>([
+  ["0", { on: false }],
+  ["1", { on: true }],
+  ["off", { on: false }],
+  ["on", { on: true }],
+  ["false", { on: false }],
+  ["true", { on: true }],
+  ["toggle", { toggle: true }],
+]);
+
+/** {"on": true|false}, or a bare true/false/0/1, matched without JSON.parse (see WORDS) */
+const JSON_COMMAND = /^\s*(?:\{\s*"on"\s*:\s*(true|false)\s*\}|(true|false|0|1))\s*$/;
 
 export function parseCommand(text: string | undefined, contentFormat?: number): LightCommand {
   if (text === undefined) return { error: "payload is not UTF-8 text" };
   if (contentFormat === ContentFormat.JSON) {
-    try {
-      const value = JSON.parse(text) as unknown;
-      if (typeof value === "object" && value !== null && typeof (value as { on?: unknown }).on === "boolean")
-        return { on: (value as { on: boolean }).on };
-      if (typeof value === "boolean" || value === 0 || value === 1) return { on: Boolean(value) };
-    } catch {
-      // reported below
-    }
-    return { error: 'expected JSON {"on":true|false}' };
+    const match = JSON_COMMAND.exec(text);
+    if (!match) return { error: 'expected JSON {"on":true|false}' };
+    const value = match[1] ?? match[2];
+    return { on: value === "true" || value === "1" };
   }
   const word = text.trim().toLowerCase();
   if (word === "") return { error: 'empty payload: expected "0", "1", "on", "off" or "toggle"' };
-  return WORDS[word] ?? { error: `unknown command "${word.slice(0, 16)}": expected "0", "1", "on", "off" or "toggle"` };
+  return WORDS.get(word) ?? { error: `unknown command "${word.slice(0, 16)}": expected "0", "1", "on", "off" or "toggle"` };
 }
 
 export class Light {

@@ -1,0 +1,83 @@
+/*
+ * The node on UDP 5684 (CoAP over DTLS 1.2, PSK) end to end, against libcoap's
+ * coap-client-openssl and coap-client-gnutls: both transports share one state,
+ * observers over DTLS see changes made over either, wrong credentials fail cleanly.
+ */
+import { test, assert, sleep } from "../lib/harness";
+import { Child, run, startNode } from "../lib/process";
+
+const PSK = ["-k", "esp32c3_key", "-u", "CoAP"];
+const COAPS = "coaps://127.0.0.1/light";
+
+async function client(program: string, ...args: string[]): Promise<string> {
+  const result = await run([program, ...args], { timeout: 20000 });
+  return result.stdout + result.stderr;
+}
+
+test("GET over CoAPS with the openssl and gnutls clients, IPv4 and IPv6", async () => {
+  const node = await startNode();
+  try {
+    assert.equal((await client("coap-client-openssl", "-m", "get", ...PSK, COAPS)).trim(), "0");
+    assert.equal((await client("coap-client-gnutls", "-m", "get", ...PSK, COAPS)).trim(), "0");
+    assert.equal((await client("coap-client-openssl", "-m", "get", ...PSK, "coaps://[::1]/light")).trim(), "0");
+    assert.equal((await client("coap-client-gnutls", "-m", "get", ...PSK, "coaps://[::1]/temperature")).trim(), "21.4375");
+    await node.waitFor(/established \(TLS-PSK-WITH-AES-128-CCM-8/);
+  } finally {
+    node.kill();
+    await node.wait();
+  }
+}, { timeout: 40000 });
+
+test("PUT 1 over CoAPS, then GET over plain CoAP shows 1", async () => {
+  const node = await startNode();
+  try {
+    const pin = node.waitForNext(/^@pin 8 1$/m);
+    await client("coap-client-openssl", "-m", "put", "-e", "1", ...PSK, COAPS);
+    await pin;
+    assert.equal((await client("coap-client-notls", "-m", "get", "coap://127.0.0.1/light")).trim(), "1");
+  } finally {
+    node.kill();
+    await node.wait();
+  }
+}, { timeout: 30000 });
+
+test("a CoAPS observer sees every PUT made over CoAPS and over CoAP; the pin follows each", async () => {
+  const node = await startNode();
+  try {
+    const observer = new Child(["coap-client-openssl", "-v", "6", "-m", "get", "-s", "20", ...PSK, COAPS]);
+    await observer.waitFor(/c:2\.05 [^\n]*Observe:\d+[^\n]*:: '0'/, 10000);
+    const puts: [string, string][] = [["coap-client-gnutls", "1"], ["coap-client-notls", "0"], ["coap-client-openssl", "1"], ["coap-client-notls", "0"]];
+    for (const [program, value] of puts) {
+      const pin = node.waitForNext(new RegExp(`^@pin 8 ${value}$`, "m"), 5000);
+      const uri = program === "coap-client-notls" ? "coap://127.0.0.1/light" : COAPS;
+      await client(program, "-m", "put", "-e", value, ...(program === "coap-client-notls" ? [] : PSK), uri);
+      await pin;
+      await sleep(100);
+    }
+    await observer.waitFor(/(c:2\.05 [^\n]*Observe[^\n]*\n[\s\S]*){5}/, 5000);
+    const seen = [...observer.stdout.matchAll(/c:2\.05 [^\n]*Observe:\d+[^\n]*:: '([01])'/g)].map((m) => m[1]);
+    assert.deepEqual(seen, ["0", "1", "0", "1", "0"], observer.stdout);
+    observer.kill();
+    await observer.wait();
+  } finally {
+    node.kill();
+    await node.wait();
+  }
+}, { timeout: 60000 });
+
+test("a wrong key or identity fails the handshake with a fatal alert; a correct client right after succeeds", async () => {
+  const node = await startNode();
+  try {
+    const wrongKey = await client("coap-client-openssl", "-m", "get", "-k", "not-the-key", "-u", "CoAP", COAPS);
+    assert.match(wrongKey, /alert[^\n]*fatal|fatal[^\n]*alert/i);
+    assert.ok(!/^[01]$/m.test(wrongKey), "no payload with a wrong key");
+    const wrongIdentity = await client("coap-client-gnutls", "-m", "get", "-k", "esp32c3_key", "-u", "Intruder", COAPS);
+    assert.match(wrongIdentity, /alert/i);
+    assert.equal((await client("coap-client-openssl", "-m", "get", ...PSK, COAPS)).trim(), "0");
+    await node.waitFor(/handshake with 127\.0\.0\.1:\d+ failed/);
+    assert.ok(!node.stdout.includes("esp32c3_key") && !node.stderr.includes("esp32c3_key"), "the key never appears in the log");
+  } finally {
+    node.kill();
+    await node.wait();
+  }
+}, { timeout: 40000 });

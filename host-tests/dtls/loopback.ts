@@ -1,0 +1,166 @@
+/*
+ * In-process DTLS peers for unit tests: a DtlsServer and any number of clients
+ * (the binding's client mode) wired through in-memory datagram queues, with a clock
+ * the test moves by hand. Nothing here touches a socket or a timer.
+ */
+import { CLIENT, DTLSContext, DTLSSession, ESTABLISHED, type SessionState } from "dtls-psk/binding";
+import { DtlsServer, type DtlsServerOptions, type Peer } from "dtls-psk/server";
+
+export const IDENTITY = "CoAP";
+export const KEY: Uint8Array = new Uint8Array(ArrayBuffer.fromString("esp32c3_key"));
+
+export class Clock {
+  ms = 1_000_000;
+  now = (): number => this.ms;
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+export interface Delivered {
+  data: Uint8Array;
+  peer: Peer;
+  session: string;
+}
+
+export class TestClient {
+  readonly peer: Peer;
+  readonly session: DTLSSession;
+  readonly context: DTLSContext;
+  /** datagrams the server sent to this client, not yet handed in */
+  readonly inbox: Uint8Array[] = [];
+  /** every datagram this client sent, in order */
+  readonly sent: Uint8Array[] = [];
+  /** decrypted application records */
+  readonly received: Uint8Array[] = [];
+
+  constructor(readonly net: Loopback, port: number, identity: string = IDENTITY, key: Uint8Array = KEY, flags = 0) {
+    this.peer = { address: "127.0.0.1", port };
+    this.context = new DTLSContext(ArrayBuffer.fromString(identity), key, CLIENT | flags);
+    this.session = new DTLSSession(this.context, "");
+  }
+
+  get state(): SessionState {
+    return this.session.state;
+  }
+
+  /** Collects what the client's session wants to send and hands it to the server. */
+  flush(): void {
+    for (let i = 0; i < 32; i++) {
+      const out = this.session.output();
+      if (!out) break;
+      const datagram = new Uint8Array(out);
+      this.sent.push(datagram);
+      if (!this.net.drop(datagram, this)) this.net.server.receive(datagram, this.peer);
+    }
+    for (let i = 0; i < 32; i++) {
+      const data = this.session.read();
+      if (!data) break;
+      this.received.push(new Uint8Array(data));
+    }
+  }
+
+  start(): void {
+    this.session.start(this.net.clock.ms);
+    this.flush();
+  }
+
+  write(text: string): number {
+    const n = this.session.write(ArrayBuffer.fromString(text), this.net.clock.ms);
+    this.flush();
+    return n;
+  }
+
+  close(): void {
+    this.session.closeNotify(this.net.clock.ms);
+    this.flush();
+  }
+
+  dispose(): void {
+    this.session.close();
+    this.context.close();
+  }
+}
+
+export class Loopback {
+  readonly clock = new Clock();
+  readonly server: DtlsServer;
+  readonly clients = new Map<number, TestClient>();
+  readonly delivered: Delivered[] = [];
+  readonly closed: { peer: Peer; session: string; reason: string }[] = [];
+  readonly logs: string[] = [];
+  /** every datagram the server sent */
+  readonly serverSent: { datagram: Uint8Array; peer: Peer }[] = [];
+  /** return true to lose a client's datagram on its way to the server */
+  drop: (datagram: Uint8Array, from: TestClient) => boolean = () => false;
+
+  constructor(options: Partial<DtlsServerOptions> = {}) {
+    this.server = new DtlsServer({
+      identity: IDENTITY,
+      key: KEY,
+      now: this.clock.now,
+      send: (record, peer) => {
+        this.serverSent.push({ datagram: record, peer });
+        this.clients.get(peer.port)?.inbox.push(record);
+      },
+      onData: (data, peer, session) => this.delivered.push({ data, peer, session }),
+      onClose: (peer, session, reason) => this.closed.push({ peer, session, reason }),
+      log: (message) => this.logs.push(message),
+      ...options,
+    });
+  }
+
+  client(port: number, identity: string = IDENTITY, key: Uint8Array = KEY, flags = 0): TestClient {
+    const c = new TestClient(this, port, identity, key, flags);
+    this.clients.set(port, c);
+    return c;
+  }
+
+  /** Hands every queued server datagram to its client until nothing moves (bounded). */
+  pump(): void {
+    for (let round = 0; round < 100; round++) {
+      let moved = false;
+      for (const c of this.clients.values()) {
+        while (c.inbox.length) {
+          const datagram = c.inbox.shift()!;
+          c.session.receive(datagram, this.clock.ms);
+          c.flush();
+          moved = true;
+        }
+      }
+      if (!moved) return;
+    }
+    throw new Error("loopback did not settle");
+  }
+
+  /** Full handshake of a new client; returns it established. */
+  connect(port: number, identity: string = IDENTITY, key: Uint8Array = KEY): TestClient {
+    const c = this.client(port, identity, key);
+    c.start();
+    this.pump();
+    return c;
+  }
+
+  /** Fires the clocks of the server and of every client, as their timers would. */
+  tick(): void {
+    this.server.tick();
+    for (const c of this.clients.values()) {
+      const deadline = c.session.deadline;
+      if (deadline >= 0 && this.clock.ms >= deadline) {
+        c.session.tick(this.clock.ms);
+        c.flush();
+      }
+    }
+    this.pump();
+  }
+
+  dispose(): void {
+    this.server.dispose();
+    for (const c of this.clients.values()) c.dispose();
+    this.clients.clear();
+  }
+}
+
+export function isEstablished(c: TestClient): boolean {
+  return c.state === ESTABLISHED;
+}

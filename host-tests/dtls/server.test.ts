@@ -1,0 +1,417 @@
+/*
+ * DtlsServer against in-process clients of the binding (client mode), with an
+ * injected clock: handshake and data, cookies, failed handshakes, session limit,
+ * idle eviction, retransmission, replay, reconnect, memory, and a record-path fuzz.
+ */
+import { test, assert, seededRandom } from "../lib/harness";
+import { CLOSED, ESTABLISHED, FAILED, HANDSHAKING, SUITES, stats as bindingStats } from "dtls-psk/binding";
+import { DtlsServer } from "dtls-psk/server";
+import { pskFromConfig } from "dtls-psk/credentials";
+import { KEY, Loopback } from "./loopback";
+import { CONTENT_ALERT, CONTENT_APPLICATION_DATA, clientHello, cookieOf, records } from "./records";
+
+const text = (bytes: Uint8Array): string => String.fromArrayBuffer(bytes.slice().buffer as ArrayBuffer);
+const bytesOf = (s: string): Uint8Array => new Uint8Array(ArrayBuffer.fromString(s));
+
+function noKeyIn(logs: string[]): void {
+  for (const line of logs) assert.ok(!line.includes("esp32c3_key") && !line.includes("wrong_key"), `key in log: ${line}`);
+}
+
+test("a client completes the handshake and application data flows both ways", () => {
+  const net = new Loopback();
+  try {
+    const c = net.connect(40001);
+    assert.equal(c.state, ESTABLISHED, net.logs.join("\n"));
+    assert.deepEqual(net.server.stats().established, 1);
+    c.write("hello");
+    assert.equal(net.delivered.length, 1);
+    assert.equal(text(net.delivered[0].data), "hello");
+    assert.equal(net.delivered[0].peer.port, 40001);
+    assert.equal(net.delivered[0].session, net.server.sessionOf(c.peer));
+    assert.ok(net.server.write(c.peer, bytesOf("back")));
+    net.pump();
+    assert.equal(c.received.length, 1);
+    assert.equal(text(c.received[0]), "back");
+    assert.equal(net.server.write({ address: "127.0.0.1", port: 1 }, bytesOf("x")), false, "no session, no write");
+  } finally {
+    net.dispose();
+  }
+});
+
+for (const [name, suite] of Object.entries(SUITES)) {
+  test(`cipher suite ${name} negotiates; bytes per established session`, () => {
+    const net = new Loopback({ suites: [suite] });
+    try {
+      const c = net.connect(40002);
+      assert.equal(c.state, ESTABLISHED, net.logs.join("\n"));
+      const log = net.logs.find((line) => line.includes("established")) ?? "";
+      assert.match(log, new RegExp(name.replace(/_/g, "-")));
+      c.write("ping");
+      assert.equal(text(net.delivered[0].data), "ping");
+      const stats = net.server.stats();
+      trace(`  ${name}: ${net.server.sessionBytes(c.peer)} bytes per established session (counting ${stats.counting})\n`);
+      if (stats.counting) assert.atLeast(stats.sessionBytes, 1000);
+    } finally {
+      net.dispose();
+    }
+  });
+}
+
+test("the first ClientHello gets a HelloVerifyRequest no larger than itself and no session", () => {
+  const net = new Loopback();
+  try {
+    const c = net.client(40003);
+    c.start();
+    assert.equal(net.serverSent.length, 1);
+    const hvr = net.serverSent[0].datagram;
+    assert.ok(cookieOf(hvr), "a HelloVerifyRequest");
+    assert.ok(hvr.length <= c.sent[0].length, `${hvr.length} > ${c.sent[0].length}`);
+    assert.equal(net.server.stats().sessions, 0);
+    net.pump();
+    assert.equal(c.state, ESTABLISHED);
+  } finally {
+    net.dispose();
+  }
+});
+
+test("1,000 ClientHellos without cookies from 1,000 source ports: a small HelloVerifyRequest each, 0 sessions, no memory", () => {
+  const net = new Loopback();
+  try {
+    const before = bindingStats()[1];
+    const random = seededRandom(1000);
+    let largest = 0;
+    for (let port = 20000; port < 21000; port++) {
+      const hello = clientHello({ sequence: port & 0xffff, random });
+      const sent = net.serverSent.length;
+      net.server.receive(hello, { address: "192.0.2.7", port });
+      assert.equal(net.serverSent.length, sent + 1, `an answer for port ${port}`);
+      const hvr = net.serverSent[sent].datagram;
+      assert.ok(cookieOf(hvr), "a HelloVerifyRequest");
+      assert.ok(hvr.length <= hello.length, `HVR ${hvr.length} > ClientHello ${hello.length}`);
+      assert.deepEqual(hvr.subarray(5, 11), hello.subarray(5, 11), "the record sequence number of the ClientHello");
+      largest = Math.max(largest, hvr.length);
+    }
+    const stats = net.server.stats();
+    assert.equal(stats.sessions, 0);
+    assert.equal(stats.helloVerifyRequests, 1000);
+    assert.equal(bindingStats()[1], before, "no heap held for cookie-less peers");
+    trace(`  1000 HelloVerifyRequests of at most ${largest} bytes for ClientHellos of ${clientHello().length}\n`);
+  } finally {
+    net.dispose();
+  }
+});
+
+test("forged or misdirected cookies get another HelloVerifyRequest, never a session", () => {
+  const net = new Loopback();
+  try {
+    const peer = { address: "192.0.2.8", port: 5000 };
+    net.server.receive(clientHello(), peer);
+    const cookie = cookieOf(net.serverSent[0].datagram)!;
+    net.server.receive(clientHello({ cookie }), { address: "192.0.2.8", port: 5001 }); // another port
+    net.server.receive(clientHello({ cookie }), { address: "192.0.2.9", port: 5000 }); // another address
+    const forged = cookie.slice();
+    forged[forged.length - 1] ^= 1;
+    net.server.receive(clientHello({ cookie: forged }), peer);
+    assert.equal(net.server.stats().sessions, 0);
+    assert.equal(net.server.stats().helloVerifyRequests, 4);
+    net.server.receive(clientHello({ cookie }), peer); // the right one starts a handshake
+    assert.equal(net.server.stats().handshaking, 1);
+  } finally {
+    net.dispose();
+  }
+});
+
+test("datagrams from unknown peers that are not ClientHellos are dropped silently", () => {
+  const net = new Loopback();
+  try {
+    const peer = { address: "192.0.2.10", port: 6000 };
+    const junk = [
+      new Uint8Array(0),
+      Uint8Array.of(23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 1, 0, 4, 1, 2, 3, 4), // application data, epoch 1
+      Uint8Array.of(21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 40), // alert
+      clientHello().subarray(0, 30), // truncated ClientHello
+      Uint8Array.of(0x40, 0x01, 0x12, 0x34), // plain CoAP
+    ];
+    for (const d of junk) net.server.receive(d, peer);
+    assert.equal(net.serverSent.length, 0);
+    assert.equal(net.server.stats().sessions, 0);
+    assert.equal(net.server.stats().dropped, junk.length);
+  } finally {
+    net.dispose();
+  }
+});
+
+for (const [what, identity, key, reason] of [
+  ["a wrong key", "CoAP", bytesOf("wrong_key"), /bad record mac/],
+  ["a wrong identity", "Wrong", KEY, /unknown psk identity/],
+] as const) {
+  test(`${what}: fatal alert, no session left, the next right client succeeds`, () => {
+    const net = new Loopback();
+    try {
+      const bad = net.client(40010, identity, key);
+      bad.start();
+      net.pump();
+      assert.equal(bad.state, FAILED, "the client saw the handshake fail");
+      const last = net.serverSent[net.serverSent.length - 1].datagram;
+      const header = records(last)[0];
+      assert.equal(header.type, CONTENT_ALERT, "the server's last word is an alert");
+      if (header.epoch === 0) assert.equal(last[13], 2, "fatal");
+      assert.equal(net.server.stats().sessions, 0);
+      assert.equal(net.server.stats().handshakesFailed, 1);
+      assert.equal(net.closed.length, 1);
+      assert.match(net.closed[0].reason, reason);
+      assert.ok(net.logs.some((line) => reason.test(line)), net.logs.join("\n"));
+      noKeyIn(net.logs);
+      const good = net.connect(40011);
+      assert.equal(good.state, ESTABLISHED);
+    } finally {
+      net.dispose();
+    }
+  });
+}
+
+test("session limit: a full table of busy sessions refuses a new peer; a quiet one yields to it", () => {
+  const net = new Loopback({ maxSessions: 2, evictQuietMs: 10_000 });
+  try {
+    const a = net.connect(40020);
+    const b = net.connect(40021);
+    net.clock.advance(5000);
+    b.write("busy");
+    const c = net.client(40022);
+    c.start();
+    net.pump();
+    assert.equal(c.state, HANDSHAKING, "refused while both are busy");
+    assert.equal(net.server.stats().sessions, 2);
+    assert.equal(net.server.stats().refused, 1);
+    net.clock.advance(6000); // a quiet for 11 s, b for 6 s
+    net.tick(); // c's retransmission timer fires: its ClientHello (valid cookie) comes again
+    assert.equal(c.state, ESTABLISHED, net.logs.join("\n"));
+    assert.equal(net.server.stats().sessions, 2);
+    assert.equal(net.closed.length, 1);
+    assert.equal(net.closed[0].peer.port, 40020);
+    assert.equal(net.closed[0].reason, "evicted for a new peer");
+    assert.equal(a.state, CLOSED, "the evicted client got close_notify");
+    assert.equal(b.state, ESTABLISHED);
+  } finally {
+    net.dispose();
+  }
+});
+
+test("idle eviction: a session quiet for idleTimeoutMs is closed with close_notify", () => {
+  const net = new Loopback({ idleTimeoutMs: 5000 });
+  try {
+    const a = net.connect(40030);
+    const start = net.clock.ms;
+    assert.equal(net.server.nextDeadline(), start + 5000);
+    net.clock.advance(3000);
+    assert.ok(net.server.write(a.peer, bytesOf("notification")), "a write is activity");
+    assert.equal(net.server.nextDeadline(), start + 8000);
+    net.clock.advance(4999);
+    net.tick();
+    assert.equal(net.server.stats().sessions, 1);
+    net.clock.advance(1);
+    net.tick();
+    assert.equal(net.server.stats().sessions, 0);
+    assert.equal(net.server.nextDeadline(), undefined);
+    assert.equal(net.closed[0].reason, "idle");
+    assert.equal(a.state, CLOSED);
+  } finally {
+    net.dispose();
+  }
+});
+
+test("a lost flight is retransmitted when the deadline passes", () => {
+  const net = new Loopback();
+  try {
+    let dropped = 0;
+    // lose the client's final flight (ClientKeyExchange, ChangeCipherSpec, Finished) once
+    net.drop = (datagram) => records(datagram).some((r) => r.epoch === 1) && dropped++ === 0;
+    const c = net.connect(40040);
+    assert.equal(c.state, HANDSHAKING);
+    const deadline = net.server.nextDeadline()!;
+    assert.equal(deadline, net.clock.ms + 1000, "RFC 6347: 1 s initial timer");
+    const sent = net.serverSent.length;
+    net.clock.advance(1000);
+    net.tick();
+    assert.ok(net.serverSent.length > sent, "the server resent its flight");
+    assert.equal(c.state, ESTABLISHED, net.logs.join("\n"));
+    assert.equal(net.server.stats().established, 1);
+  } finally {
+    net.dispose();
+  }
+});
+
+test("a peer that vanishes mid-handshake: doubling timer up to 60 s, then freed", () => {
+  const net = new Loopback({ idleTimeoutMs: 10_000_000 });
+  try {
+    let helloWithCookie = false;
+    net.drop = (datagram) => {
+      if (records(datagram).some((r) => r.epoch === 1)) return true;
+      if (datagram[13] === 1 && datagram[60] > 0) {
+        // the second ClientHello (cookie) passes once; everything after is lost
+        if (helloWithCookie) return true;
+        helloWithCookie = true;
+      }
+      return false;
+    };
+    const c = net.client(40050);
+    c.start();
+    net.pump();
+    assert.equal(net.server.stats().handshaking, 1);
+    const intervals: number[] = [];
+    for (let i = 0; i < 20 && net.server.stats().sessions > 0; i++) {
+      const deadline = net.server.nextDeadline()!;
+      intervals.push(deadline - net.clock.ms);
+      net.clock.ms = deadline;
+      net.server.tick();
+    }
+    trace(`  retransmission intervals: ${intervals.join(", ")} ms\n`);
+    assert.deepEqual(intervals.slice(0, 4), [1000, 2000, 4000, 8000]);
+    assert.ok(intervals.every((ms) => ms <= 60_000));
+    assert.equal(net.server.stats().sessions, 0);
+    assert.equal(net.closed[0].reason, "handshake timed out");
+  } finally {
+    net.dispose();
+  }
+});
+
+test("a replayed application record is dropped and does not reach onData again; a tampered one neither", () => {
+  const net = new Loopback();
+  try {
+    const c = net.connect(40060);
+    c.write("once");
+    assert.equal(net.delivered.length, 1);
+    const record = c.sent[c.sent.length - 1];
+    assert.equal(records(record)[0].type, CONTENT_APPLICATION_DATA);
+    for (let i = 0; i < 3; i++) net.server.receive(record.slice(), c.peer);
+    assert.equal(net.delivered.length, 1, "replays dropped");
+    const tampered = record.slice();
+    tampered[tampered.length - 1] ^= 0x80;
+    net.server.receive(tampered, c.peer);
+    net.server.receive(record.slice(), { address: "127.0.0.1", port: 40061 }); // same record, another port
+    assert.equal(net.delivered.length, 1);
+    assert.equal(net.server.stats().established, 1, "the session survives");
+    c.write("twice");
+    assert.equal(net.delivered.length, 2);
+    assert.equal(text(net.delivered[1].data), "twice");
+  } finally {
+    net.dispose();
+  }
+});
+
+test("close_notify both ways", () => {
+  const net = new Loopback();
+  try {
+    const a = net.connect(40070);
+    const b = net.connect(40071);
+    a.close();
+    assert.equal(net.server.stats().sessions, 1);
+    assert.equal(net.closed[0].reason, "close_notify from peer");
+    const answer = net.serverSent[net.serverSent.length - 1];
+    assert.equal(answer.peer.port, 40070);
+    assert.equal(records(answer.datagram)[0].type, CONTENT_ALERT, "close_notify answered");
+    net.server.close(b.peer);
+    net.pump();
+    assert.equal(b.state, CLOSED);
+    assert.equal(net.server.stats().sessions, 0);
+    net.connect(40072);
+    net.connect(40073);
+    net.server.closeAll();
+    net.pump();
+    assert.equal(net.server.stats().sessions, 0);
+    assert.equal(net.closed.length, 4);
+  } finally {
+    net.dispose();
+  }
+});
+
+test("a new handshake from the same address and port replaces the established session", () => {
+  const net = new Loopback();
+  try {
+    const first = net.connect(40080);
+    const id = net.server.sessionOf(first.peer);
+    net.clients.delete(40080);
+    first.dispose();
+    const second = net.connect(40080);
+    assert.equal(second.state, ESTABLISHED);
+    assert.equal(net.closed.length, 1);
+    assert.equal(net.closed[0].session, id);
+    assert.equal(net.closed[0].reason, "client reconnected");
+    assert.notEqual(net.server.sessionOf(second.peer), id);
+    second.write("new");
+    assert.equal(net.delivered[0].session, net.server.sessionOf(second.peer));
+  } finally {
+    net.dispose();
+  }
+});
+
+test("200 handshakes and closes leave no session and no byte behind", () => {
+  const net = new Loopback();
+  try {
+    const baseline = bindingStats();
+    let perSession = 0;
+    for (let i = 0; i < 200; i++) {
+      const c = net.connect(41000 + i);
+      assert.equal(c.state, ESTABLISHED);
+      c.write("x");
+      perSession = net.server.sessionBytes(c.peer) ?? 0;
+      if (i % 2) c.close();
+      else net.server.close(c.peer);
+      net.pump();
+      net.clients.delete(c.peer.port);
+      c.dispose();
+    }
+    const after = bindingStats();
+    assert.equal(net.delivered.length, 200);
+    assert.equal(net.server.stats().sessions, 0);
+    assert.equal(after[0], baseline[0], "native sessions");
+    assert.equal(after[1], baseline[1], "heap bytes");
+    trace(`  200 handshakes: ${perSession} bytes per established session, ${after[1]} bytes held afterwards (server context + RNG)\n`);
+  } finally {
+    net.dispose();
+  }
+});
+
+test("fuzzed datagrams never throw, never leak, and leave an established session working", () => {
+  const net = new Loopback();
+  try {
+    const random = seededRandom(0x5eed);
+    const baseline = bindingStats();
+    const c = net.connect(40090);
+    c.write("before");
+    const samples = [...c.sent, ...net.serverSent.map((s) => s.datagram), clientHello()];
+    for (let i = 0; i < 1000; i++) {
+      const base = samples[Math.floor(random() * samples.length)].slice();
+      const flips = 1 + Math.floor(random() * 4);
+      for (let f = 0; f < flips; f++) base[Math.floor(random() * base.length)] = Math.floor(random() * 256);
+      const cut = random() < 0.2 ? base.subarray(0, Math.floor(random() * base.length)) : base;
+      const port = random() < 0.5 ? 40090 : 42000 + Math.floor(random() * 50);
+      net.server.receive(cut, { address: "127.0.0.1", port });
+    }
+    assert.ok(!net.logs.some((line) => line.includes("dropped:")), net.logs.filter((l) => l.includes("dropped:")).join("\n"));
+    const stats = net.server.stats();
+    trace(`  fuzz: ${stats.sessions} sessions, ${stats.helloVerifyRequests} HVRs, ${stats.dropped} dropped\n`);
+    if (net.server.sessionOf(c.peer)) {
+      c.write("after");
+      assert.equal(text(net.delivered[net.delivered.length - 1].data), "after");
+    }
+    net.server.closeAll();
+    net.pump();
+    for (const client of net.clients.values()) client.dispose();
+    net.clients.clear();
+    assert.equal(bindingStats()[0], baseline[0], "no native session left");
+    assert.equal(bindingStats()[1], baseline[1], "no bytes left by fuzzed sessions");
+  } finally {
+    net.dispose();
+  }
+});
+
+test("credentials: defaults are CoAP / esp32c3_key; bad keys are refused without echoing them", () => {
+  const psk = pskFromConfig();
+  assert.equal(psk.identity, "CoAP");
+  assert.deepEqual(psk.key, KEY);
+  assert.deepEqual(pskFromConfig({ keyHex: "0102ff" }).key, Uint8Array.of(1, 2, 255));
+  const error = assert.throws(() => pskFromConfig({ key: "a-secret-key-that-is-far-too-long-for-psk" })) as Error;
+  assert.ok(!error.message.includes("secret"), "the key is not in the error");
+  assert.throws(() => new DtlsServer({ identity: "CoAP", key: new Uint8Array(0), send() {}, now: () => 0, onData() {} }), RangeError);
+});

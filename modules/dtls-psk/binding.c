@@ -1,0 +1,1036 @@
+/*
+ * dtls-psk binding: DTLS 1.2 PSK server sessions over the platform's mbedTLS, sans-IO.
+ *
+ * The JS side hands in each received datagram with the current time and takes back
+ * the datagrams to send and the decrypted application records; mbedTLS's timer
+ * callbacks become a deadline the JS side reads. Nothing here reads a socket or a
+ * clock, sleeps, or keeps a reference to a JS value between calls.
+ *
+ * Two host classes (binding.js):
+ *   DTLSContext(identity, key, flags, suites)   the shared part: ssl config, PSK, cookie key
+ *                                       (flags: PREFER_ECDHE; CLIENT for tests and tools)
+ *     hello(datagram, transportId)      stateless ClientHello check: true when its
+ *                                       cookie is valid, an ArrayBuffer holding a
+ *                                       HelloVerifyRequest when not, false when the
+ *                                       datagram is no ClientHello
+ *   DTLSSession(context, transportId)   one ssl context per peer
+ *     receive(datagram, now), tick(now), write(data, now), closeNotify(now),
+ *     start(now) (a client's first flight) -> state
+ *     output() / read() -> next ArrayBuffer to send / next plaintext, or undefined
+ *     deadline, state, reason, suite, identity, bytes; close()
+ *   stats() -> [sessions, bytes, sharedBytes, counting]
+ *
+ * Mbed TLS 2.28 (Debian, the simulator host) and 4.x (ESP-IDF v6, the device) differ
+ * in RNG set-up, cookie set-up and PSA init only: see "Version differences" below.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xsmc.h"
+
+#include "mbedtls/ssl.h"
+#include "mbedtls/ssl_cookie.h"
+#include "mbedtls/platform.h"
+#include "mbedtls/platform_util.h"
+#include "mbedtls/version.h"
+
+/* ---- Version differences (the only place that knows the Mbed TLS major) ---- */
+
+#if MBEDTLS_VERSION_MAJOR >= 4
+#include "psa/crypto.h"
+
+static int rngStart(void)
+{
+	return (psa_crypto_init() == PSA_SUCCESS) ? 0 : -1;
+}
+
+static void rngStop(void)
+{
+}
+
+static int cookieSetup(mbedtls_ssl_cookie_ctx* cookies)
+{
+	return mbedtls_ssl_cookie_setup(cookies);
+}
+
+static void configureVersionAndRng(mbedtls_ssl_config* conf)
+{
+	mbedtls_ssl_conf_min_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+	mbedtls_ssl_conf_max_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+}
+
+#else /* 2.28 and 3.x: an explicit DRBG seeded from the platform entropy */
+#include "mbedtls/ctr_drbg.h"
+#include "mbedtls/entropy.h"
+
+static mbedtls_entropy_context gEntropy;
+static mbedtls_ctr_drbg_context gDrbg;
+
+static void rngStop(void)
+{
+	mbedtls_ctr_drbg_free(&gDrbg);
+	mbedtls_entropy_free(&gEntropy);
+}
+
+static int rngStart(void)
+{
+	static const unsigned char personalization[] = "dtls-psk";
+	mbedtls_entropy_init(&gEntropy);
+	mbedtls_ctr_drbg_init(&gDrbg);
+	if (mbedtls_ctr_drbg_seed(&gDrbg, mbedtls_entropy_func, &gEntropy, personalization, sizeof(personalization) - 1)) {
+		rngStop();
+		return -1;
+	}
+	return 0;
+}
+
+static int cookieSetup(mbedtls_ssl_cookie_ctx* cookies)
+{
+	return mbedtls_ssl_cookie_setup(cookies, mbedtls_ctr_drbg_random, &gDrbg);
+}
+
+static void configureVersionAndRng(mbedtls_ssl_config* conf)
+{
+	mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &gDrbg);
+#if MBEDTLS_VERSION_MAJOR >= 3
+	mbedtls_ssl_conf_min_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+	mbedtls_ssl_conf_max_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+#else
+	mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+#endif
+}
+#endif
+
+/* ---- Limits ---- */
+
+#define DTLS_MTU 1472                 /* the UDP payload of both hosts without IP fragmentation */
+#define DTLS_HANDSHAKE_MIN_MS 1000    /* RFC 6347 4.2.4.1: 1 s initial, doubling... */
+#define DTLS_HANDSHAKE_MAX_MS 60000   /* ...up to 60 s */
+#define DTLS_QUEUE_MAX 16             /* datagrams waiting in output(), records in read() */
+#define DTLS_TRANSPORT_ID_MAX 64      /* "address|port" of a peer */
+#define DTLS_IDENTITY_MAX 64
+#define DTLS_RUN_STEPS 8              /* mbedTLS calls per hand-in; each consumes input or stops */
+
+#ifdef MBEDTLS_PSK_MAX_LEN
+#define DTLS_KEY_MAX MBEDTLS_PSK_MAX_LEN
+#else
+#define DTLS_KEY_MAX 32
+#endif
+
+enum {
+	kStateHandshaking = 0,
+	kStateEstablished = 1,
+	kStateClosed = 2,
+	kStateFailed = 3,
+};
+
+#define kFlagPreferEcdhe 1
+#define kFlagClient 2                 /* a client context, for tests and tools: static PSK, no cookies */
+
+/* ---- Heap accounting ----
+ * Every allocation made by mbedTLS or by this file while a session (or context) is
+ * being worked on is charged to that session's `bytes` and to the module total. The
+ * figure is what the allocator really reserved (the block's usable size), so a free
+ * subtracts exactly what the matching calloc added and no header is needed.
+ * Where the library has MBEDTLS_PLATFORM_MEMORY, its calloc/free hook does it
+ * (ESP-IDF). Debian's 2.28 is built without it, so on glibc the executable's own
+ * calloc/free interpose the C library's: every caller passes straight through, and
+ * only calls made while this file holds a charge are counted.
+ */
+#if defined(MBEDTLS_PLATFORM_MEMORY) && !defined(MBEDTLS_PLATFORM_CALLOC_MACRO) && !defined(MBEDTLS_PLATFORM_FREE_MACRO) && (defined(__GLIBC__) || defined(ESP_PLATFORM))
+#define DTLS_COUNTING 1
+#define DTLS_COUNTING_HOOK 1
+#elif defined(__GLIBC__) && !defined(MBEDTLS_PLATFORM_MEMORY) && !defined(__SANITIZE_ADDRESS__) && !defined(DTLS_PSK_NO_INTERPOSE)
+#define DTLS_COUNTING 1
+#define DTLS_COUNTING_INTERPOSE 1
+#else
+#define DTLS_COUNTING 0             /* ASan, or a platform without a usable-size call: stats say so */
+#endif
+
+/* volatile: the compiler takes calloc and free for builtins that read no globals and would drop the stores around them */
+#if DTLS_COUNTING_INTERPOSE
+static __thread size_t* volatile gCharge;   /* where allocations count right now; NULL: nowhere */
+#else
+static size_t* volatile gCharge;
+#endif
+static size_t gTotalBytes;          /* every live charge of this module */
+static size_t gSharedBytes;         /* the RNG and other module-wide state */
+
+#if DTLS_COUNTING_HOOK
+#if defined(__GLIBC__)
+#include <malloc.h>
+#define blockSize(p) malloc_usable_size(p)
+#else
+extern size_t heap_caps_get_allocated_size(void* p);   /* ESP-IDF heap API, declared here to keep its headers out */
+#define blockSize(p) heap_caps_get_allocated_size(p)
+#endif
+static void* countingCalloc(size_t count, size_t size)
+{
+	void* p = calloc(count, size);
+	if (p && gCharge) {
+		size_t n = blockSize(p);
+		*gCharge += n;
+		gTotalBytes += n;
+	}
+	return p;
+}
+static void countingFree(void* p)
+{
+	if (p && gCharge) {
+		size_t n = blockSize(p);
+		*gCharge -= n;
+		gTotalBytes -= n;
+	}
+	free(p);
+}
+static void countingInstall(void)
+{
+	static int installed = 0;
+	if (!installed) {
+		mbedtls_platform_set_calloc_free(countingCalloc, countingFree);
+		installed = 1;
+	}
+}
+#elif DTLS_COUNTING_INTERPOSE
+#include <malloc.h>
+extern void* __libc_calloc(size_t count, size_t size);
+extern void __libc_free(void* p);
+void* calloc(size_t count, size_t size)
+{
+	void* p = __libc_calloc(count, size);
+	if (p && gCharge) {
+		size_t n = malloc_usable_size(p);
+		*gCharge += n;
+		gTotalBytes += n;
+	}
+	return p;
+}
+void free(void* p)
+{
+	if (p && gCharge) {
+		size_t n = malloc_usable_size(p);
+		*gCharge -= n;
+		gTotalBytes -= n;
+	}
+	__libc_free(p);
+}
+static void countingInstall(void)
+{
+}
+#else
+static void countingInstall(void)
+{
+}
+#endif
+
+/* ---- Records ---- */
+
+typedef struct DTLSQueued {
+	struct DTLSQueued* next;
+	size_t length;
+	unsigned char data[];
+} DTLSQueued;
+
+typedef struct {
+	DTLSQueued* first;
+	DTLSQueued* last;
+	int count;
+} DTLSQueue;
+
+typedef struct {
+	int references;                     /* the JS object and every session */
+	int client;
+	mbedtls_ssl_config conf;
+	mbedtls_ssl_cookie_ctx cookies;
+	int ciphersuites[16];
+	unsigned char identity[DTLS_IDENTITY_MAX];
+	size_t identityLength;
+	unsigned char key[DTLS_KEY_MAX];
+	size_t keyLength;
+	size_t bytes;
+} DTLSContextRecord;
+typedef DTLSContextRecord* DTLSContext;
+
+typedef struct {
+	DTLSContext context;
+	mbedtls_ssl_context ssl;
+	int state;
+	int error;                          /* the mbedTLS error that ended it, 0 otherwise */
+	const char* reason;
+	double now;                         /* the caller's clock during this call */
+	int timerArmed;
+	double intermediateAt;
+	double finalAt;
+	const unsigned char* input;         /* the datagram being handed in, for bioRecv */
+	size_t inputLength;
+	int alertSent;                      /* an alert record went out during this call */
+	int identityRejected;
+	unsigned char identity[DTLS_IDENTITY_MAX];  /* what the client presented, for logs */
+	size_t identityLength;
+	DTLSQueue outbox;
+	DTLSQueue inbox;
+	size_t bytes;
+} DTLSSessionRecord;
+typedef DTLSSessionRecord* DTLSSession;
+
+static int gSessions;
+static int gContexts;
+static DTLSSession gCurrent;            /* the session mbedTLS is working for (PSK callback) */
+
+void xs_dtls_context_destructor(void* data);
+void xs_dtls_session_destructor(void* data);
+
+/* TLS_PSK_WITH_AES_128_CCM_8 first: RFC 7252's mandatory suite, and cheap on the device */
+static const int gPskSuites[] = {
+#ifdef MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8
+	MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8,
+#endif
+#ifdef MBEDTLS_TLS_PSK_WITH_AES_128_CCM
+	MBEDTLS_TLS_PSK_WITH_AES_128_CCM,
+#endif
+#ifdef MBEDTLS_TLS_PSK_WITH_AES_128_GCM_SHA256
+	MBEDTLS_TLS_PSK_WITH_AES_128_GCM_SHA256,
+#endif
+#ifdef MBEDTLS_TLS_PSK_WITH_AES_128_CBC_SHA256
+	MBEDTLS_TLS_PSK_WITH_AES_128_CBC_SHA256,
+#endif
+	0
+};
+static const int gEcdhePskSuites[] = {
+#ifdef MBEDTLS_TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256
+	MBEDTLS_TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256,
+#endif
+#ifdef MBEDTLS_TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256
+	MBEDTLS_TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256,
+#endif
+	0
+};
+
+static void queueFree(DTLSQueue* queue)
+{
+	while (queue->first) {
+		DTLSQueued* q = queue->first;
+		queue->first = q->next;
+		mbedtls_free(q);
+	}
+	queue->last = NULL;
+	queue->count = 0;
+}
+
+static DTLSQueued* queueAdd(DTLSQueue* queue, size_t length)
+{
+	DTLSQueued* q;
+	if (queue->count >= DTLS_QUEUE_MAX)
+		return NULL;
+	q = mbedtls_calloc(1, sizeof(DTLSQueued) + length);
+	if (!q)
+		return NULL;
+	q->length = length;
+	if (queue->last)
+		queue->last->next = q;
+	else
+		queue->first = q;
+	queue->last = q;
+	queue->count++;
+	return q;
+}
+
+/* Hands the first queued record to JS as an ArrayBuffer (xsResult), or undefined. */
+static void queueTake(xsMachine* the, DTLSSession s, DTLSQueue* queue)
+{
+	DTLSQueued* q = queue->first;
+	if (!q) {
+		xsmcSetUndefined(xsResult);
+		return;
+	}
+	xsmcSetArrayBuffer(xsResult, q->data, q->length);   /* may throw "no memory": then the record stays queued */
+	queue->first = q->next;
+	if (!queue->first)
+		queue->last = NULL;
+	queue->count--;
+	gCharge = &s->bytes;
+	mbedtls_free(q);
+	gCharge = NULL;
+}
+
+/* ---- mbedTLS callbacks: no I/O, only the session's buffers and its notion of now ---- */
+
+static int bioSend(void* data, const unsigned char* buffer, size_t length)
+{
+	DTLSSession s = data;
+	DTLSQueued* q = queueAdd(&s->outbox, length);
+	if (!q)
+		return MBEDTLS_ERR_SSL_WANT_WRITE;
+	memcpy(q->data, buffer, length);
+	if ((length > 0) && (buffer[0] == MBEDTLS_SSL_MSG_ALERT))
+		s->alertSent = 1;
+	return (int)length;
+}
+
+static int bioRecv(void* data, unsigned char* buffer, size_t length)
+{
+	DTLSSession s = data;
+	size_t n;
+	if (!s->input)
+		return MBEDTLS_ERR_SSL_WANT_READ;
+	n = s->inputLength;
+	if (n > length)
+		n = length;   /* cannot happen with a datagram <= DTLS_MTU; mbedTLS drops a truncated record */
+	memcpy(buffer, s->input, n);
+	s->input = NULL;
+	s->inputLength = 0;
+	return (int)n;
+}
+
+static void timerSet(void* data, uint32_t intermediate, uint32_t final)
+{
+	DTLSSession s = data;
+	if (final == 0) {
+		s->timerArmed = 0;
+		return;
+	}
+	s->timerArmed = 1;
+	s->intermediateAt = s->now + intermediate;
+	s->finalAt = s->now + final;
+}
+
+static int timerGet(void* data)
+{
+	DTLSSession s = data;
+	if (!s->timerArmed)
+		return -1;
+	if (s->now >= s->finalAt)
+		return 2;
+	if (s->now >= s->intermediateAt)
+		return 1;
+	return 0;
+}
+
+static int equalInConstantTime(const unsigned char* a, const unsigned char* b, size_t length)
+{
+	unsigned char difference = 0;
+	size_t i;
+	for (i = 0; i < length; i++)
+		difference |= a[i] ^ b[i];
+	return difference == 0;
+}
+
+static int pskLookup(void* data, mbedtls_ssl_context* ssl, const unsigned char* identity, size_t length)
+{
+	DTLSContext c = data;
+	DTLSSession s = gCurrent;
+	if (s) {
+		s->identityLength = (length < sizeof(s->identity)) ? length : sizeof(s->identity);
+		memcpy(s->identity, identity, s->identityLength);
+	}
+	if ((length != c->identityLength) || !equalInConstantTime(identity, c->identity, length)) {
+		if (s)
+			s->identityRejected = 1;
+		return -1;   /* mbedTLS sends the fatal unknown_psk_identity alert */
+	}
+	return mbedtls_ssl_set_hs_psk(ssl, c->key, c->keyLength);
+}
+
+/* ---- Errors, by class: 4.x reports some of them as PSA codes ---- */
+
+static const char* describe(DTLSSession s, int error)
+{
+	/* an if chain, not a switch: in 4.x some of these codes are the same PSA value */
+	if (s->identityRejected)
+		return "unknown psk identity";
+#ifdef MBEDTLS_ERR_SSL_UNKNOWN_IDENTITY
+	if (error == MBEDTLS_ERR_SSL_UNKNOWN_IDENTITY)
+		return "unknown psk identity";
+#endif
+	if (error == MBEDTLS_ERR_SSL_INVALID_MAC)
+		return "bad record mac (wrong key?)";
+	if (error == MBEDTLS_ERR_SSL_TIMEOUT)
+		return "handshake timed out";
+	if (error == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE)
+		return "fatal alert from peer";
+	if (error == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
+		return "close_notify from peer";
+#ifdef MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE
+	if (error == MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE)
+		return "no shared cipher suite";
+#endif
+#ifdef MBEDTLS_ERR_SSL_HELLO_VERIFY_REQUIRED
+	if (error == MBEDTLS_ERR_SSL_HELLO_VERIFY_REQUIRED)
+		return "cookie rejected";
+#endif
+#ifdef MBEDTLS_ERR_SSL_ALLOC_FAILED
+	if (error == MBEDTLS_ERR_SSL_ALLOC_FAILED)
+		return "no memory";
+#endif
+#ifdef PSA_ERROR_INSUFFICIENT_MEMORY
+	if (error == PSA_ERROR_INSUFFICIENT_MEMORY)
+		return "no memory";
+#endif
+	return "handshake failed";
+}
+
+/* ---- Context ---- */
+
+static void contextRelease(DTLSContext c)
+{
+	if (--c->references > 0)
+		return;
+	gCharge = &c->bytes;
+	mbedtls_ssl_cookie_free(&c->cookies);
+	mbedtls_ssl_config_free(&c->conf);
+	mbedtls_platform_zeroize(c->key, sizeof(c->key));
+	mbedtls_free(c);
+	gCharge = NULL;
+	if (--gContexts == 0) {
+		gCharge = &gSharedBytes;
+		rngStop();
+		gCharge = NULL;
+	}
+}
+
+void xs_dtls_context_destructor(void* data)
+{
+	if (data)
+		contextRelease(data);
+}
+
+static void getBytes(xsMachine* the, xsSlot* slot, unsigned char* into, size_t max, size_t* length, const char* what)
+{
+	void* data;
+	xsUnsignedValue count;
+	xsmcGetBufferReadable(*slot, &data, &count);
+	if ((count == 0) || (count > max))
+		xsRangeError("invalid %s", what);
+	memcpy(into, data, count);
+	*length = count;
+}
+
+void xs_dtls_context_constructor(xsMachine* the)
+{
+	DTLSContext c;
+	int flags = (xsmcArgc > 2) ? xsmcToInteger(xsArg(2)) : 0;
+	int i = 0, j, error;
+	size_t bytes = 0;
+	countingInstall();
+	if (gContexts == 0) {
+		gCharge = &gSharedBytes;
+		error = rngStart();
+		gCharge = NULL;
+		if (error)
+			xsUnknownError("rng failed");
+	}
+	gCharge = &bytes;
+	c = mbedtls_calloc(1, sizeof(DTLSContextRecord));
+	gCharge = NULL;
+	if (!c) {
+		if (gContexts == 0)
+			rngStop();
+		xsUnknownError("no memory");
+	}
+	gContexts++;
+	c->references = 1;
+	c->bytes = bytes;
+	mbedtls_ssl_config_init(&c->conf);
+	mbedtls_ssl_cookie_init(&c->cookies);
+	xsmcSetHostData(xsThis, c);   /* from here on the destructor frees it, even if we throw */
+	getBytes(the, &xsArg(0), c->identity, sizeof(c->identity), &c->identityLength, "identity");
+	getBytes(the, &xsArg(1), c->key, sizeof(c->key), &c->keyLength, "key");
+
+	c->client = (flags & kFlagClient) ? 1 : 0;
+	gCharge = &c->bytes;
+	error = mbedtls_ssl_config_defaults(&c->conf, c->client ? MBEDTLS_SSL_IS_CLIENT : MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_DATAGRAM, MBEDTLS_SSL_PRESET_DEFAULT);
+	if (!error && c->client)
+		error = mbedtls_ssl_conf_psk(&c->conf, c->key, c->keyLength, c->identity, c->identityLength);
+	if (!error && !c->client)
+		error = cookieSetup(&c->cookies);
+	gCharge = NULL;
+	if (error)
+		xsUnknownError("dtls set-up failed");
+	configureVersionAndRng(&c->conf);
+	mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_NONE);
+	if (!c->client) {
+		mbedtls_ssl_conf_psk_cb(&c->conf, pskLookup, c);
+		mbedtls_ssl_conf_dtls_cookies(&c->conf, mbedtls_ssl_cookie_write, mbedtls_ssl_cookie_check, &c->cookies);
+	}
+	mbedtls_ssl_conf_dtls_anti_replay(&c->conf, MBEDTLS_SSL_ANTI_REPLAY_ENABLED);
+	mbedtls_ssl_conf_handshake_timeout(&c->conf, DTLS_HANDSHAKE_MIN_MS, DTLS_HANDSHAKE_MAX_MS);
+	mbedtls_ssl_conf_read_timeout(&c->conf, 0);
+	if ((xsmcArgc > 3) && xsmcTest(xsArg(3))) {
+		/* an explicit list of IANA suite numbers, in order (tests, or a narrower device build) */
+		int count;
+		xsmcVars(1);
+		xsmcGet(xsVar(0), xsArg(3), xsID("length"));
+		count = xsmcToInteger(xsVar(0));
+		if ((count < 1) || (count >= (int)(sizeof(c->ciphersuites) / sizeof(c->ciphersuites[0]))))
+			xsRangeError("invalid suites");
+		for (i = 0; i < count; i++) {
+			xsmcGetIndex(xsVar(0), xsArg(3), i);
+			c->ciphersuites[i] = xsmcToInteger(xsVar(0));
+			if ((c->ciphersuites[i] <= 0) || (c->ciphersuites[i] > 0xffff))
+				xsRangeError("invalid suites");
+		}
+	}
+	else {
+		/* server order: plain PSK first unless ECDHE-PSK (forward secrecy, an ECDH per handshake) is preferred */
+		for (j = 0; (flags & kFlagPreferEcdhe) && gEcdhePskSuites[j]; j++)
+			c->ciphersuites[i++] = gEcdhePskSuites[j];
+		for (j = 0; gPskSuites[j]; j++)
+			c->ciphersuites[i++] = gPskSuites[j];
+		for (j = 0; !(flags & kFlagPreferEcdhe) && gEcdhePskSuites[j]; j++)
+			c->ciphersuites[i++] = gEcdhePskSuites[j];
+	}
+	c->ciphersuites[i] = 0;
+	mbedtls_ssl_conf_ciphersuites(&c->conf, c->ciphersuites);
+}
+
+static DTLSContext contextFrom(xsMachine* the, xsSlot* slot)
+{
+	DTLSContext c = fxGetHostDataValidate(the, slot, (void*)xs_dtls_context_destructor);
+	if (!c)
+		xsUnknownError("closed");
+	return c;
+}
+
+void xs_dtls_context_close(xsMachine* the)
+{
+	DTLSContext c = fxGetHostDataValidate(the, &xsThis, (void*)xs_dtls_context_destructor);
+	if (c) {
+		xsmcSetHostData(xsThis, NULL);
+		contextRelease(c);
+	}
+}
+
+static size_t transportId(xsMachine* the, xsSlot* slot, unsigned char* into)
+{
+	const char* text = xsmcToString(*slot);
+	size_t length = strlen(text);
+	if ((length == 0) || (length > DTLS_TRANSPORT_ID_MAX))
+		xsRangeError("invalid transport id");
+	memcpy(into, text, length);
+	return length;
+}
+
+/*
+ * Finds the cookie of a DTLS ClientHello that starts a datagram (epoch 0, first
+ * fragment). Returns 0 when the datagram is no such ClientHello.
+ */
+static int findCookie(const unsigned char* d, size_t n, const unsigned char** cookie, size_t* cookieLength)
+{
+	size_t recordLength, fragmentOffset, fragmentLength, sessionIdLength;
+	const unsigned char* body;
+	if ((n < 13 + 12) || (d[0] != MBEDTLS_SSL_MSG_HANDSHAKE) || (d[1] != 0xfe) || d[3] || d[4])
+		return 0;
+	recordLength = ((size_t)d[11] << 8) | d[12];
+	if (13 + recordLength > n)
+		return 0;
+	if ((recordLength < 12) || (d[13] != MBEDTLS_SSL_HS_CLIENT_HELLO))
+		return 0;
+	fragmentOffset = ((size_t)d[19] << 16) | ((size_t)d[20] << 8) | d[21];
+	fragmentLength = ((size_t)d[22] << 16) | ((size_t)d[23] << 8) | d[24];
+	if (fragmentOffset || (12 + fragmentLength > recordLength))
+		return 0;
+	body = d + 25;   /* client_version(2) random(32) session_id<0..32> cookie<0..255> ... */
+	if (fragmentLength < 2 + 32 + 1)
+		return 0;
+	sessionIdLength = body[34];
+	if ((sessionIdLength > 32) || (35 + sessionIdLength + 1 > fragmentLength))
+		return 0;
+	*cookieLength = body[35 + sessionIdLength];
+	if (36 + sessionIdLength + *cookieLength > fragmentLength)
+		return 0;
+	*cookie = body + 36 + sessionIdLength;
+	return 1;
+}
+
+/*
+ * hello(datagram, transportId): the stateless half of RFC 6347 4.2.1. A ClientHello
+ * with a valid cookie for this peer -> true; without one -> an ArrayBuffer holding a
+ * HelloVerifyRequest (record and message sequence numbers copied from the
+ * ClientHello, server_version 1.0 as the RFC recommends), never larger than the
+ * ClientHello; anything else -> false. Nothing is allocated.
+ */
+void xs_dtls_context_hello(xsMachine* the)
+{
+	DTLSContext c = contextFrom(the, &xsThis);
+	unsigned char id[DTLS_TRANSPORT_ID_MAX];
+	unsigned char hvr[13 + 12 + 3 + 255];
+	unsigned char* p;
+	const unsigned char* cookie;
+	size_t idLength, cookieLength, bodyLength, n;
+	void* data;
+	xsUnsignedValue length;
+	const unsigned char* d;
+	int valid, error;
+
+	if (c->client)
+		xsUnknownError("not a server");
+	idLength = transportId(the, &xsArg(1), id);
+	xsmcGetBufferReadable(xsArg(0), &data, &length);   /* no allocation below: data stays put */
+	d = data;
+	if (!findCookie(d, length, &cookie, &cookieLength)) {
+		xsmcSetFalse(xsResult);
+		return;
+	}
+	gCharge = &c->bytes;
+	valid = cookieLength && (mbedtls_ssl_cookie_check(&c->cookies, cookie, cookieLength, id, idLength) == 0);
+	p = hvr + 13 + 12 + 3;
+	error = valid ? 0 : mbedtls_ssl_cookie_write(&c->cookies, &p, hvr + sizeof(hvr), id, idLength);
+	gCharge = NULL;
+	if (valid || error) {
+		xsmcSetBoolean(xsResult, valid);
+		return;
+	}
+	cookieLength = (size_t)(p - (hvr + 13 + 12 + 3));
+	bodyLength = 3 + cookieLength;
+	n = 13 + 12 + bodyLength;
+	if (n > length) {   /* no amplification, ever */
+		xsmcSetFalse(xsResult);
+		return;
+	}
+	memcpy(hvr, d, 11);                 /* type, version, epoch 0, the client's sequence number */
+	hvr[11] = (unsigned char)((12 + bodyLength) >> 8);
+	hvr[12] = (unsigned char)(12 + bodyLength);
+	hvr[13] = MBEDTLS_SSL_HS_HELLO_VERIFY_REQUEST;
+	hvr[14] = 0;
+	hvr[15] = (unsigned char)(bodyLength >> 8);
+	hvr[16] = (unsigned char)bodyLength;
+	hvr[17] = d[17];                    /* message_seq of the ClientHello */
+	hvr[18] = d[18];
+	hvr[19] = hvr[20] = hvr[21] = 0;    /* fragment_offset */
+	hvr[22] = 0;
+	hvr[23] = hvr[15];                  /* fragment_length = length */
+	hvr[24] = hvr[16];
+	hvr[25] = 0xfe;                     /* server_version DTLS 1.0 */
+	hvr[26] = 0xff;
+	hvr[27] = (unsigned char)cookieLength;
+	xsmcSetArrayBuffer(xsResult, hvr, n);
+}
+
+/* ---- Session ---- */
+
+static void sessionFree(DTLSSession s)
+{
+	DTLSContext c = s->context;
+	gCharge = &s->bytes;
+	mbedtls_ssl_free(&s->ssl);
+	queueFree(&s->outbox);
+	queueFree(&s->inbox);
+	mbedtls_free(s);   /* the charge is subtracted before the block goes */
+	gCharge = NULL;
+	gSessions--;
+	contextRelease(c);
+}
+
+void xs_dtls_session_destructor(void* data)
+{
+	if (data)
+		sessionFree(data);
+}
+
+static DTLSSession sessionFrom(xsMachine* the)
+{
+	DTLSSession s = fxGetHostDataValidate(the, &xsThis, (void*)xs_dtls_session_destructor);
+	if (!s)
+		xsUnknownError("closed");
+	return s;
+}
+
+void xs_dtls_session_constructor(xsMachine* the)
+{
+	DTLSContext c = contextFrom(the, &xsArg(0));
+	unsigned char id[DTLS_TRANSPORT_ID_MAX];
+	size_t idLength = c->client ? 0 : transportId(the, &xsArg(1), id);
+	size_t bytes = 0;
+	DTLSSession s;
+	int error;
+
+	gCharge = &bytes;
+	s = mbedtls_calloc(1, sizeof(DTLSSessionRecord));
+	gCharge = NULL;
+	if (!s)
+		xsUnknownError("no memory");
+	s->bytes = bytes;
+	s->context = c;
+	c->references++;
+	gSessions++;
+	mbedtls_ssl_init(&s->ssl);
+	xsmcSetHostData(xsThis, s);
+	gCharge = &s->bytes;
+	error = mbedtls_ssl_setup(&s->ssl, &c->conf);
+	if (!error && !c->client)
+		error = mbedtls_ssl_set_client_transport_id(&s->ssl, id, idLength);
+	gCharge = NULL;
+	if (error) {
+		xsmcSetHostData(xsThis, NULL);
+		sessionFree(s);
+		xsUnknownError("no memory");
+	}
+	mbedtls_ssl_set_bio(&s->ssl, s, bioSend, bioRecv, NULL);
+	mbedtls_ssl_set_timer_cb(&s->ssl, s, timerSet, timerGet);
+	mbedtls_ssl_set_mtu(&s->ssl, DTLS_MTU);
+	s->state = kStateHandshaking;
+}
+
+static void fail(DTLSSession s, int error)
+{
+	s->state = kStateFailed;
+	s->error = error;
+	s->reason = describe(s, error);
+	/* a failed handshake ends with a fatal alert unless mbedTLS sent one, the peer did, or nobody is listening */
+	if (!s->alertSent && (error != MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) && (error != MBEDTLS_ERR_SSL_TIMEOUT))
+		mbedtls_ssl_send_alert_message(&s->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL, MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
+}
+
+/* Reads every complete application record mbedTLS holds into the inbox. */
+static void readRecords(DTLSSession s)
+{
+	unsigned char first[64];
+	int steps, ret;
+	for (steps = 0; steps < DTLS_RUN_STEPS * 4; steps++) {
+		DTLSQueued* q;
+		size_t total, got;
+		ret = mbedtls_ssl_read(&s->ssl, first, sizeof(first));
+		if ((ret == MBEDTLS_ERR_SSL_WANT_READ) || (ret == MBEDTLS_ERR_SSL_WANT_WRITE))
+			return;
+		if (ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
+			mbedtls_ssl_close_notify(&s->ssl);   /* answer it, as TLS asks */
+			s->state = kStateClosed;
+			s->reason = "close_notify from peer";
+			return;
+		}
+#ifdef MBEDTLS_ERR_SSL_CLIENT_RECONNECT
+		if (ret == MBEDTLS_ERR_SSL_CLIENT_RECONNECT) {   /* a new ClientHello from the same port: the JS side handles it */
+			s->state = kStateClosed;
+			s->reason = "client reconnected";
+			return;
+		}
+#endif
+		if (ret < 0) {
+			s->state = kStateFailed;
+			s->error = ret;
+			s->reason = describe(s, ret);
+			return;
+		}
+		if (ret == 0)
+			return;   /* an empty record, or nothing left */
+		total = (size_t)ret + mbedtls_ssl_get_bytes_avail(&s->ssl);
+		q = queueAdd(&s->inbox, total);
+		if (!q) {
+			/* keep mbedTLS in step: drop the rest of this record */
+			while (mbedtls_ssl_get_bytes_avail(&s->ssl) && (mbedtls_ssl_read(&s->ssl, first, sizeof(first)) > 0))
+				;
+			continue;
+		}
+		memcpy(q->data, first, (size_t)ret);
+		got = (size_t)ret;
+		while (got < total) {
+			ret = mbedtls_ssl_read(&s->ssl, q->data + got, total - got);
+			if (ret <= 0)
+				break;
+			got += (size_t)ret;
+		}
+		q->length = got;
+	}
+}
+
+/* Runs mbedTLS on what the session holds: the handshake, then application records. */
+static void run(DTLSSession s)
+{
+	int steps, ret;
+	s->alertSent = 0;
+	for (steps = 0; (s->state == kStateHandshaking) && (steps < DTLS_RUN_STEPS); steps++) {
+		ret = mbedtls_ssl_handshake(&s->ssl);
+		if (ret == 0)
+			s->state = kStateEstablished;
+		else if ((ret == MBEDTLS_ERR_SSL_WANT_READ) || (ret == MBEDTLS_ERR_SSL_WANT_WRITE)) {
+			if (!s->input)
+				return;   /* waits for the next datagram or the deadline */
+			/* the timer expired before our datagram was read: mbedTLS resent its flight, go again */
+		}
+		else
+			fail(s, ret);
+	}
+	if (s->state == kStateEstablished)
+		readRecords(s);
+}
+
+static void enter(xsMachine* the, DTLSSession s, int nowArgument)
+{
+	s->now = xsmcToNumber(xsArg(nowArgument));
+	gCurrent = s;
+	gCharge = &s->bytes;
+}
+
+static void leave(xsMachine* the, DTLSSession s)
+{
+	s->input = NULL;
+	s->inputLength = 0;
+	gCurrent = NULL;
+	gCharge = NULL;
+	xsmcSetInteger(xsResult, s->state);
+}
+
+/* receive(datagram, now) -> state */
+void xs_dtls_session_receive(xsMachine* the)
+{
+	DTLSSession s = sessionFrom(the);
+	void* data;
+	xsUnsignedValue length;
+	xsmcGetBufferReadable(xsArg(0), &data, &length);
+	enter(the, s, 1);   /* no JS allocation until leave(): data stays where it is */
+	if ((length > 0) && ((s->state == kStateHandshaking) || (s->state == kStateEstablished))) {
+		s->input = data;
+		s->inputLength = length;
+		run(s);
+	}
+	leave(the, s);
+}
+
+/* start(now) -> state: a client session sends its ClientHello */
+void xs_dtls_session_start(xsMachine* the)
+{
+	DTLSSession s = sessionFrom(the);
+	enter(the, s, 0);
+	if (s->state == kStateHandshaking)
+		run(s);
+	leave(the, s);
+}
+
+/* tick(now) -> state: retransmits the last flight or gives up when the deadline passed */
+void xs_dtls_session_tick(xsMachine* the)
+{
+	DTLSSession s = sessionFrom(the);
+	enter(the, s, 0);
+	if ((s->state == kStateHandshaking) && s->timerArmed && (s->now >= s->finalAt))
+		run(s);
+	leave(the, s);
+}
+
+/* write(data, now) -> bytes written, or -1 when the session cannot carry application data */
+void xs_dtls_session_write(xsMachine* the)
+{
+	DTLSSession s = sessionFrom(the);
+	void* data;
+	xsUnsignedValue length;
+	int ret = -1;
+	xsmcGetBufferReadable(xsArg(0), &data, &length);
+	enter(the, s, 1);
+	if (s->state == kStateEstablished) {
+		ret = mbedtls_ssl_write(&s->ssl, data, length);
+		if (ret < 0) {
+			/* too large for one record, or the output queue is full: not written, the session lives on */
+			if ((ret != MBEDTLS_ERR_SSL_WANT_WRITE) && (ret != MBEDTLS_ERR_SSL_WANT_READ) && (ret != MBEDTLS_ERR_SSL_BAD_INPUT_DATA)) {
+				s->state = kStateFailed;
+				s->error = ret;
+				s->reason = "write failed";
+			}
+			ret = -1;
+		}
+	}
+	leave(the, s);
+	xsmcSetInteger(xsResult, ret);
+}
+
+/* closeNotify(now) -> state: sends close_notify when established; the session is closed afterwards */
+void xs_dtls_session_close_notify(xsMachine* the)
+{
+	DTLSSession s = sessionFrom(the);
+	enter(the, s, 0);
+	if (s->state == kStateEstablished)
+		mbedtls_ssl_close_notify(&s->ssl);
+	if ((s->state == kStateEstablished) || (s->state == kStateHandshaking)) {
+		s->state = kStateClosed;
+		s->reason = "closed";
+	}
+	leave(the, s);
+}
+
+void xs_dtls_session_close(xsMachine* the)
+{
+	DTLSSession s = fxGetHostDataValidate(the, &xsThis, (void*)xs_dtls_session_destructor);
+	if (s) {
+		xsmcSetHostData(xsThis, NULL);
+		sessionFree(s);
+	}
+}
+
+void xs_dtls_session_output(xsMachine* the)
+{
+	DTLSSession s = sessionFrom(the);
+	queueTake(the, s, &s->outbox);
+}
+
+void xs_dtls_session_read(xsMachine* the)
+{
+	DTLSSession s = sessionFrom(the);
+	queueTake(the, s, &s->inbox);
+}
+
+void xs_dtls_session_get_deadline(xsMachine* the)
+{
+	DTLSSession s = sessionFrom(the);
+	if ((s->state == kStateHandshaking) && s->timerArmed)
+		xsmcSetNumber(xsResult, s->finalAt);
+	else
+		xsmcSetInteger(xsResult, -1);
+}
+
+void xs_dtls_session_get_state(xsMachine* the)
+{
+	xsmcSetInteger(xsResult, sessionFrom(the)->state);
+}
+
+void xs_dtls_session_get_reason(xsMachine* the)
+{
+	DTLSSession s = sessionFrom(the);
+	if (s->reason)
+		xsmcSetString(xsResult, (char*)s->reason);
+}
+
+void xs_dtls_session_get_error(xsMachine* the)
+{
+	xsmcSetInteger(xsResult, sessionFrom(the)->error);
+}
+
+void xs_dtls_session_get_suite(xsMachine* the)
+{
+	DTLSSession s = sessionFrom(the);
+	if (s->state == kStateEstablished)
+		xsmcSetString(xsResult, (char*)mbedtls_ssl_get_ciphersuite(&s->ssl));
+}
+
+/* the PSK identity the client presented, as bytes (never the key) */
+void xs_dtls_session_get_identity(xsMachine* the)
+{
+	DTLSSession s = sessionFrom(the);
+	unsigned char identity[DTLS_IDENTITY_MAX];
+	size_t length = s->identityLength;
+	if (!length)
+		return;
+	memcpy(identity, s->identity, length);
+	xsmcSetArrayBuffer(xsResult, identity, length);
+}
+
+void xs_dtls_session_get_bytes(xsMachine* the)
+{
+	xsmcSetNumber(xsResult, (double)sessionFrom(the)->bytes);
+}
+
+/* stats() -> [sessions, bytes of every live session and context, shared bytes, counting 0/1] */
+void xs_dtls_stats(xsMachine* the)
+{
+	xsmcVars(1);
+	xsmcSetNewArray(xsResult, 4);
+	xsmcSetInteger(xsVar(0), gSessions);
+	xsmcSetIndex(xsResult, 0, xsVar(0));
+	xsmcSetNumber(xsVar(0), (double)gTotalBytes);
+	xsmcSetIndex(xsResult, 1, xsVar(0));
+	xsmcSetNumber(xsVar(0), (double)gSharedBytes);
+	xsmcSetIndex(xsResult, 2, xsVar(0));
+	/* a context always charges its own block: nothing counted means calloc was redirected (valgrind) */
+	xsmcSetInteger(xsVar(0), DTLS_COUNTING && !(gContexts && !gTotalBytes));
+	xsmcSetIndex(xsResult, 3, xsVar(0));
+}

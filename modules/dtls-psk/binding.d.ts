@@ -1,0 +1,85 @@
+/*
+ * Types of the dtls-psk native binding (binding.js over binding.c): DTLS 1.2 PSK
+ * server sessions over the platform mbedTLS, sans-IO. Bytes go in and out as
+ * ArrayBuffers; times are the caller's monotonic milliseconds.
+ */
+
+/** Session states returned by receive(), tick(), closeNotify() and `state`. */
+export const HANDSHAKING: 0;
+export const ESTABLISHED: 1;
+export const CLOSED: 2;
+export const FAILED: 3;
+export type SessionState = 0 | 1 | 2 | 3;
+
+/** DTLSContext flag: offer ECDHE-PSK suites before plain PSK ones. */
+export const PREFER_ECDHE: 1;
+/** DTLSContext flag: a client (static PSK, answers HelloVerifyRequests); for tests and tools. */
+export const CLIENT: 2;
+
+type Bytes = ArrayBuffer | Uint8Array;
+
+/** IANA numbers of the suites the binding offers by default (RFC 7252's CCM_8 first). */
+export const SUITES: {
+  readonly PSK_WITH_AES_128_CCM_8: 0xc0a8;
+  readonly PSK_WITH_AES_128_CCM: 0xc0a4;
+  readonly PSK_WITH_AES_128_GCM_SHA256: 0x00a8;
+  readonly PSK_WITH_AES_128_CBC_SHA256: 0x00ae;
+  readonly ECDHE_PSK_WITH_AES_128_CBC_SHA256: 0xc037;
+  readonly ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256: 0xccac;
+};
+
+/** The part shared by every session: ssl configuration, PSK, cookie secret. */
+export class DTLSContext {
+  /**
+   * identity: 1..64 bytes; key: 1..32 bytes (MBEDTLS_PSK_MAX_LEN), copied, never reported back;
+   * suites: IANA cipher suite numbers in preference order (default: the PSK suites of
+   * SUITES, ECDHE-PSK last unless PREFER_ECDHE); numbers the library lacks are ignored.
+   */
+  constructor(identity: Bytes, key: Bytes, flags?: number, suites?: readonly number[]);
+  /**
+   * The stateless cookie exchange (RFC 6347 4.2.1) for a datagram from a peer without
+   * a session: `true` when it is a ClientHello carrying a valid cookie for
+   * `transportId`, an ArrayBuffer holding the HelloVerifyRequest to send when it is a
+   * ClientHello without one (never larger than the ClientHello), `false` otherwise.
+   */
+  hello(datagram: Bytes, transportId: string): boolean | ArrayBuffer;
+  close(): void;
+}
+
+/** One peer's mbedTLS ssl context. Drain output() (and read()) after every call. */
+export class DTLSSession {
+  /** transportId: the peer's address and port (server sessions; ignored by clients) */
+  constructor(context: DTLSContext, transportId: string);
+  /** a client session sends its first flight (ClientHello) */
+  start(now: number): SessionState;
+  /** hands one received datagram in */
+  receive(datagram: Bytes, now: number): SessionState;
+  /** retransmits the last flight, or fails with "handshake timed out", once `deadline` passed */
+  tick(now: number): SessionState;
+  /** encrypts one application record; bytes written, or -1 (not established, too large, queue full) */
+  write(data: Bytes, now: number): number;
+  /** sends close_notify when established; the session is CLOSED afterwards */
+  closeNotify(now: number): SessionState;
+  /** frees the mbedTLS state now (the object is unusable afterwards) */
+  close(): void;
+  /** the next datagram to send, or undefined */
+  output(): ArrayBuffer | undefined;
+  /** the next decrypted application record, or undefined */
+  read(): ArrayBuffer | undefined;
+  /** when tick() must run next (ms, the caller's clock), -1 when nothing is pending */
+  readonly deadline: number;
+  readonly state: SessionState;
+  /** why the session closed or failed ("unknown psk identity", "bad record mac (wrong key?)", ...) */
+  readonly reason: string | undefined;
+  /** the mbedTLS error that ended the session, 0 when none */
+  readonly error: number;
+  /** the negotiated cipher suite, once established */
+  readonly suite: string | undefined;
+  /** the PSK identity the client presented, once it has */
+  readonly identity: ArrayBuffer | undefined;
+  /** heap bytes held by this session's mbedTLS state and queues (0 when the platform cannot count) */
+  readonly bytes: number;
+}
+
+/** [live sessions, heap bytes held by the binding (sessions, contexts, RNG), shared bytes (RNG), counting 1/0] */
+export function stats(): [number, number, number, number];

@@ -1,0 +1,49 @@
+/*
+ * JS shim of the dtls-psk binding (binding.c): host functions cannot be written in
+ * TypeScript. Types: binding.d.ts.
+ */
+export const HANDSHAKING = 0;
+export const ESTABLISHED = 1;
+export const CLOSED = 2;
+export const FAILED = 3;
+
+export const PREFER_ECDHE = 1;
+export const CLIENT = 2;
+
+export const SUITES = Object.freeze({
+	PSK_WITH_AES_128_CCM_8: 0xc0a8,
+	PSK_WITH_AES_128_CCM: 0xc0a4,
+	PSK_WITH_AES_128_GCM_SHA256: 0x00a8,
+	PSK_WITH_AES_128_CBC_SHA256: 0x00ae,
+	ECDHE_PSK_WITH_AES_128_CBC_SHA256: 0xc037,
+	ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256: 0xccac,
+});
+
+export class DTLSContext @ "xs_dtls_context_destructor" {
+	constructor(identity, key, flags, suites) @ "xs_dtls_context_constructor";
+	hello(datagram, transportId) @ "xs_dtls_context_hello";
+	close() @ "xs_dtls_context_close";
+}
+Object.freeze(DTLSContext.prototype);
+
+export class DTLSSession @ "xs_dtls_session_destructor" {
+	constructor(context, transportId) @ "xs_dtls_session_constructor";
+	start(now) @ "xs_dtls_session_start";
+	receive(datagram, now) @ "xs_dtls_session_receive";
+	tick(now) @ "xs_dtls_session_tick";
+	write(data, now) @ "xs_dtls_session_write";
+	closeNotify(now) @ "xs_dtls_session_close_notify";
+	close() @ "xs_dtls_session_close";
+	output() @ "xs_dtls_session_output";
+	read() @ "xs_dtls_session_read";
+	get deadline() @ "xs_dtls_session_get_deadline";
+	get state() @ "xs_dtls_session_get_state";
+	get reason() @ "xs_dtls_session_get_reason";
+	get error() @ "xs_dtls_session_get_error";
+	get suite() @ "xs_dtls_session_get_suite";
+	get identity() @ "xs_dtls_session_get_identity";
+	get bytes() @ "xs_dtls_session_get_bytes";
+}
+Object.freeze(DTLSSession.prototype);
+
+export function stats() @ "xs_dtls_stats";

@@ -1,0 +1,423 @@
+/*
+ * DTLS 1.2 PSK server: a session table over the native binding, sans-IO. Datagrams
+ * come in through receive(), go out through the injected send(), time comes from the
+ * injected now(); nothing here owns a socket or a timer (the caller runs tick() at
+ * nextDeadline()).
+ *
+ * - Cookies first (RFC 6347 4.2.1): a peer without a session gets a HelloVerifyRequest
+ *   built statelessly by the binding; only a ClientHello whose cookie proves the
+ *   peer's address creates a session. Nothing is kept for the others.
+ * - One session per peer address+port; at most `maxSessions` (handshaking ones
+ *   included). When the table is full, a new peer takes the place of the least
+ *   recently active session that has been quiet for at least `evictQuietMs`;
+ *   if every session is busier than that, the new peer is refused (its ClientHello
+ *   is dropped, it retries). Active sessions are never pushed out by newcomers.
+ * - A session quiet for `idleTimeoutMs` (nothing received and nothing written) is
+ *   closed with close_notify.
+ * - A failed handshake (unknown identity, wrong key, timeout) is freed at once after
+ *   its fatal alert went out; the reason is logged, never the key.
+ * - Datagrams from unknown peers that are not ClientHellos are dropped silently.
+ */
+import {
+  CLOSED,
+  DTLSContext,
+  DTLSSession,
+  ESTABLISHED,
+  FAILED,
+  HANDSHAKING,
+  PREFER_ECDHE,
+  stats as bindingStats,
+} from "./binding";
+
+export interface Peer {
+  address: string;
+  port: number;
+}
+
+export interface DtlsServerOptions {
+  identity: string;
+  /** raw key bytes ("esp32c3_key" as ASCII by default, as libcoap's -k sends it) */
+  key: Uint8Array;
+  /** called whenever a datagram must go out */
+  send(record: Uint8Array, peer: Peer): void;
+  /** monotonic milliseconds */
+  now(): number;
+  /** a decrypted application datagram (one CoAP message) */
+  onData(data: Uint8Array, peer: Peer, session: string): void;
+  /** the session ended: closed, evicted or failed (drop its observers) */
+  onClose?(peer: Peer, session: string, reason: string): void;
+  log?(message: string): void;
+  /** sessions kept at once, handshaking ones included (default 8) */
+  maxSessions?: number;
+  /** a session with no traffic for this long is closed (default 120 000 ms) */
+  idleTimeoutMs?: number;
+  /** when full, a session quiet for at least this long yields to a new peer (default 10 000 ms) */
+  evictQuietMs?: number;
+  /** offer ECDHE-PSK suites before plain PSK ones (forward secrecy, one ECDH per handshake) */
+  preferEcdhe?: boolean;
+  /** IANA cipher suite numbers in preference order (default: binding's SUITES, see preferEcdhe) */
+  suites?: readonly number[];
+}
+
+export interface DtlsServerStats {
+  /** sessions in the table, handshaking ones included */
+  sessions: number;
+  handshaking: number;
+  established: number;
+  /** heap bytes the binding holds for this process (every session, the contexts, the RNG) */
+  bytes: number;
+  /** heap bytes of this server's sessions */
+  sessionBytes: number;
+  /** false when the platform cannot count heap bytes (then bytes are 0) */
+  counting: boolean;
+  helloVerifyRequests: number;
+  handshakesCompleted: number;
+  handshakesFailed: number;
+  /** new peers turned away because the table was full of busy sessions */
+  refused: number;
+  /** sessions pushed out for a new peer, or closed as idle */
+  evicted: number;
+  /** datagrams dropped without a session (not a ClientHello, malformed) */
+  dropped: number;
+}
+
+export const DEFAULT_MAX_SESSIONS = 8;
+export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
+export const DEFAULT_EVICT_QUIET_MS = 10_000;
+
+/** what one call may emit, so a misbehaving binding can never spin the loop */
+const MAX_RECORDS_PER_CALL = 32;
+
+const CONTENT_HANDSHAKE = 22;
+const HANDSHAKE_CLIENT_HELLO = 1;
+
+interface Entry {
+  key: string;
+  id: string;
+  peer: Peer;
+  native: DTLSSession;
+  lastActive: number;
+  established: boolean;
+}
+
+/** An epoch-0 DTLS ClientHello at the start of a datagram (the binding checks the rest). */
+export function isClientHello(datagram: Uint8Array): boolean {
+  return (
+    datagram.length >= 25 &&
+    datagram[0] === CONTENT_HANDSHAKE &&
+    datagram[1] === 0xfe &&
+    datagram[3] === 0 &&
+    datagram[4] === 0 &&
+    datagram[13] === HANDSHAKE_CLIENT_HELLO
+  );
+}
+
+export function peerTransportId(peer: Peer): string {
+  return `${peer.address}|${peer.port}`;
+}
+
+/** Printable form of a PSK identity for logs (the identity is public; the key never is logged). */
+function printable(bytes: ArrayBuffer | undefined): string {
+  if (!bytes) return "none";
+  const view = new Uint8Array(bytes);
+  let text = "";
+  for (let i = 0; i < view.length && i < 32; i++) {
+    const c = view[i];
+    text += c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c ? String.fromCharCode(c) : `\\x${(c < 16 ? "0" : "") + c.toString(16)}`;
+  }
+  return `"${text}"`;
+}
+
+export class DtlsServer {
+  readonly #options: DtlsServerOptions;
+  readonly #context: DTLSContext;
+  readonly #sessions = new Map<string, Entry>();
+  readonly #maxSessions: number;
+  readonly #idleTimeoutMs: number;
+  readonly #evictQuietMs: number;
+  #serial = 0;
+  #closed = false;
+  readonly #counters = {
+    helloVerifyRequests: 0,
+    handshakesCompleted: 0,
+    handshakesFailed: 0,
+    refused: 0,
+    evicted: 0,
+    dropped: 0,
+  };
+
+  constructor(options: DtlsServerOptions) {
+    this.#options = options;
+    this.#maxSessions = Math.max(1, Math.floor(options.maxSessions ?? DEFAULT_MAX_SESSIONS));
+    this.#idleTimeoutMs = Math.max(1, options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
+    this.#evictQuietMs = Math.max(0, options.evictQuietMs ?? DEFAULT_EVICT_QUIET_MS);
+    this.#context = new DTLSContext(ArrayBuffer.fromString(options.identity), options.key, options.preferEcdhe ? PREFER_ECDHE : 0, options.suites);
+  }
+
+  /** Hands in one datagram received from `peer`. Never throws. */
+  receive(datagram: Uint8Array, peer: Peer): void {
+    if (this.#closed) return;
+    try {
+      const key = peerTransportId(peer);
+      const entry = this.#sessions.get(key);
+      if (entry && !isClientHello(datagram)) {
+        this.#feed(entry, datagram);
+        return;
+      }
+      if (!entry && (datagram.length === 0 || datagram[0] !== CONTENT_HANDSHAKE)) {
+        this.#counters.dropped++;
+        return;
+      }
+      const verdict = this.#context.hello(datagram, key);
+      if (verdict instanceof ArrayBuffer) {
+        // no valid cookie: prove the address first; an existing session is left alone
+        this.#counters.helloVerifyRequests++;
+        this.#options.send(new Uint8Array(verdict), peer);
+        return;
+      }
+      if (!verdict) {
+        if (entry) this.#feed(entry, datagram); // malformed or fragmented: mbedTLS decides
+        else this.#counters.dropped++;
+        return;
+      }
+      if (entry) {
+        if (!entry.established) {
+          this.#feed(entry, datagram); // a retransmitted ClientHello of this handshake
+          return;
+        }
+        // RFC 6347 4.2.8: a new handshake from the same address+port replaces the old session
+        this.#end(entry, "client reconnected", false);
+      }
+      this.#open(key, datagram, peer);
+    } catch (error) {
+      this.#log(`dtls: datagram from ${peer.address}:${peer.port} dropped: ${error}`);
+    }
+  }
+
+  /** Encrypts `data` as one record for `peer` and sends it; false without an established session. */
+  write(peer: Peer, data: Uint8Array): boolean {
+    const entry = this.#sessions.get(peerTransportId(peer));
+    if (!entry || !entry.established) return false;
+    try {
+      const now = this.#options.now();
+      const written = entry.native.write(data, now);
+      entry.lastActive = now;
+      this.#flush(entry);
+      if (entry.native.state !== ESTABLISHED) {
+        this.#settle(entry);
+        return false;
+      }
+      return written === data.length;
+    } catch (error) {
+      this.#log(`dtls: write to ${entry.id} failed: ${error}`);
+      return false;
+    }
+  }
+
+  /** The session id of `peer`'s established session, if it has one. */
+  sessionOf(peer: Peer): string | undefined {
+    const entry = this.#sessions.get(peerTransportId(peer));
+    return entry && entry.established ? entry.id : undefined;
+  }
+
+  nextDeadline(): number | undefined {
+    let earliest: number | undefined;
+    for (const entry of this.#sessions.values()) {
+      const retransmit = entry.native.deadline;
+      const idle = entry.lastActive + this.#idleTimeoutMs;
+      const due = retransmit >= 0 && retransmit < idle ? retransmit : idle;
+      if (earliest === undefined || due < earliest) earliest = due;
+    }
+    return earliest;
+  }
+
+  /** Retransmits flights whose timer expired, fails handshakes that gave up, closes idle sessions. */
+  tick(): void {
+    const now = this.#options.now();
+    for (const entry of [...this.#sessions.values()]) {
+      try {
+        if (now - entry.lastActive >= this.#idleTimeoutMs) {
+          this.#counters.evicted++;
+          this.#end(entry, "idle", true);
+          continue;
+        }
+        const deadline = entry.native.deadline;
+        if (deadline >= 0 && now >= deadline) {
+          entry.native.tick(now);
+          this.#flush(entry);
+          this.#settle(entry);
+        }
+      } catch (error) {
+        this.#log(`dtls: tick of ${entry.id} failed: ${error}`);
+        this.#remove(entry, "internal error");
+      }
+    }
+  }
+
+  /** Ends `peer`'s session with close_notify. */
+  close(peer: Peer): void {
+    const entry = this.#sessions.get(peerTransportId(peer));
+    if (entry) this.#end(entry, "closed", true);
+  }
+
+  /** Ends every session with close_notify. The server keeps accepting new ones. */
+  closeAll(): void {
+    for (const entry of [...this.#sessions.values()]) this.#end(entry, "closed", true);
+  }
+
+  /** closeAll(), then frees the shared state; receive() ignores everything afterwards. */
+  dispose(): void {
+    this.closeAll();
+    this.#closed = true;
+    this.#context.close();
+  }
+
+  stats(): DtlsServerStats {
+    const [, bytes, , counting] = bindingStats();
+    let handshaking = 0;
+    let sessionBytes = 0;
+    for (const entry of this.#sessions.values()) {
+      if (!entry.established) handshaking++;
+      sessionBytes += entry.native.bytes;
+    }
+    return {
+      sessions: this.#sessions.size,
+      handshaking,
+      established: this.#sessions.size - handshaking,
+      bytes,
+      sessionBytes,
+      counting: counting === 1,
+      ...this.#counters,
+    };
+  }
+
+  /** Bytes held by one peer's session (undefined without one). */
+  sessionBytes(peer: Peer): number | undefined {
+    return this.#sessions.get(peerTransportId(peer))?.native.bytes;
+  }
+
+  #open(key: string, hello: Uint8Array, peer: Peer): void {
+    const now = this.#options.now();
+    if (!this.#makeRoom(now)) {
+      this.#counters.refused++;
+      this.#log(`dtls: ${peer.address}:${peer.port} refused: ${this.#sessions.size} sessions, none quiet`);
+      return;
+    }
+    const entry: Entry = {
+      key,
+      id: `${key}#${++this.#serial}`,
+      peer: { address: peer.address, port: peer.port },
+      native: new DTLSSession(this.#context, key),
+      lastActive: now,
+      established: false,
+    };
+    this.#sessions.set(key, entry);
+    this.#feed(entry, hello);
+  }
+
+  /** The least recently active session quiet for evictQuietMs gives way; false when none is. */
+  #makeRoom(now: number): boolean {
+    if (this.#sessions.size < this.#maxSessions) return true;
+    let victim: Entry | undefined;
+    for (const entry of this.#sessions.values()) {
+      if (now - entry.lastActive >= this.#evictQuietMs && (!victim || entry.lastActive < victim.lastActive)) victim = entry;
+    }
+    if (!victim) return false;
+    this.#counters.evicted++;
+    this.#end(victim, "evicted for a new peer", true);
+    return true;
+  }
+
+  #feed(entry: Entry, datagram: Uint8Array): void {
+    const now = this.#options.now();
+    entry.lastActive = now;
+    entry.native.receive(datagram, now);
+    this.#flush(entry);
+    this.#deliver(entry);
+    this.#settle(entry);
+  }
+
+  #flush(entry: Entry): void {
+    for (let i = 0; i < MAX_RECORDS_PER_CALL; i++) {
+      const out = entry.native.output();
+      if (!out) return;
+      try {
+        this.#options.send(new Uint8Array(out), entry.peer);
+      } catch (error) {
+        this.#log(`dtls: send to ${entry.id} failed: ${error}`);
+      }
+    }
+  }
+
+  #deliver(entry: Entry): void {
+    for (let i = 0; i < MAX_RECORDS_PER_CALL; i++) {
+      const plaintext = entry.native.read();
+      if (!plaintext) return;
+      try {
+        this.#options.onData(new Uint8Array(plaintext), entry.peer, entry.id);
+      } catch (error) {
+        this.#log(`dtls: onData of ${entry.id} threw: ${error}`);
+      }
+      if (this.#sessions.get(entry.key) !== entry) return; // the handler closed it
+    }
+  }
+
+  /** Acts on the state the binding reports after a call. */
+  #settle(entry: Entry): void {
+    if (this.#sessions.get(entry.key) !== entry) return;
+    const state = entry.native.state;
+    if (state === ESTABLISHED && !entry.established) {
+      entry.established = true;
+      this.#counters.handshakesCompleted++;
+      this.#log(`dtls: ${entry.id} established (${entry.native.suite}, identity ${printable(entry.native.identity)})`);
+    } else if (state === FAILED) {
+      const reason = entry.native.reason ?? "failed";
+      if (!entry.established) {
+        this.#counters.handshakesFailed++;
+        this.#log(`dtls: handshake with ${entry.peer.address}:${entry.peer.port} failed: ${reason} (identity ${printable(entry.native.identity)})`);
+      } else this.#log(`dtls: ${entry.id} failed: ${reason}`);
+      this.#remove(entry, reason);
+    } else if (state === CLOSED) {
+      this.#remove(entry, entry.native.reason ?? "closed");
+    } else if (state !== HANDSHAKING && state !== ESTABLISHED) {
+      this.#remove(entry, "unknown state");
+    }
+  }
+
+  /** Ends a session: close_notify when asked and established, then frees it. */
+  #end(entry: Entry, reason: string, notify: boolean): void {
+    try {
+      if (notify) {
+        entry.native.closeNotify(this.#options.now());
+        this.#flush(entry);
+      }
+    } catch (error) {
+      this.#log(`dtls: close of ${entry.id} failed: ${error}`);
+    }
+    this.#remove(entry, reason);
+  }
+
+  #remove(entry: Entry, reason: string): void {
+    if (this.#sessions.get(entry.key) !== entry) return;
+    this.#sessions.delete(entry.key);
+    try {
+      entry.native.close();
+    } catch {
+      // already freed
+    }
+    if (entry.established) this.#log(`dtls: ${entry.id} ended: ${reason}`);
+    try {
+      this.#options.onClose?.(entry.peer, entry.id, reason);
+    } catch (error) {
+      this.#log(`dtls: onClose of ${entry.id} threw: ${error}`);
+    }
+  }
+
+  #log(message: string): void {
+    try {
+      this.#options.log?.(message);
+    } catch {
+      // logging must never break the server
+    }
+  }
+}
