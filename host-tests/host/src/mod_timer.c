@@ -11,8 +11,7 @@ typedef struct {
 	xsSlot callback;
 	double interval;      /* repeat period in ms, 0 for one-shot */
 	int remembered;       /* self and callback are GC roots while the timer is live */
-	int firing;
-	int rescheduled;
+	int rescheduled;      /* the callback called Timer.schedule on its own timer */
 } TimerRecord;
 
 static void timerForget(xsMachine* the, TimerRecord* t)
@@ -30,25 +29,23 @@ static void timerFire(void* refcon)
 	xsMachine* the = hostMachine;
 	if (t->interval > 0)
 		hostTimerArm(t->timer, hostNow() + t->interval);
-	t->firing = 1;
 	t->rescheduled = 0;
 	xsBeginHost(the);
 	{
+		/* xsVar(0) keeps the timer object, and so this record, alive even if the callback clears it */
+		xsmcVars(1);
+		xsVar(0) = t->self;
 		xsTry {
-			xsCallFunction1(t->callback, xsUndefined, t->self);
+			xsCallFunction1(t->callback, xsUndefined, xsVar(0));
 		}
 		xsCatch {
 			hostReportException(the, "timer callback");
 		}
+		/* a spent one-shot: drop the roots so the timer object can be collected */
+		if (t->remembered && (t->interval <= 0) && !t->rescheduled)
+			timerForget(the, t);
 	}
 	xsEndHost(the);
-	t->firing = 0;
-	if (t->remembered && (t->interval <= 0) && !t->rescheduled && t->timer) {
-		/* a spent one-shot: drop the roots so the timer object can be collected */
-		xsBeginHost(the);
-		timerForget(the, t);
-		xsEndHost(the);
-	}
 }
 
 void xs_timer_destructor(void* data)
