@@ -5,6 +5,7 @@
  *   node host-tests/cli.mjs build          set up, build the host and compile the TypeScript
  *   node host-tests/cli.mjs start          build, then run main.ts in the host until Ctrl-C
  *   node host-tests/cli.mjs test [FILTER]  build, then run every host-tests/**\/*.test.ts
+ *   node host-tests/cli.mjs run MODULE [ARG]...  build, then run MODULE in the host (e.g. the long fuzz run)
  *
  * Set-up installs what is missing: the Debian packages listed in
  * host-tests/debian-packages.txt (apt-get, as root), the npm packages (npm ci), and
@@ -13,10 +14,11 @@
  */
 import { spawnSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
+import { configModuleSource } from "./manifest.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
@@ -117,6 +119,18 @@ function buildHost() {
   run("make", args);
 }
 
+/* mc/config as a Moddable build would give it: the manifest's config, lin platform (the host shim adds --config) */
+function generateConfig() {
+  const target = join(buildDir, "ts", "mc", "manifest-config.js");
+  mkdirSync(dirname(target), { recursive: true });
+  writeFileSync(target, configModuleSource(root, "lin"));
+}
+
+/* the JS stack of the device build (manifest creation.stack), so a deep call chain fails here as it would there */
+export function manifestStack() {
+  return JSON.parse(readFileSync(join(root, "manifest.json"), "utf8")).creation?.stack;
+}
+
 function compileTypeScript() {
   run(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", join(root, "tsconfig.json")]);
   /* JavaScript shims with host functions are not TypeScript: place them beside the compiled modules, as mcconfig does */
@@ -141,6 +155,7 @@ function build() {
   engineSources();
   buildHost();
   compileTypeScript();
+  generateConfig();
 }
 
 /* Runs the host in the foreground; signals go to it, and its status becomes ours. */
@@ -165,9 +180,12 @@ async function main() {
   if (command === "build") return;
   if (command === "start") {
     mkdirSync(join(root, ".data"), { recursive: true });
-    /* the simulated board: a DS18B20 whose temperature "temp 23.5" on stdin sets */
-    const board = ["--preload", "host-tests/sensors/sim-attach"];
-    process.exit(await launch([...hostArguments(), "--data", join(root, ".data"), "--control", ...board, "main", ...rest]));
+    const board = ["--preload", "host-tests/host/board"];
+    const stack = manifestStack() ? ["--stack", String(manifestStack())] : [];
+    process.exit(await launch([...hostArguments(), "--data", join(root, ".data"), "--control", ...board, ...stack, "main", ...rest]));
+  }
+  if (command === "run" && rest.length) {
+    process.exit(await launch([...hostArguments(), ...rest]));
   }
   if (command === "test") {
     process.exit(await launch([...hostArguments(), "host-tests/runner", ...rest]));

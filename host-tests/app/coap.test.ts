@@ -4,20 +4,12 @@
  * deduplication of a repeated CON seen from the wire.
  */
 import { test, assert, waitFor, fromHex, toHex, sleep } from "../lib/harness";
-import { Child, fixture, run, startHost, startNode } from "../lib/process";
+import { Child, coapClient, fixture, run, startHost, startNode, stop } from "../lib/process";
 import { openUDP, randomPort } from "../lib/net";
 
 const URI = "coap://127.0.0.1/light";
 
-async function stop(node: Child): Promise<void> {
-  node.kill();
-  await node.wait();
-}
-
-async function coap(...args: string[]): Promise<string> {
-  const result = await run(["coap-client-notls", ...args], { timeout: 15000 });
-  return result.stdout + result.stderr;
-}
+const coap = (...args: string[]) => coapClient(args);
 
 test("GET /light, PUT 1, GET again shows 1 (and the pin follows)", async () => {
   const node = await startNode();

@@ -4,15 +4,12 @@
  * observers over DTLS see changes made over either, wrong credentials fail cleanly.
  */
 import { test, assert, sleep } from "../lib/harness";
-import { Child, run, startNode } from "../lib/process";
+import { Child, coapClient, startNode, stop } from "../lib/process";
 
 const PSK = ["-k", "esp32c3_key", "-u", "CoAP"];
 const COAPS = "coaps://127.0.0.1/light";
 
-async function client(program: string, ...args: string[]): Promise<string> {
-  const result = await run([program, ...args], { timeout: 20000 });
-  return result.stdout + result.stderr;
-}
+const client = (program: string, ...args: string[]) => coapClient(args, program);
 
 test("GET over CoAPS with the openssl and gnutls clients, IPv4 and IPv6", async () => {
   const node = await startNode();
@@ -23,8 +20,7 @@ test("GET over CoAPS with the openssl and gnutls clients, IPv4 and IPv6", async 
     assert.equal((await client("coap-client-gnutls", "-m", "get", ...PSK, "coaps://[::1]/temperature")).trim(), "21.4375");
     await node.waitFor(/established \(TLS-PSK-WITH-AES-128-CCM-8/);
   } finally {
-    node.kill();
-    await node.wait();
+    await stop(node);
   }
 }, { timeout: 40000 });
 
@@ -36,8 +32,7 @@ test("PUT 1 over CoAPS, then GET over plain CoAP shows 1", async () => {
     await pin;
     assert.equal((await client("coap-client-notls", "-m", "get", "coap://127.0.0.1/light")).trim(), "1");
   } finally {
-    node.kill();
-    await node.wait();
+    await stop(node);
   }
 }, { timeout: 30000 });
 
@@ -60,8 +55,7 @@ test("a CoAPS observer sees every PUT made over CoAPS and over CoAP; the pin fol
     observer.kill();
     await observer.wait();
   } finally {
-    node.kill();
-    await node.wait();
+    await stop(node);
   }
 }, { timeout: 60000 });
 
@@ -77,7 +71,6 @@ test("a wrong key or identity fails the handshake with a fatal alert; a correct 
     await node.waitFor(/handshake with 127\.0\.0\.1:\d+ failed/);
     assert.ok(!node.stdout.includes("esp32c3_key") && !node.stderr.includes("esp32c3_key"), "the key never appears in the log");
   } finally {
-    node.kill();
-    await node.wait();
+    await stop(node);
   }
 }, { timeout: 40000 });

@@ -4,7 +4,7 @@
  * coap-client-notls; and the event loop stays free during a 750 ms conversion.
  */
 import { test, assert, waitFor, fromHex, toHex, sleep } from "../lib/harness";
-import { Child, run, startNode } from "../lib/process";
+import { Child, coapClient, startNode, stop } from "../lib/process";
 import { openUDP } from "../lib/net";
 import { now } from "host/runtime";
 
@@ -12,10 +12,7 @@ const URI = "coap://127.0.0.1/temperature";
 /** the service serves a reading from its cache this long (TemperatureService maxAge) */
 const CACHE_MS = 2000;
 
-async function coap(...args: string[]): Promise<string> {
-  const result = await run(["coap-client-notls", ...args], { timeout: 15000 });
-  return result.stdout + result.stderr;
-}
+const coap = (...args: string[]) => coapClient(args);
 
 async function setTemperature(node: Child, value: string): Promise<void> {
   const reply = node.waitForNext(/^@temp (.*)$/m);
@@ -34,8 +31,7 @@ test("GET /temperature returns the simulated value as text and as SenML JSON", a
     const links = await coap("-m", "get", "coap://127.0.0.1/.well-known/core");
     assert.match(links, /<\/temperature>;[^,]*rt="temperature-c"[^,]*obs/);
   } finally {
-    node.kill();
-    await node.wait();
+    await stop(node);
   }
 }, { timeout: 30000 });
 
@@ -49,8 +45,7 @@ test("an observer of /temperature is notified after the simulated temperature ch
     observer.kill();
     await observer.wait();
   } finally {
-    node.kill();
-    await node.wait();
+    await stop(node);
   }
 }, { timeout: 30000 });
 
@@ -66,8 +61,7 @@ test("an absent sensor answers 5.03 with a diagnostic; it recovers when the sens
     await sleep(CACHE_MS + 100);
     assert.equal((await coap("-m", "get", URI)).trim(), "21.4375");
   } finally {
-    node.kill();
-    await node.wait();
+    await stop(node);
   }
 }, { timeout: 30000 });
 
@@ -101,7 +95,6 @@ test("GET /light is answered within 50 ms while a 12-bit conversion is in progre
     trace(`  /light answered in ${(light.at - sent).toFixed(1)} ms; /temperature after ${(reading.at - t0).toFixed(0)} ms\n`);
   } finally {
     socket.close();
-    node.kill();
-    await node.wait();
+    await stop(node);
   }
 }, { timeout: 30000 });

@@ -293,8 +293,8 @@ test("message layer: pending CONs are bounded, the oldest given up first", () =>
     mids.push(mid);
   }
   assert.equal(l.ml.stats().pending, 3);
-  assert.equal(outcomes.get(mids[0]), "cancelled");
-  assert.equal(outcomes.get(mids[1]), "cancelled");
+  assert.equal(outcomes.get(mids[0]), "evicted");
+  assert.equal(outcomes.get(mids[1]), "evicted");
   assert.equal(outcomes.size, 2);
   assert.equal(l.ml.isPending(CLIENT, mids[4]), true);
 });

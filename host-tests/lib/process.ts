@@ -5,7 +5,7 @@
  */
 import Process from "host/process";
 import Timer from "timer";
-import { cwd, hostCommand, temporaryDirectory } from "host/runtime";
+import { cwd, hostCommand, readFile, temporaryDirectory } from "host/runtime";
 
 export interface Finished {
   status: number;
@@ -149,6 +149,18 @@ export async function run(argv: string[], options: { timeout?: number; input?: s
   return child.wait(options.timeout ?? 10000);
 }
 
+/** Stops a child (SIGTERM) and waits for it. */
+export async function stop(child: Child): Promise<void> {
+  child.kill();
+  await child.wait();
+}
+
+/** Runs one libcoap client (coap-client-notls by default) and returns all it printed. */
+export async function coapClient(args: string[], program = "coap-client-notls", timeout = 20000): Promise<string> {
+  const result = await run([program, ...args], { timeout });
+  return result.stdout + result.stderr;
+}
+
 /** Path of a compiled fixture module (host-tests/fixtures/NAME.ts). */
 export function fixture(name: string): string {
   return `${cwd()}/build/ts/host-tests/fixtures/${name}.js`;
@@ -157,6 +169,10 @@ export function fixture(name: string): string {
 export interface HostOptions {
   data?: string;
   control?: boolean;
+  /** JS stack in slots (default: the host's own, larger than the device's) */
+  stack?: number;
+  /** mc/config overrides, as mcconfig's KEY=VALUE (strings) */
+  config?: Record<string, string | number>;
   /** modules imported before `module` (the simulator's board, e.g. host-tests/sensors/sim-attach) */
   preload?: string[];
   args?: string[];
@@ -168,16 +184,24 @@ export function startHost(module: string, options: HostOptions = {}): Child {
   if (options.data) argv.push("--data", options.data);
   if (options.control) argv.push("--control");
   for (const module of options.preload ?? []) argv.push("--preload", module);
+  if (options.stack) argv.push("--stack", String(options.stack));
+  for (const [key, value] of Object.entries(options.config ?? {})) argv.push("--config", `${key}=${value}`);
   argv.push(module, ...(options.args ?? []));
   return new Child(argv);
 }
 
-/** The simulator's board: a DS18B20 on a simulated bus, driven by "temp ..." on the control channel. */
-export const SIMULATED_BOARD = ["host-tests/sensors/sim-attach"];
+/** The simulated board (host-tests/host/board.ts): "temp ...", "pin ..." and "stats" on the control channel. */
+export const SIMULATED_BOARD = ["host-tests/host/board"];
+
+/** The device's JS stack (manifest.json creation.stack), so a call chain too deep for the device fails here too. */
+export function deviceStack(): number | undefined {
+  const manifest = JSON.parse(readFile(`${cwd()}/manifest.json`) ?? "{}") as { creation?: { stack?: number } };
+  return manifest.creation?.stack;
+}
 
 /** Starts the firmware (main.ts) as `npm start` does, on a data folder, and waits until it serves. */
-export async function startNode(data = scratchDirectory()): Promise<Child> {
-  const node = startHost("main", { data, control: true, preload: SIMULATED_BOARD });
+export async function startNode(data = scratchDirectory(), config: Record<string, string | number> = {}): Promise<Child> {
+  const node = startHost("main", { data, control: true, preload: SIMULATED_BOARD, stack: deviceStack(), config });
   await node.waitFor(/started/, 10000);
   return node;
 }

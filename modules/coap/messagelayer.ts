@@ -13,14 +13,17 @@
  * - A malformed CON whose header is readable is rejected with RST (sec 4.2:
  *   "message format error" is one of the cases to reject); anything else
  *   malformed is dropped silently (sec 3: unknown version is ignored).
- * - A response (2.xx-5.xx) arriving as CON or NON is rejected with RST: this
- *   endpoint never sends requests, so its token is unknown (sec 5.3.2).
+ * - A response (2.xx-5.xx) arriving as CON or NON is rejected with RST when
+ *   no onResponse is given (a server never sends requests, so its token is
+ *   unknown, sec 5.3.2); a client (client.ts) gives one, and a response it
+ *   knows is deduplicated and acknowledged like a request.
  * - A request answered before the handler returns gets a piggybacked response;
  *   otherwise an Empty ACK goes out at once and the response later as a CON
  *   (retransmitted like any CON) or, for a NON request, as a NON.
  * - A duplicate CON gets the bytes cached for it (piggybacked response or Empty
  *   ACK) again, unchanged; a duplicate NON is dropped. The handler never runs twice.
  */
+import type { LimitName } from "./limitlog";
 import { CoapFormatError, decode, emptyMessage, encode, type CoapMessage, type CoapOption } from "./codec";
 import { Code, Type, isReservedCodeClass, isResponseCode, type Limits, type TransportParams } from "./numbers";
 
@@ -36,7 +39,8 @@ export function peerKey(peer: Peer): string {
 }
 
 /** What became of a CON we sent. */
-export type ConOutcome = "ack" | "reset" | "timeout" | "cancelled";
+/** "evicted": given up to make room under maxPendingCon, which for an observer means the same as a timeout */
+export type ConOutcome = "ack" | "reset" | "timeout" | "cancelled" | "evicted";
 
 /** The parts of a message the layers above choose; type and Message ID are ours. */
 export interface MessageParts {
@@ -51,14 +55,24 @@ export interface MessageLayerOptions {
   now(): number;
   random(): number;
   log(message: string): void;
+  /** a bounded table overflowed (the server logs it once per episode); log() when absent */
+  limit?(name: LimitName, detail: string): void;
   limits: Limits;
   transport: TransportParams;
   /** a request (CON or NON) that is not a duplicate */
   onRequest(exchange: Exchange): void;
+  /**
+   * A response (2.xx-5.xx) that came as CON or NON and is not a duplicate: a
+   * client's separate response (sec 5.2.2). Returns whether its token was known:
+   * a known one is acknowledged (CON), an unknown one rejected with RST (sec
+   * 5.3.2). Without this callback every such response is rejected (a server).
+   */
+  onResponse?(response: CoapMessage, peer: Peer): boolean;
 }
 
 export interface SendConOptions {
-  onDone?(outcome: ConOutcome): void;
+  /** `reply` is the ACK (a piggybacked response, or Empty) or the RST that settled it */
+  onDone?(outcome: ConOutcome, reply?: CoapMessage): void;
   /**
    * Message ID of an earlier CON to the same peer that this one supersedes (a newer
    * notification, RFC 7641 sec 4.5.2): it stops being retransmitted, and this one
@@ -83,7 +97,7 @@ interface PendingCon {
   retransmissions: number;
   timeout: number;
   deadline: number;
-  onDone?(outcome: ConOutcome): void;
+  onDone?(outcome: ConOutcome, reply?: CoapMessage): void;
 }
 
 interface TrackedNon {
@@ -157,8 +171,11 @@ export class MessageLayer {
   /** our recent NONs, so that a RST to one reaches whoever sent it */
   #trackedNon = new Map<string, TrackedNon>();
 
+  #limit: (name: LimitName, detail: string) => void;
+
   constructor(options: MessageLayerOptions) {
     this.#options = options;
+    this.#limit = options.limit ? (name, detail) => options.limit!(name, detail) : (_name, detail) => options.log(detail);
     this.#nextMid = Math.floor(options.random() * 0x10000) & 0xffff;
   }
 
@@ -169,7 +186,7 @@ export class MessageLayer {
     } catch (error) {
       if (error instanceof CoapFormatError) {
         if (error.type === Type.CON && error.mid !== undefined) this.#reset(error.mid, peer);
-        this.#options.log(`dropped datagram from ${peerKey(peer)}: ${error.reason}`);
+        this.#limit("malformed", `dropped a malformed datagram from ${peerKey(peer)} (${error.reason})`);
         return;
       }
       throw error;
@@ -192,7 +209,7 @@ export class MessageLayer {
     const pending = this.#pending.get(key);
     if (pending) {
       this.#pending.delete(key);
-      pending.onDone?.(message.type === Type.ACK ? "ack" : "reset");
+      pending.onDone?.(message.type === Type.ACK ? "ack" : "reset", message);
       return;
     }
     if (message.type === Type.RST) {
@@ -206,6 +223,10 @@ export class MessageLayer {
 
   #receiveConOrNon(message: CoapMessage, peer: Peer): void {
     const confirmable = message.type === Type.CON;
+    if (isResponseCode(message.code) && this.#options.onResponse) {
+      this.#receiveResponse(message, peer);
+      return;
+    }
     if (message.code === Code.EMPTY || isReservedCodeClass(message.code) || isResponseCode(message.code)) {
       // ping, reserved class or a response we never asked for: reject a CON,
       // and a NON response too (sec 5.3.2); other NONs are ignored
@@ -236,6 +257,30 @@ export class MessageLayer {
     }
   }
 
+  /** A separate response to a request of ours: deduplicated, then acknowledged or rejected. */
+  #receiveResponse(message: CoapMessage, peer: Peer): void {
+    const confirmable = message.type === Type.CON;
+    const key = `${peerKey(peer)}#${message.mid}`;
+    const now = this.#options.now();
+    const duplicate = this.#dedup.get(key);
+    if (duplicate && duplicate.expires > now) {
+      // our ACK (or RST) was lost: the same answer again, and the response is not handed up twice
+      if (duplicate.reply) this.#options.send(duplicate.reply, peer);
+      return;
+    }
+    if (duplicate) this.#forgetDedup(key, duplicate);
+    const { exchangeLifetime, nonLifetime } = this.#options.transport;
+    this.#remember(key, { peer: peerKey(peer), expires: now + (confirmable ? exchangeLifetime : nonLifetime) });
+    let accepted = false;
+    try {
+      accepted = this.#options.onResponse!(message, peer);
+    } catch (error) {
+      this.#options.log(`response handler failed: ${error}`);
+    }
+    if (accepted && confirmable) this._reply(key, encode(emptyMessage(Type.ACK, message.mid)), peer);
+    else if (!accepted) this._reply(key, encode(emptyMessage(Type.RST, message.mid)), peer);
+  }
+
   /** Sends a reply to a CON and keeps it for duplicates (used by Exchange). */
   _reply(dedupKey: string, bytes: Uint8Array, peer: Peer): void {
     const entry = this.#dedup.get(dedupKey);
@@ -262,6 +307,7 @@ export class MessageLayer {
     for (const [key, entry] of this.#dedup) {
       if (this.#dedup.size <= maxDedupEntries && this.#dedupBytes <= maxDedupBytes) break;
       this.#forgetDedup(key, entry);
+      this.#limit("dedup", `deduplication cache full (${maxDedupEntries} entries, ${maxDedupBytes} bytes): oldest exchanges forgotten early`);
     }
   }
 
@@ -300,8 +346,8 @@ export class MessageLayer {
     while (this.#pending.size >= this.#options.limits.maxPendingCon) {
       const [oldestKey, oldest] = this.#pending.entries().next().value!;
       this.#pending.delete(oldestKey);
-      this.#options.log(`gave up CON ${oldest.mid} to ${oldest.peerKey}: too many pending`);
-      oldest.onDone?.("cancelled");
+      this.#limit("pending-con", `${this.#options.limits.maxPendingCon} confirmable messages pending: the oldest are given up`);
+      oldest.onDone?.("evicted");
     }
     this.#pending.set(`${key}#${mid}`, {
       peer,
@@ -330,6 +376,7 @@ export class MessageLayer {
       });
       while (this.#trackedNon.size > this.#options.limits.maxTrackedNon) {
         this.#trackedNon.delete(this.#trackedNon.keys().next().value!);
+        this.#limit("tracked-non", `${this.#options.limits.maxTrackedNon} NON messages tracked for RST: the oldest are forgotten`);
       }
     }
     this.#options.send(bytes, peer);

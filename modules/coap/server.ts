@@ -19,6 +19,7 @@
  */
 import { sliceBlock, needsBlockwise } from "./block2";
 import type { CoapOption } from "./codec";
+import { LimitLog, type LimitName } from "./limitlog";
 import { filterLinks, formatLinks, type Link } from "./linkformat";
 import { Exchange, MessageLayer, peerKey, type MessageParts, type Peer } from "./messagelayer";
 import {
@@ -143,12 +144,16 @@ export class CoapServer {
   #limits: Limits;
   #now: () => number;
   #log: (message: string) => void;
+  #limitLog: LimitLog;
   #async = new Set<AsyncExchange>();
 
   constructor(options: ServerOptions) {
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.#now = () => options.now();
     this.#log = options.log ? (m) => options.log!(m) : () => {};
+    this.#limitLog = new LimitLog(this.#log, this.#now);
+    // a RST to a NON notification must still find its observer: track at least one NON per observer
+    this.#limits.maxTrackedNon = Math.max(this.#limits.maxTrackedNon, this.#limits.maxObservers);
     const random = options.random ? () => options.random!() : clockSeededRandom(options.now());
     this.#observe = new ObserveRegistry(this.#limits);
     this.#layer = new MessageLayer({
@@ -156,6 +161,7 @@ export class CoapServer {
       now: this.#now,
       random,
       log: this.#log,
+      limit: (name, detail) => this.#limitLog.hit(name, detail),
       limits: this.#limits,
       transport: { ...DEFAULT_TRANSPORT, ...options.transport },
       onRequest: (exchange) => this.#handle(exchange),
@@ -236,6 +242,11 @@ export class CoapServer {
     };
   }
 
+  /** How often each bounded table overflowed since start (see limitlog.ts). */
+  limitHits(): Partial<Record<LimitName, number>> {
+    return this.#limitLog.counts();
+  }
+
   /** Number of observers of a resource (for applications and tests). */
   observerCount(path: string): number {
     return this.#observe.sizeOf(splitPath(path).join("/"));
@@ -289,8 +300,10 @@ export class CoapServer {
     // deregistration takes effect on receipt; the GET is then answered as usual (RFC 7641 sec 3.6)
     if (observe === 1) this.#observe.deregister(key, exchange.peer, message.token);
 
-    if (this.#async.size >= this.#limits.maxAsyncExchanges)
+    if (this.#async.size >= this.#limits.maxAsyncExchanges) {
+      this.#limitLog.hit("async-handlers", `${this.#limits.maxAsyncExchanges} asynchronous handlers running: new requests get 5.03`);
       return this.#refuse(exchange, { code: Code.SERVICE_UNAVAILABLE, diagnostic: "busy", options: [maxAgeOption(1)] });
+    }
 
     const request = makeRequest({
       method,
@@ -429,7 +442,7 @@ export class CoapServer {
           lastCon: now,
         });
         if (result !== "full") setObserve(parts.options, this.#observe.nextSequence(key));
-        else this.#log(`observers of /${key} full: ${peerKey(exchange.peer)} not registered`);
+        else this.#limitLog.hit("observers", `observer limit reached (${this.#limits.maxObserversPerResource} per resource, ${this.#limits.maxObservers} in all): new registrations are answered without Observe`);
       } else if (!success) {
         // an error ends an existing observation with this token (RFC 7641 sec 4.2)
         this.#observe.deregister(key, exchange.peer, request.token);
@@ -502,7 +515,7 @@ export class CoapServer {
           supersedes: inFlight ? observer.pendingMid : undefined,
           onDone: (outcome) => {
             if (observer.pendingMid === mid) observer.pendingMid = undefined;
-            if (outcome === "reset" || outcome === "timeout") {
+            if (outcome === "reset" || outcome === "timeout" || outcome === "evicted") {
               if (this.#observe.remove(observer)) this.#log(`observer ${observer.peerKey} of /${observer.path} removed: ${outcome}`);
             }
           },

@@ -31,7 +31,11 @@ export function temperatureResource(service: TemperatureService): Resource {
     get: (request) => {
       const ready = request.notification ? service.latest : service.fresh;
       if (ready) return respond(service, ready, request);
-      return service.update().then((update) => respond(service, update, request));
+      // the bus work starts from a promise job, not from deep inside the datagram's call chain:
+      // the device's JS stack (manifest creation.stack) is small
+      return Promise.resolve()
+        .then(() => service.update())
+        .then((update) => respond(service, update, request));
     },
   };
 }

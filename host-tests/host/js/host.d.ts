@@ -6,6 +6,8 @@ declare module "host/runtime" {
   export function argv(): string[];
   /** the executable and -I options that start another host with the same module roots */
   export function hostCommand(): string[];
+  /** the --config KEY=VALUE options given to this host */
+  export function configOverrides(): string[];
   export function exit(status: number): void;
   /** monotonic milliseconds */
   export function now(): number;

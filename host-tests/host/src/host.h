@@ -45,6 +45,8 @@ extern int hostArgc;
 extern char** hostArgv;
 extern const char* hostDataDirectory;
 extern int hostControlEnabled;
+extern const char* hostConfigOverrides[];
+extern int hostConfigOverrideCount;
 extern char hostExecutable[];
 extern int hostRootCount;
 extern const char* hostRoots[];

@@ -4,10 +4,13 @@
  * runs its "main" (import it; call its default export when that is a function) and
  * exits when nothing is left to wait for, on SIGINT/SIGTERM, or on request.
  *
- *   xshost [-I root]... [--data DIR] [--control] [--preload MODULE]... MODULE [ARG]...
+ *   xshost [-I root]... [--data DIR] [--control] [--preload MODULE]... [--config KEY=VALUE]...
+ *          [--stack SLOTS] MODULE [ARG]...
  *
  * --preload imports a module before MODULE: the simulator's "board" (a simulated
  * sensor driven from the control channel, say) without the app knowing of it.
+ * --config overrides a key of `mc/config` with a string, as mcconfig's KEY=VALUE does.
+ * --stack sets the JS stack in slots (the manifest's creation.stack on the device).
  *
  * Exit status: the requested one, else 1 when an exception or rejection went
  * uncaught, else 0.
@@ -26,6 +29,10 @@ int hostControlEnabled = 0;
 char hostExecutable[PATH_MAX];
 int hostRootCount = 0;
 const char* hostRoots[HOST_MAX_ROOTS];
+
+#define HOST_MAX_CONFIG 32
+const char* hostConfigOverrides[HOST_MAX_CONFIG];
+int hostConfigOverrideCount = 0;
 
 #define HOST_MAX_PRELOADS 8
 static const char* gPreloads[HOST_MAX_PRELOADS];
@@ -253,7 +260,7 @@ static void xs_trace(xsMachine* the)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: xshost [-I root]... [--data DIR] [--control] [--preload MODULE]... MODULE [ARG]...\n");
+	fprintf(stderr, "usage: xshost [-I root]... [--data DIR] [--control] [--preload MODULE]... [--config KEY=VALUE]... [--stack SLOTS] MODULE [ARG]...\n");
 	exit(64);
 }
 
@@ -318,6 +325,19 @@ int main(int argc, char* argv[])
 			if (gPreloadCount == HOST_MAX_PRELOADS)
 				usage();
 			gPreloads[gPreloadCount++] = argv[argi + 1];
+			argi += 2;
+		}
+		else if (!strcmp(argv[argi], "--config") && (argi + 1 < argc)) {
+			if ((hostConfigOverrideCount == HOST_MAX_CONFIG) || !strchr(argv[argi + 1], '='))
+				usage();
+			hostConfigOverrides[hostConfigOverrideCount++] = argv[argi + 1];
+			argi += 2;
+		}
+		else if (!strcmp(argv[argi], "--stack") && (argi + 1 < argc)) {
+			int slots = atoi(argv[argi + 1]);
+			if ((slots < 128) || (slots > 65536))
+				usage();
+			creation.stackCount = slots;
 			argi += 2;
 		}
 		else if (!strcmp(argv[argi], "--control")) {

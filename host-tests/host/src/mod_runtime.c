@@ -36,6 +36,16 @@ void xs_runtime_command(xsMachine* the)
 	}
 }
 
+void xs_runtime_config_overrides(xsMachine* the)
+{
+	xsmcVars(1);
+	xsResult = xsNewArray(0);
+	for (int i = 0; i < hostConfigOverrideCount; i++) {
+		xsmcSetString(xsVar(0), (char*)hostConfigOverrides[i]);
+		xsCall1(xsResult, xsID("push"), xsVar(0));
+	}
+}
+
 void xs_runtime_exit(xsMachine* the)
 {
 	hostRequestExit((xsmcArgc > 0) ? xsmcToInteger(xsArg(0)) : 0);

@@ -123,9 +123,17 @@ void fxAbort(txMachine* the, int status)
 		hostPrintThrown(the, "unhandled rejection", &thrown);
 		return;
 	}
-	case XS_STACK_OVERFLOW_EXIT:
-		fprintf(stderr, "fatal: stack overflow\n");
+	case XS_STACK_OVERFLOW_EXIT: {
+		/* the device aborts here too (its stack is the manifest's creation.stack): show where it was */
+		int depth = 0;
+		fprintf(stderr, "fatal: JavaScript stack overflow (%d slots); innermost frames:\n", (int)(the->stackTop - the->stackBottom));
+		for (txSlot* frame = the->frame; frame && (depth < 40); frame = frame->next, depth++) {
+			txSlot* environment = mxFrameToEnvironment(frame);
+			if (environment->ID != XS_NO_ID)
+				fprintf(stderr, "  at %s:%d\n", fxGetKeyName(the, environment->ID), (int)environment->value.environment.line);
+		}
 		break;
+	}
 	case XS_NOT_ENOUGH_MEMORY_EXIT:
 		fprintf(stderr, "fatal: not enough memory\n");
 		break;

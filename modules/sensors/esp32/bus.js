@@ -1,7 +1,7 @@
 /*
  * `sensors/bus` on ESP32 (the manifest maps the specifier here): a OneWireBus over
  * one open-drain GPIO, bit-banged in bus.c. The pin comes from the options or from
- * the manifest's config (`config.onewire.pin`). A JS file because host functions
+ * the manifest's config (`config.onewirePin`). A JS file because host functions
  * are not TypeScript; bus.d.ts gives its types.
  */
 import config from "mc/config";
@@ -42,5 +42,5 @@ class OneWireGpio @ "xs_onewire_gpio_destructor" {
 Object.freeze(OneWireGpio.prototype);
 
 export default function openBus(options = {}) {
-	return new OneWireGpio({ pin: options.pin ?? config.onewire?.pin ?? DEFAULT_PIN });
+	return new OneWireGpio({ pin: options.pin ?? (Number(config.onewirePin) || DEFAULT_PIN) });
 }

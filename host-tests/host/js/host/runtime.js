@@ -3,6 +3,7 @@
  */
 export function argv() @ "xs_runtime_argv";
 export function hostCommand() @ "xs_runtime_command";
+export function configOverrides() @ "xs_runtime_config_overrides";
 export function exit(status) @ "xs_runtime_exit";
 export function now() @ "xs_runtime_now";
 export function errors() @ "xs_runtime_errors";

@@ -1,0 +1,17 @@
+/*
+ * The simulated board, preloaded by the host before main (`--preload
+ * host-tests/host/board`, as `npm start` and the tests do): a DS18B20 on the
+ * simulated 1-Wire bus driven by "temp ..." commands, the GPIO pins ("pin ..."),
+ * and "stats", which answers main.ts's cache sizes and sessions as JSON plus the
+ * XS heap in bytes. None of this is in the device build.
+ */
+import Control from "host/control";
+import { gc, heapBytes } from "host/runtime";
+import "../sensors/sim-attach";
+
+Control.register("stats", () => {
+  void import("main").then((app: { stats?: () => object | undefined }) => {
+    gc();
+    Control.emit(`stats ${JSON.stringify({ ...(app.stats?.() ?? {}), heap: heapBytes() })}`);
+  });
+});

@@ -1,0 +1,196 @@
+/*
+ * Floods against CoapServer in this host, with a fake clock: the caches stay at
+ * their bounds, the heap stays flat, abandoned observers go within RFC 7641's
+ * limits, and every limit is logged once, not once per datagram.
+ *
+ * Timing limits (RFC 7252 sec 4.8.2, RFC 7641 sec 4.5): an observer that does not
+ * acknowledge a CON notification is gone after MAX_TRANSMIT_WAIT (93 s) from that
+ * notification; a CON goes out at least every NOTIFY_CON_EVERY notifications (and
+ * every 24 h); a RST to any notification ends the observation at once.
+ */
+import { test, assert } from "../lib/harness";
+import { gc, heapBytes } from "host/runtime";
+import { decode, encode, type CoapMessage } from "coap/codec";
+import { Code, DEFAULT_LIMITS, Type, type Limits } from "coap/numbers";
+import { setObserve, setUriPath } from "coap/options";
+import { CoapServer, type Peer } from "coap/server";
+import { Light, lightResource } from "light/light";
+import { testSeed } from "./peers";
+
+/** RFC 7252 sec 4.8.2: ACK_TIMEOUT * (2^(MAX_RETRANSMIT+1) - 1) * ACK_RANDOM_FACTOR */
+const MAX_TRANSMIT_WAIT = 93_000;
+
+interface Harness {
+  server: CoapServer;
+  light: Light;
+  clock: { now: number };
+  out: { peer: Peer; message: CoapMessage }[];
+  logs: string[];
+  /** runs tick() at every deadline up to now + ms */
+  advance(ms: number): void;
+}
+
+function harness(limits: Partial<Limits> = {}, keepOutput = true): Harness {
+  const clock = { now: 1000 };
+  const out: Harness["out"] = [];
+  const logs: string[] = [];
+  let stored: boolean | undefined;
+  const light = new Light({ set() {} }, { load: () => stored, save: (on) => { stored = on; } });
+  const server: CoapServer = new CoapServer({
+    send: (bytes, peer) => {
+      if (keepOutput) out.push({ peer, message: decode(bytes) });
+    },
+    now: () => clock.now,
+    random: Math.random,
+    log: (message) => logs.push(message),
+    limits,
+  });
+  server.add("light", lightResource(light));
+  light.onChange(() => server.notify("light"));
+  return {
+    server,
+    light,
+    clock,
+    out,
+    logs,
+    advance(ms: number) {
+      const end = clock.now + ms;
+      for (let guard = 0; guard < 100_000; guard++) {
+        const next = server.nextDeadline();
+        if (next === undefined || next > end) break;
+        clock.now = Math.max(clock.now, next);
+        server.tick();
+      }
+      clock.now = end;
+    },
+  };
+}
+
+function request(type: Type, code: number, mid: number, token: number, observe?: number, payload = ""): Uint8Array {
+  const options: CoapMessage["options"] = [];
+  setUriPath(options, "light");
+  if (observe !== undefined) setObserve(options, observe);
+  const body = new Uint8Array(payload.length);
+  for (let i = 0; i < payload.length; i++) body[i] = payload.charCodeAt(i);
+  return encode({ type, code, mid, token: new Uint8Array([token >> 8, token & 0xff]), options, payload: body });
+}
+
+function peerOf(i: number): Peer {
+  return { address: `10.9.${i >> 8}.${i & 0xff}`, port: 40000 + (i % 1000) };
+}
+
+/** Log lines grouped by their text with numbers, addresses and ports masked: what repeats per datagram shows. */
+function logShapes(logs: string[]): Map<string, number> {
+  const shapes = new Map<string, number>();
+  for (const line of logs) {
+    const shape = line.replace(/[0-9a-f]+(?:[.:|][0-9a-f]+)+/g, "PEER").replace(/\d+/g, "N");
+    shapes.set(shape, (shapes.get(shape) ?? 0) + 1);
+  }
+  return shapes;
+}
+
+function repeated(logs: string[]): string[] {
+  return [...logShapes(logs)].filter(([, n]) => n > 1).map(([shape, n]) => `${n}x "${shape}"`);
+}
+
+test("10,000 CON requests from 100 peers: the dedup cache stays at its bound and the heap is flat", () => {
+  const { server, clock, logs } = harness({}, false);
+  const sizes: number[] = [];
+  let heapWarm = 0;
+  for (let i = 0; i < 10_000; i++) {
+    const mid = i & 0xffff;
+    const body = i % 4 === 0 ? request(Type.CON, Code.PUT, mid, i, undefined, i & 4 ? "1" : "0") : request(Type.CON, Code.GET, mid, i);
+    server.receive(body, peerOf(i % 100));
+    clock.now += 1; // 10 s in all: nothing expires (EXCHANGE_LIFETIME is 247 s)
+    if (i === 999) {
+      gc();
+      heapWarm = heapBytes();
+    }
+    if (i % 500 === 499) sizes.push(server.stats().dedup);
+  }
+  gc();
+  const heapEnd = heapBytes();
+  const stats = server.stats();
+  trace(`  dedup ${stats.dedup} entries / ${stats.dedupBytes} bytes; heap after 1,000: ${heapWarm} B, after 10,000: ${heapEnd} B\n`);
+  assert.equal(stats.dedup, DEFAULT_LIMITS.maxDedupEntries, "the cache is full, at its bound");
+  assert.ok(sizes.every((n) => n === DEFAULT_LIMITS.maxDedupEntries), `full and never above: ${sizes}`);
+  assert.ok(stats.dedupBytes <= DEFAULT_LIMITS.maxDedupBytes, `bytes within the bound: ${stats.dedupBytes}`);
+  assert.less(heapEnd - heapWarm, 16 * 1024, "the heap does not grow with the number of requests");
+  assert.deepEqual(repeated(logs), [], "nothing is logged per request");
+});
+
+function abandonObservers(limits: Partial<Limits>, observers: number): void {
+  const h = harness({ maxObservers: observers, maxObserversPerResource: observers, ...limits }, false);
+  for (let i = 0; i < observers; i++) h.server.receive(request(Type.CON, Code.GET, i, i, 0), peerOf(i));
+  assert.equal(h.server.observerCount("light"), observers, "all registered");
+  // the observers vanish; the light keeps changing, once a second, until a notification goes CON
+  for (let n = 1; n <= DEFAULT_LIMITS.notifyConEvery; n++) {
+    h.advance(1000);
+    h.light.set(!h.light.on);
+  }
+  const conSent = h.clock.now;
+  h.advance(MAX_TRANSMIT_WAIT);
+  const left = h.server.observerCount("light");
+  const stats = h.server.stats();
+  trace(`  ${left} of ${observers} observers left ${MAX_TRANSMIT_WAIT} ms after the CON notification; ${JSON.stringify(stats)}; log ${JSON.stringify([...logShapes(h.logs)])}\n`);
+  assert.equal(left, 0, `observers left ${h.clock.now - conSent} ms after the CON notification`);
+  assert.equal(stats.pending, 0, "nothing left to retransmit");
+}
+
+test("1,000 observers that never ACK are all removed within MAX_TRANSMIT_WAIT of their CON notification", () => {
+  abandonObservers({ maxPendingCon: 1000 }, 1000);
+});
+
+test("the same with maxPendingCon at its default (16): a CON notification given up for room ends its observer", () => {
+  abandonObservers({}, 1000);
+});
+
+test("1,000 observers that answer a notification with RST are removed at once", () => {
+  const OBSERVERS = 1000;
+  // a RST can only be matched to a NON that is still remembered: maxTrackedNon >= observers
+  const h = harness({ maxObservers: OBSERVERS, maxObserversPerResource: OBSERVERS, maxTrackedNon: OBSERVERS });
+  for (let i = 0; i < OBSERVERS; i++) h.server.receive(request(Type.CON, Code.GET, i, i, 0), peerOf(i));
+  assert.equal(h.server.observerCount("light"), OBSERVERS);
+  h.out.length = 0;
+  h.advance(1000);
+  h.light.set(true);
+  const notifications = h.out.splice(0);
+  assert.equal(notifications.length, OBSERVERS, "one notification each");
+  for (const { peer, message } of notifications) {
+    h.server.receive(encode({ type: Type.RST, code: Code.EMPTY, mid: message.mid, token: new Uint8Array(0), options: [], payload: new Uint8Array(0) }), peer);
+  }
+  const left = h.server.observerCount("light");
+  trace(`  ${left} observers left after ${OBSERVERS} RSTs to ${notifications[0].message.type === Type.CON ? "CON" : "NON"} notifications\n`);
+  assert.equal(left, 0, "every RST ended its observation");
+});
+
+test("the node's own limits (32 observers, 16 pending CON): abandoned observers all go after one CON round", () => {
+  const h = harness({}, false);
+  const OBSERVERS = DEFAULT_LIMITS.maxObservers;
+  for (let i = 0; i < OBSERVERS; i++) h.server.receive(request(Type.CON, Code.GET, i, i, 0), peerOf(i));
+  assert.equal(h.server.observerCount("light"), DEFAULT_LIMITS.maxObserversPerResource, "per-resource bound");
+  for (let n = 1; n <= DEFAULT_LIMITS.notifyConEvery; n++) {
+    h.advance(1000);
+    h.light.set(!h.light.on);
+  }
+  h.advance(MAX_TRANSMIT_WAIT);
+  assert.equal(h.server.observerCount("light"), 0);
+});
+
+test("limits are logged once, not once per datagram: a flood past every bound", () => {
+  const seed = testSeed();
+  const h = harness({}, false);
+  // observers past the bound, CONs past maxPendingCon, malformed datagrams, stale RSTs
+  for (let i = 0; i < 200; i++) h.server.receive(request(Type.CON, Code.GET, i, i, 0), peerOf(i));
+  for (let n = 1; n <= DEFAULT_LIMITS.notifyConEvery; n++) {
+    h.advance(1000);
+    h.light.set(!h.light.on);
+  }
+  for (let i = 0; i < 200; i++) h.server.receive(new Uint8Array([0x40, 0x01, i, 0xff, 0xf0]), peerOf(i)); // bad option
+  for (let i = 0; i < 200; i++) h.server.receive(new Uint8Array([0x80 | (i & 0x3f), 1, 2, 3]), peerOf(i)); // bad version
+  h.advance(MAX_TRANSMIT_WAIT);
+  // an observer removed for not answering is an event of its own, not a limit: not counted here
+  const repeats = repeated(h.logs.filter((line) => !/^observer .* removed: /.test(line)));
+  trace(`  seed ${seed}: ${h.logs.length} log lines; repeated shapes: ${repeats.join("; ") || "none"}\n`);
+  assert.deepEqual(repeats, [], "each kind of limit or drop is logged once");
+});
