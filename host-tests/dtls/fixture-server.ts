@@ -3,7 +3,12 @@
  * CoAP request with a fixed piggybacked 2.05 "dtls-ok" (hand-built bytes; the real
  * CoAP server is wired in main.ts). For tests with real peers (libcoap's coap-client).
  *
- *   xshost .../fixture-server.js [address] [maxSessions] [idleTimeoutMs] [preferEcdhe]
+ *   xshost .../fixture-server.js [address] [maxSessions] [idleTimeoutMs] [preferEcdhe] [mode] [certDir] [mutual] [suites]
+ *
+ * mode: "psk" (default: identity CoAP, key esp32c3_key), "cert" (certDir's server.crt,
+ * server.key and ca.crt from certs/make-test-certs.sh; mutual "0" turns client
+ * certificates off) or "both" (one context offering PSK and certificate suites);
+ * suites: IANA numbers, comma-separated ("0xc02b"), to narrow what the node offers.
  *
  * Prints "dtls-fixture port N" once listening; log lines start with "dtls:". The
  * control channel (--control) answers `stats` (JSON), `advance MS` (moves the
@@ -12,14 +17,14 @@
 import UDP from "embedded:io/socket/udp";
 import Timer from "timer";
 import Control from "host/control";
-import { argv, now as hostNow } from "host/runtime";
+import { argv, now as hostNow, readFile } from "host/runtime";
 import { DtlsServer, type Peer } from "dtls-psk/server";
 import { pskFromConfig } from "dtls-psk/credentials";
 import { openUDP } from "../lib/net";
 
 type Datagram = ArrayBuffer & { address: string; port: number };
 
-const [address = "127.0.0.1", maxSessions = "8", idleTimeoutMs = "120000", preferEcdhe = "0"] = argv();
+const [address = "127.0.0.1", maxSessions = "8", idleTimeoutMs = "120000", preferEcdhe = "0", mode = "psk", certDir = "", mutual = "1", suites = ""] = argv();
 let offset = 0;
 let requests = 0;
 const now = (): number => hostNow() + offset;
@@ -65,9 +70,18 @@ const { socket, port } = openUDP({
   },
 });
 
-const credentials = pskFromConfig({ identity: "CoAP", key: "esp32c3_key" });
+function pem(name: string): Uint8Array {
+  const text = readFile(`${certDir}/${name}`);
+  if (text === undefined) throw new Error(`fixture: no ${certDir}/${name}`);
+  return new Uint8Array(ArrayBuffer.fromString(text));
+}
+
+const credentials = mode === "cert" ? {} : pskFromConfig({ identity: "CoAP", key: "esp32c3_key" });
+const certificate = mode === "psk" ? undefined : { cert: pem("server.crt"), key: pem("server.key"), ca: pem("ca.crt"), mutualAuth: mutual !== "0" };
 const server: DtlsServer = new DtlsServer({
   ...credentials,
+  certificate,
+  suites: suites ? suites.split(",").map(Number) : undefined,
   maxSessions: Number(maxSessions),
   idleTimeoutMs: Number(idleTimeoutMs),
   preferEcdhe: preferEcdhe === "1",

@@ -1,5 +1,7 @@
 /*
- * dtls-psk binding: DTLS 1.2 PSK server sessions over the platform's mbedTLS, sans-IO.
+ * dtls-psk binding: DTLS 1.2 server and client sessions over the platform's mbedTLS,
+ * sans-IO, with a pre-shared key (PSK, ECDHE-PSK), certificates (ECDHE-ECDSA, P-256,
+ * mutual authentication when a CA is given) or both on one context.
  *
  * The JS side hands in each received datagram with the current time and takes back
  * the datagrams to send and the decrypted application records; mbedTLS's timer
@@ -7,21 +9,26 @@
  * clock, sleeps, or keeps a reference to a JS value between calls.
  *
  * Two host classes (binding.js):
- *   DTLSContext(identity, key, flags, suites)   the shared part: ssl config, PSK, cookie key
- *                                       (flags: PREFER_ECDHE; CLIENT for tests and tools)
+ *   DTLSContext(identity, key, flags, suites, certificate, privateKey, ca)
+ *                                       the shared part: ssl config, PSK, own certificate
+ *                                       and key, trusted CAs, cookie key (flags:
+ *                                       PREFER_ECDHE, CLIENT); any credential may be
+ *                                       undefined, one kind must be there
  *     hello(datagram, transportId)      stateless ClientHello check: true when its
  *                                       cookie is valid, an ArrayBuffer holding a
  *                                       HelloVerifyRequest when not, false when the
  *                                       datagram is no ClientHello
- *   DTLSSession(context, transportId)   one ssl context per peer
+ *   DTLSSession(context, transportId)   one ssl context per peer (a client session takes
+ *                                       the server name to verify instead)
  *     receive(datagram, now), tick(now), write(data, now), closeNotify(now),
  *     start(now) (a client's first flight) -> state
  *     output() / read() -> next ArrayBuffer to send / next plaintext, or undefined
- *     deadline, state, reason, suite, identity, bytes; close()
+ *     deadline, state, reason, suite, identity, peerCertificate, bytes; close()
  *   stats() -> [sessions, bytes, sharedBytes, counting]
  *
  * Mbed TLS 2.28 (Debian, the simulator host) and 4.x (ESP-IDF v6, the device) differ
- * in RNG set-up, cookie set-up and PSA init only: see "Version differences" below.
+ * in RNG set-up, cookie set-up, PSA init and the RNG argument of private key parsing
+ * only: see "Version differences" below.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -30,13 +37,40 @@
 
 #include "xsmc.h"
 
+/*
+ * ESP-IDF gives its own mbedtls users its configuration through compile definitions;
+ * Moddable's makefile compiles app C without them, so name it here: without it the
+ * binding would see Mbed TLS's default configuration, with other struct layouts
+ * than the library ESP-IDF built.
+ */
+#if defined(ESP_PLATFORM) && !defined(MBEDTLS_CONFIG_FILE)
+#define MBEDTLS_CONFIG_FILE "mbedtls/esp_config.h"
+#define TF_PSA_CRYPTO_USER_CONFIG_FILE "mbedtls/esp_config.h"
+#endif
+
 #include "mbedtls/ssl.h"
 #include "mbedtls/ssl_cookie.h"
 #include "mbedtls/platform.h"
 #include "mbedtls/platform_util.h"
 #include "mbedtls/version.h"
 
-/* ---- Version differences (the only place that knows the Mbed TLS major) ---- */
+/* Certificate mode (ECDHE-ECDSA) where the library has X.509; a PSK-only build leaves it out. */
+#if defined(MBEDTLS_X509_CRT_PARSE_C) && defined(MBEDTLS_PK_PARSE_C)
+#define DTLS_CERTIFICATES 1
+#include "mbedtls/pk.h"
+#include "mbedtls/x509_crt.h"
+#else
+#define DTLS_CERTIFICATES 0
+#endif
+
+/* ---- Version differences (the only place that knows the Mbed TLS major) ----
+ * 2.28: explicit CTR-DRBG; mbedtls_ssl_cookie_setup, mbedtls_ssl_conf_rng take it;
+ *       mbedtls_pk_parse_key and mbedtls_pk_check_pair take no RNG.
+ * 3.x:  the same DRBG, and mbedtls_pk_parse_key / mbedtls_pk_check_pair take f_rng, p_rng.
+ * 4.x:  PSA: psa_crypto_init() first, no RNG anywhere (mbedtls_ssl_conf_rng is gone),
+ *       mbedtls_pk_parse_key / mbedtls_pk_check_pair without RNG again; the parsed key
+ *       lives in a PSA key slot that mbedtls_pk_free destroys.
+ */
 
 #if MBEDTLS_VERSION_MAJOR >= 4
 #include "psa/crypto.h"
@@ -60,6 +94,18 @@ static void configureVersionAndRng(mbedtls_ssl_config* conf)
 	mbedtls_ssl_conf_min_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
 	mbedtls_ssl_conf_max_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
 }
+
+#if DTLS_CERTIFICATES
+static int parseKey(mbedtls_pk_context* pk, const unsigned char* key, size_t length)
+{
+	return mbedtls_pk_parse_key(pk, key, length, NULL, 0);
+}
+
+static int checkPair(const mbedtls_pk_context* pub, const mbedtls_pk_context* prv)
+{
+	return mbedtls_pk_check_pair(pub, prv);
+}
+#endif
 
 #else /* 2.28 and 3.x: an explicit DRBG seeded from the platform entropy */
 #include "mbedtls/ctr_drbg.h"
@@ -102,6 +148,26 @@ static void configureVersionAndRng(mbedtls_ssl_config* conf)
 	mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
 #endif
 }
+
+#if DTLS_CERTIFICATES
+static int parseKey(mbedtls_pk_context* pk, const unsigned char* key, size_t length)
+{
+#if MBEDTLS_VERSION_MAJOR >= 3
+	return mbedtls_pk_parse_key(pk, key, length, NULL, 0, mbedtls_ctr_drbg_random, &gDrbg);
+#else
+	return mbedtls_pk_parse_key(pk, key, length, NULL, 0);
+#endif
+}
+
+static int checkPair(const mbedtls_pk_context* pub, const mbedtls_pk_context* prv)
+{
+#if MBEDTLS_VERSION_MAJOR >= 3
+	return mbedtls_pk_check_pair(pub, prv, mbedtls_ctr_drbg_random, &gDrbg);
+#else
+	return mbedtls_pk_check_pair(pub, prv);
+#endif
+}
+#endif
 #endif
 
 /* ---- Limits ---- */
@@ -113,6 +179,8 @@ static void configureVersionAndRng(mbedtls_ssl_config* conf)
 #define DTLS_TRANSPORT_ID_MAX 64      /* "address|port" of a peer */
 #define DTLS_IDENTITY_MAX 64
 #define DTLS_RUN_STEPS 8              /* mbedTLS calls per hand-in; each consumes input or stops */
+#define DTLS_CREDENTIAL_MAX 65536     /* a certificate chain, CA bundle or private key handed in */
+#define DTLS_PEER_NAME_MAX 128        /* the subject of the peer's certificate, for logs */
 
 #ifdef MBEDTLS_PSK_MAX_LEN
 #define DTLS_KEY_MAX MBEDTLS_PSK_MAX_LEN
@@ -128,7 +196,7 @@ enum {
 };
 
 #define kFlagPreferEcdhe 1
-#define kFlagClient 2                 /* a client context, for tests and tools: static PSK, no cookies */
+#define kFlagClient 2                 /* a client context: static PSK and/or certificates, no cookies */
 
 /* ---- Heap accounting ----
  * Every allocation made by mbedTLS or by this file while a session (or context) is
@@ -150,11 +218,15 @@ enum {
 #define DTLS_COUNTING 0             /* ASan, or a platform without a usable-size call: stats say so */
 #endif
 
-/* volatile: the compiler takes calloc and free for builtins that read no globals and would drop the stores around them */
+/*
+ * volatile, both: the compiler takes calloc and free for builtins that touch no memory
+ * of ours, so it would drop the stores around them, and fold a counter it just zeroed
+ * (a constructor's local `bytes`) to 0 after the call.
+ */
 #if DTLS_COUNTING_INTERPOSE
-static __thread size_t* volatile gCharge;   /* where allocations count right now; NULL: nowhere */
+static __thread volatile size_t* volatile gCharge;   /* where allocations count right now; NULL: nowhere */
 #else
-static size_t* volatile gCharge;
+static volatile size_t* volatile gCharge;
 #endif
 static size_t gTotalBytes;          /* every live charge of this module */
 static size_t gSharedBytes;         /* the RNG and other module-wide state */
@@ -217,8 +289,21 @@ void free(void* p)
 	}
 	__libc_free(p);
 }
+#include <time.h>
 static void countingInstall(void)
 {
+	/*
+	 * glibc reads the time zone (fopen, malloc, free) the first time it converts a date,
+	 * which the X.509 validity check does in the middle of a handshake. Done there, the
+	 * free would be subtracted from a charge that never saw the malloc: do it now.
+	 */
+	static int warmed = 0;
+	if (!warmed) {
+		time_t epoch = 0;
+		struct tm date;
+		gmtime_r(&epoch, &date);
+		warmed = 1;
+	}
 }
 #else
 static void countingInstall(void)
@@ -243,6 +328,14 @@ typedef struct {
 typedef struct {
 	int references;                     /* the JS object and every session */
 	int client;
+	int hasPsk;
+	int hasCertificate;                 /* own certificate and key (a server must have one to offer ECDSA) */
+	int hasCa;                          /* trusted CAs: the peer's certificate is required and verified */
+#if DTLS_CERTIFICATES
+	mbedtls_x509_crt ownChain;
+	mbedtls_pk_context ownKey;
+	mbedtls_x509_crt caChain;
+#endif
 	mbedtls_ssl_config conf;
 	mbedtls_ssl_cookie_ctx cookies;
 	int ciphersuites[16];
@@ -270,6 +363,8 @@ typedef struct {
 	int identityRejected;
 	unsigned char identity[DTLS_IDENTITY_MAX];  /* what the client presented, for logs */
 	size_t identityLength;
+	uint32_t verifyFlags;               /* every X.509 verification flag of the peer's chain */
+	char peerName[DTLS_PEER_NAME_MAX];  /* subject of the peer's certificate, "" when none */
 	DTLSQueue outbox;
 	DTLSQueue inbox;
 	size_t bytes;
@@ -305,6 +400,24 @@ static const int gEcdhePskSuites[] = {
 #endif
 #ifdef MBEDTLS_TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256
 	MBEDTLS_TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256,
+#endif
+	0
+};
+/* certificate mode: RFC 7252 9.1.3.3's mandatory TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 first */
+static const int gEcdsaSuites[] = {
+#if DTLS_CERTIFICATES
+#ifdef MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8,
+#endif
+#ifdef MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+#endif
+#ifdef MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM,
+#endif
+#ifdef MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256,
+#endif
 #endif
 	0
 };
@@ -434,13 +547,68 @@ static int pskLookup(void* data, mbedtls_ssl_context* ssl, const unsigned char* 
 	return mbedtls_ssl_set_hs_psk(ssl, c->key, c->keyLength);
 }
 
+#if DTLS_CERTIFICATES
+/* Called for every certificate of the peer's chain, top first: remembers what was wrong and who it is. */
+static int verifyPeer(void* data, mbedtls_x509_crt* crt, int depth, uint32_t* flags)
+{
+	DTLSSession s = gCurrent;
+	(void)data;
+	if (!s)
+		return 0;
+	s->verifyFlags |= *flags;
+	if (depth == 0) {
+		if (mbedtls_x509_dn_gets(s->peerName, sizeof(s->peerName), &crt->subject) < 0)
+			strcpy(s->peerName, "?");   /* too long for the log: not worth more memory */
+	}
+	return 0;   /* mbedTLS decides from the flags, and sends the alert that matches them */
+}
+#endif
+
 /* ---- Errors, by class: 4.x reports some of them as PSA codes ---- */
+
+#define ROLE(s, text) ((s)->context->client ? "server " text : "client " text)
+
+#if DTLS_CERTIFICATES
+static const char* describeCertificate(DTLSSession s)
+{
+	uint32_t flags = s->verifyFlags;
+	if (flags & MBEDTLS_X509_BADCERT_MISSING)
+		return ROLE(s, "certificate missing");
+	if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
+		return ROLE(s, "certificate not trusted (unknown CA)");
+	if (flags & MBEDTLS_X509_BADCERT_EXPIRED)
+		return ROLE(s, "certificate expired");
+	if (flags & MBEDTLS_X509_BADCERT_FUTURE)
+		return ROLE(s, "certificate not yet valid");
+	if (flags & MBEDTLS_X509_BADCERT_REVOKED)
+		return ROLE(s, "certificate revoked");
+	if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
+		return ROLE(s, "certificate does not name the server");
+	if (flags & (MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE | MBEDTLS_X509_BADCERT_NS_CERT_TYPE))
+		return ROLE(s, "certificate not allowed for this use");
+	if (flags & (MBEDTLS_X509_BADCERT_BAD_MD | MBEDTLS_X509_BADCERT_BAD_PK | MBEDTLS_X509_BADCERT_BAD_KEY))
+		return ROLE(s, "certificate algorithm or key not acceptable");
+	return ROLE(s, "certificate rejected");
+}
+#endif
 
 static const char* describe(DTLSSession s, int error)
 {
 	/* an if chain, not a switch: in 4.x some of these codes are the same PSA value */
 	if (s->identityRejected)
 		return "unknown psk identity";
+#if DTLS_CERTIFICATES
+	if (error == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE)
+		return "no client certificate";
+	if (error == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED)
+		return describeCertificate(s);
+#if defined(MBEDTLS_ERR_SSL_BAD_CERTIFICATE)
+	if (error == MBEDTLS_ERR_SSL_BAD_CERTIFICATE)       /* 3.x and 4.x name */
+#else
+	if (error == MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE)    /* 2.28 name, same value */
+#endif
+		return ROLE(s, "certificate malformed");
+#endif
 #ifdef MBEDTLS_ERR_SSL_UNKNOWN_IDENTITY
 	if (error == MBEDTLS_ERR_SSL_UNKNOWN_IDENTITY)
 		return "unknown psk identity";
@@ -481,6 +649,11 @@ static void contextRelease(DTLSContext c)
 	gCharge = &c->bytes;
 	mbedtls_ssl_cookie_free(&c->cookies);
 	mbedtls_ssl_config_free(&c->conf);
+#if DTLS_CERTIFICATES
+	mbedtls_x509_crt_free(&c->ownChain);
+	mbedtls_pk_free(&c->ownKey);      /* zeroizes the key (4.x: destroys its PSA key slot) */
+	mbedtls_x509_crt_free(&c->caChain);
+#endif
 	mbedtls_platform_zeroize(c->key, sizeof(c->key));
 	mbedtls_free(c);
 	gCharge = NULL;
@@ -508,12 +681,118 @@ static void getBytes(xsMachine* the, xsSlot* slot, unsigned char* into, size_t m
 	*length = count;
 }
 
+/* an argument that is there: not undefined or null */
+static int given(xsMachine* the, int argument)
+{
+	return (xsmcArgc > argument) && xsmcTest(xsArg(argument));
+}
+
+#if DTLS_CERTIFICATES
+enum { kParseChain, kParseKey };
+
+/* PEM text, which mbedTLS wants with its NUL terminator (JS bytes have none) */
+static int isPem(const unsigned char* data, size_t length)
+{
+	static const char begin[] = "-----BEGIN ";
+	size_t i = 0;
+	while ((i < length) && ((data[i] == ' ') || (data[i] == '\t') || (data[i] == '\r') || (data[i] == '\n')))
+		i++;
+	return (length - i >= sizeof(begin) - 1) && !memcmp(data + i, begin, sizeof(begin) - 1);
+}
+
+/*
+ * Parses a certificate chain (PEM, any number; DER, one) or a private key (PEM or DER,
+ * SEC1 or PKCS#8) handed in as bytes. PEM is copied to add the terminator; the copy of
+ * a key is zeroized. Nothing is allocated by XS here, so `data` stays put.
+ */
+static int parseCredential(xsMachine* the, int argument, int kind, void* into)
+{
+	void* data;
+	xsUnsignedValue length;
+	unsigned char* copy = NULL;
+	const unsigned char* bytes;
+	size_t size;
+	int error;
+	xsmcGetBufferReadable(xsArg(argument), &data, &length);
+	if ((length == 0) || (length > DTLS_CREDENTIAL_MAX))
+		return -1;
+	bytes = data;
+	size = length;
+	if (isPem(bytes, size)) {
+		copy = mbedtls_calloc(1, size + 1);
+		if (!copy)
+			return -2;
+		memcpy(copy, bytes, size);
+		bytes = copy;
+		size++;
+	}
+	if (kind == kParseChain)
+		error = mbedtls_x509_crt_parse(into, bytes, size);   /* > 0: some certificates of a bundle failed */
+	else
+		error = parseKey(into, bytes, size);
+	if (copy) {
+		mbedtls_platform_zeroize(copy, size);
+		mbedtls_free(copy);
+	}
+	return error;
+}
+#endif
+
+/* certificate (4), privateKey (5), ca (6): parsed into the context; errors name the argument, never its content */
+static void configureCertificates(xsMachine* the, DTLSContext c)
+{
+#if DTLS_CERTIFICATES
+	int error = 0;
+	if (given(the, 4) != given(the, 5))
+		xsRangeError("certificate and private key go together");
+	if (c->hasCertificate) {
+		gCharge = &c->bytes;
+		error = parseCredential(the, 4, kParseChain, &c->ownChain);
+		gCharge = NULL;
+		if (error)
+			xsRangeError((error == -2) ? "no memory" : "invalid certificate");
+		gCharge = &c->bytes;
+		error = parseCredential(the, 5, kParseKey, &c->ownKey);
+		if (!error)
+			error = checkPair(&c->ownChain.pk, &c->ownKey) ? -3 : 0;
+		if (!error)
+			error = mbedtls_ssl_conf_own_cert(&c->conf, &c->ownChain, &c->ownKey);
+		gCharge = NULL;
+		if (error)
+			xsRangeError((error == -2) ? "no memory" : (error == -3) ? "private key does not match the certificate" : "invalid private key");
+	}
+	if (c->hasCa) {
+		gCharge = &c->bytes;
+		error = parseCredential(the, 6, kParseChain, &c->caChain);
+		gCharge = NULL;
+		if (error)
+			xsRangeError((error == -2) ? "no memory" : "invalid ca");
+		mbedtls_ssl_conf_ca_chain(&c->conf, &c->caChain, NULL);
+	}
+	if (c->hasCertificate || c->hasCa)
+		mbedtls_ssl_conf_verify(&c->conf, verifyPeer, c);
+	/* a CA means the peer must prove itself with a certificate it signed (mutual authentication on a server) */
+	mbedtls_ssl_conf_authmode(&c->conf, c->hasCa ? MBEDTLS_SSL_VERIFY_REQUIRED : MBEDTLS_SSL_VERIFY_NONE);
+#else
+	if (c->hasCertificate || c->hasCa)
+		xsUnknownError("certificates unsupported");
+	mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_NONE);
+#endif
+}
+
+static void appendSuites(DTLSContext c, int* i, const int* suites)
+{
+	int j;
+	for (j = 0; suites[j] && (*i < (int)(sizeof(c->ciphersuites) / sizeof(c->ciphersuites[0])) - 1); j++)
+		c->ciphersuites[(*i)++] = suites[j];
+}
+
 void xs_dtls_context_constructor(xsMachine* the)
 {
 	DTLSContext c;
 	int flags = (xsmcArgc > 2) ? xsmcToInteger(xsArg(2)) : 0;
-	int i = 0, j, error;
-	size_t bytes = 0;
+	int i = 0, error;
+	volatile size_t bytes = 0;   /* volatile: see gCharge */
 	countingInstall();
 	if (gContexts == 0) {
 		gCharge = &gSharedBytes;
@@ -535,14 +814,28 @@ void xs_dtls_context_constructor(xsMachine* the)
 	c->bytes = bytes;
 	mbedtls_ssl_config_init(&c->conf);
 	mbedtls_ssl_cookie_init(&c->cookies);
+#if DTLS_CERTIFICATES
+	mbedtls_x509_crt_init(&c->ownChain);
+	mbedtls_pk_init(&c->ownKey);
+	mbedtls_x509_crt_init(&c->caChain);
+#endif
 	xsmcSetHostData(xsThis, c);   /* from here on the destructor frees it, even if we throw */
-	getBytes(the, &xsArg(0), c->identity, sizeof(c->identity), &c->identityLength, "identity");
-	getBytes(the, &xsArg(1), c->key, sizeof(c->key), &c->keyLength, "key");
-
 	c->client = (flags & kFlagClient) ? 1 : 0;
+	c->hasPsk = given(the, 0);
+	c->hasCertificate = given(the, 4);
+	c->hasCa = given(the, 6);
+	if (given(the, 0) != given(the, 1))
+		xsRangeError("identity and key go together");
+	if (c->hasPsk) {
+		getBytes(the, &xsArg(0), c->identity, sizeof(c->identity), &c->identityLength, "identity");
+		getBytes(the, &xsArg(1), c->key, sizeof(c->key), &c->keyLength, "key");
+	}
+	if (!c->hasPsk && !c->hasCertificate && !(c->client && c->hasCa))
+		xsRangeError("no credentials");
+
 	gCharge = &c->bytes;
 	error = mbedtls_ssl_config_defaults(&c->conf, c->client ? MBEDTLS_SSL_IS_CLIENT : MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_DATAGRAM, MBEDTLS_SSL_PRESET_DEFAULT);
-	if (!error && c->client)
+	if (!error && c->client && c->hasPsk)
 		error = mbedtls_ssl_conf_psk(&c->conf, c->key, c->keyLength, c->identity, c->identityLength);
 	if (!error && !c->client)
 		error = cookieSetup(&c->cookies);
@@ -550,9 +843,10 @@ void xs_dtls_context_constructor(xsMachine* the)
 	if (error)
 		xsUnknownError("dtls set-up failed");
 	configureVersionAndRng(&c->conf);
-	mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_NONE);
+	configureCertificates(the, c);
 	if (!c->client) {
-		mbedtls_ssl_conf_psk_cb(&c->conf, pskLookup, c);
+		if (c->hasPsk)
+			mbedtls_ssl_conf_psk_cb(&c->conf, pskLookup, c);
 		mbedtls_ssl_conf_dtls_cookies(&c->conf, mbedtls_ssl_cookie_write, mbedtls_ssl_cookie_check, &c->cookies);
 	}
 	mbedtls_ssl_conf_dtls_anti_replay(&c->conf, MBEDTLS_SSL_ANTI_REPLAY_ENABLED);
@@ -574,13 +868,23 @@ void xs_dtls_context_constructor(xsMachine* the)
 		}
 	}
 	else {
-		/* server order: plain PSK first unless ECDHE-PSK (forward secrecy, an ECDH per handshake) is preferred */
-		for (j = 0; (flags & kFlagPreferEcdhe) && gEcdhePskSuites[j]; j++)
-			c->ciphersuites[i++] = gEcdhePskSuites[j];
-		for (j = 0; gPskSuites[j]; j++)
-			c->ciphersuites[i++] = gPskSuites[j];
-		for (j = 0; !(flags & kFlagPreferEcdhe) && gEcdhePskSuites[j]; j++)
-			c->ciphersuites[i++] = gEcdhePskSuites[j];
+		/*
+		 * Server order: plain PSK first unless ECDHE-PSK (forward secrecy, an ECDH per
+		 * handshake) is preferred, then ECDHE-ECDSA. A client offers only the suites its
+		 * credentials can complete. mbedTLS also skips, per handshake, the suites whose
+		 * credential is missing, so one context serves PSK and certificate peers alike.
+		 */
+		if (c->hasPsk) {
+			if (flags & kFlagPreferEcdhe)
+				appendSuites(c, &i, gEcdhePskSuites);
+			appendSuites(c, &i, gPskSuites);
+			if (!(flags & kFlagPreferEcdhe))
+				appendSuites(c, &i, gEcdhePskSuites);
+		}
+		if (c->client ? (c->hasCa || c->hasCertificate) : c->hasCertificate)
+			appendSuites(c, &i, gEcdsaSuites);
+		if (i == 0)
+			xsUnknownError("no cipher suite for these credentials");
 	}
 	c->ciphersuites[i] = 0;
 	mbedtls_ssl_conf_ciphersuites(&c->conf, c->ciphersuites);
@@ -743,10 +1047,19 @@ void xs_dtls_session_constructor(xsMachine* the)
 	DTLSContext c = contextFrom(the, &xsArg(0));
 	unsigned char id[DTLS_TRANSPORT_ID_MAX];
 	size_t idLength = c->client ? 0 : transportId(the, &xsArg(1), id);
-	size_t bytes = 0;
+	char serverName[256];
+	int named = c->client && given(the, 1);
+	volatile size_t bytes = 0;   /* volatile: see gCharge */
 	DTLSSession s;
 	int error;
 
+	if (named) {
+		const char* name = xsmcToString(xsArg(1));
+		size_t length = strlen(name);
+		if ((length == 0) || (length >= sizeof(serverName)))
+			xsRangeError("invalid server name");
+		memcpy(serverName, name, length + 1);
+	}
 	gCharge = &bytes;
 	s = mbedtls_calloc(1, sizeof(DTLSSessionRecord));
 	gCharge = NULL;
@@ -762,10 +1075,20 @@ void xs_dtls_session_constructor(xsMachine* the)
 	error = mbedtls_ssl_setup(&s->ssl, &c->conf);
 	if (!error && !c->client)
 		error = mbedtls_ssl_set_client_transport_id(&s->ssl, id, idLength);
+#if DTLS_CERTIFICATES
+	/* the name the server's certificate must carry (CN or subjectAltName); NULL: any name the CA signed */
+	if (!error && c->client && c->hasCa && mbedtls_ssl_set_hostname(&s->ssl, named ? serverName : NULL))
+		error = -1;
+#else
+	(void)named;
+	(void)serverName;
+#endif
 	gCharge = NULL;
 	if (error) {
 		xsmcSetHostData(xsThis, NULL);
 		sessionFree(s);
+		if (error == -1)
+			xsRangeError("invalid server name");
 		xsUnknownError("no memory");
 	}
 	mbedtls_ssl_set_bio(&s->ssl, s, bioSend, bioRecv, NULL);
@@ -1012,6 +1335,14 @@ void xs_dtls_session_get_identity(xsMachine* the)
 		return;
 	memcpy(identity, s->identity, length);
 	xsmcSetArrayBuffer(xsResult, identity, length);
+}
+
+/* the subject of the certificate the peer presented ("CN=coap-client"), once it has */
+void xs_dtls_session_get_peer_certificate(xsMachine* the)
+{
+	DTLSSession s = sessionFrom(the);
+	if (s->peerName[0])
+		xsmcSetString(xsResult, s->peerName);
 }
 
 void xs_dtls_session_get_bytes(xsMachine* the)

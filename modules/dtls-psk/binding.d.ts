@@ -1,7 +1,8 @@
 /*
- * Types of the dtls-psk native binding (binding.js over binding.c): DTLS 1.2 PSK
- * server sessions over the platform mbedTLS, sans-IO. Bytes go in and out as
- * ArrayBuffers; times are the caller's monotonic milliseconds.
+ * Types of the dtls-psk native binding (binding.js over binding.c): DTLS 1.2 server
+ * and client sessions over the platform mbedTLS, sans-IO, with a PSK, certificates
+ * (ECDHE-ECDSA, P-256) or both. Bytes go in and out as ArrayBuffers; times are the
+ * caller's monotonic milliseconds.
  */
 
 /** Session states returned by receive(), tick(), closeNotify() and `state`. */
@@ -13,10 +14,12 @@ export type SessionState = 0 | 1 | 2 | 3;
 
 /** DTLSContext flag: offer ECDHE-PSK suites before plain PSK ones. */
 export const PREFER_ECDHE: 1;
-/** DTLSContext flag: a client (static PSK, answers HelloVerifyRequests); for tests and tools. */
+/** DTLSContext flag: a client (static PSK and/or certificates; answers HelloVerifyRequests). */
 export const CLIENT: 2;
 
 type Bytes = ArrayBuffer | Uint8Array;
+/** certificates and keys: also a Moddable Resource (a HostBuffer in flash) on the device */
+export type CredentialBytes = ArrayBuffer | Uint8Array | HostBuffer;
 
 /** IANA numbers of the suites the binding offers by default (RFC 7252's CCM_8 first). */
 export const SUITES: {
@@ -28,14 +31,39 @@ export const SUITES: {
   readonly ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256: 0xccac;
 };
 
-/** The part shared by every session: ssl configuration, PSK, cookie secret. */
+/** IANA numbers of the certificate suites (ECDHE-ECDSA), RFC 7252's CCM_8 first. */
+export const CERTIFICATE_SUITES: {
+  readonly ECDHE_ECDSA_WITH_AES_128_CCM_8: 0xc0ae;
+  readonly ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: 0xc02b;
+  readonly ECDHE_ECDSA_WITH_AES_128_CCM: 0xc0ac;
+  readonly ECDHE_ECDSA_WITH_AES_128_CBC_SHA256: 0xc023;
+};
+
+/** The part shared by every session: ssl configuration, PSK, certificates, cookie secret. */
 export class DTLSContext {
   /**
-   * identity: 1..64 bytes; key: 1..32 bytes (MBEDTLS_PSK_MAX_LEN), copied, never reported back;
+   * identity: 1..64 bytes; key: 1..32 bytes (MBEDTLS_PSK_MAX_LEN), copied, never reported
+   * back; both undefined for certificates only.
+   * certificate: own certificate chain (PEM, leaf first, or one DER certificate) and
+   * privateKey (PEM or DER, SEC1 or PKCS#8, P-256), parsed and kept; a server needs them
+   * for the ECDHE-ECDSA suites, a client to answer a server's CertificateRequest.
+   * ca: trusted CA certificates (PEM bundle or one DER): the peer must present a
+   * certificate they signed (a server: mutual authentication; a client: the server's).
+   * Without a CA no peer certificate is asked for (server) or checked (client).
    * suites: IANA cipher suite numbers in preference order (default: the PSK suites of
-   * SUITES, ECDHE-PSK last unless PREFER_ECDHE); numbers the library lacks are ignored.
+   * SUITES when there is a PSK, ECDHE-PSK last unless PREFER_ECDHE, then
+   * CERTIFICATE_SUITES when there are certificates); numbers the library lacks are ignored.
+   * Throws RangeError for bad credentials, naming the argument, never its content.
    */
-  constructor(identity: Bytes, key: Bytes, flags?: number, suites?: readonly number[]);
+  constructor(
+    identity: Bytes | undefined,
+    key: Bytes | undefined,
+    flags?: number,
+    suites?: readonly number[],
+    certificate?: CredentialBytes,
+    privateKey?: CredentialBytes,
+    ca?: CredentialBytes,
+  );
   /**
    * The stateless cookie exchange (RFC 6347 4.2.1) for a datagram from a peer without
    * a session: `true` when it is a ClientHello carrying a valid cookie for
@@ -48,8 +76,12 @@ export class DTLSContext {
 
 /** One peer's mbedTLS ssl context. Drain output() (and read()) after every call. */
 export class DTLSSession {
-  /** transportId: the peer's address and port (server sessions; ignored by clients) */
-  constructor(context: DTLSContext, transportId: string);
+  /**
+   * transportId: the peer's address and port (server sessions); for a client session
+   * the server name its certificate must carry (CN or subjectAltName), or undefined to
+   * accept any certificate the CA signed.
+   */
+  constructor(context: DTLSContext, transportId: string | undefined);
   /** a client session sends its first flight (ClientHello) */
   start(now: number): SessionState;
   /** hands one received datagram in */
@@ -69,7 +101,11 @@ export class DTLSSession {
   /** when tick() must run next (ms, the caller's clock), -1 when nothing is pending */
   readonly deadline: number;
   readonly state: SessionState;
-  /** why the session closed or failed ("unknown psk identity", "bad record mac (wrong key?)", ...) */
+  /**
+   * why the session closed or failed ("unknown psk identity", "bad record mac (wrong key?)",
+   * "client certificate not trusted (unknown CA)", "client certificate expired",
+   * "no client certificate", "server certificate does not name the server", ...)
+   */
   readonly reason: string | undefined;
   /** the mbedTLS error that ended the session, 0 when none */
   readonly error: number;
@@ -77,6 +113,8 @@ export class DTLSSession {
   readonly suite: string | undefined;
   /** the PSK identity the client presented, once it has */
   readonly identity: ArrayBuffer | undefined;
+  /** the subject of the peer's certificate ("CN=coap-client"), once it presented one */
+  readonly peerCertificate: string | undefined;
   /** heap bytes held by this session's mbedTLS state and queues (0 when the platform cannot count) */
   readonly bytes: number;
 }

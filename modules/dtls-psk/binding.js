@@ -19,8 +19,15 @@ export const SUITES = Object.freeze({
 	ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256: 0xccac,
 });
 
+export const CERTIFICATE_SUITES = Object.freeze({
+	ECDHE_ECDSA_WITH_AES_128_CCM_8: 0xc0ae,
+	ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: 0xc02b,
+	ECDHE_ECDSA_WITH_AES_128_CCM: 0xc0ac,
+	ECDHE_ECDSA_WITH_AES_128_CBC_SHA256: 0xc023,
+});
+
 export class DTLSContext @ "xs_dtls_context_destructor" {
-	constructor(identity, key, flags, suites) @ "xs_dtls_context_constructor";
+	constructor(identity, key, flags, suites, certificate, privateKey, ca) @ "xs_dtls_context_constructor";
 	hello(datagram, transportId) @ "xs_dtls_context_hello";
 	close() @ "xs_dtls_context_close";
 }
@@ -42,6 +49,7 @@ export class DTLSSession @ "xs_dtls_session_destructor" {
 	get error() @ "xs_dtls_session_get_error";
 	get suite() @ "xs_dtls_session_get_suite";
 	get identity() @ "xs_dtls_session_get_identity";
+	get peerCertificate() @ "xs_dtls_session_get_peer_certificate";
 	get bytes() @ "xs_dtls_session_get_bytes";
 }
 Object.freeze(DTLSSession.prototype);

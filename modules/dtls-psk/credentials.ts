@@ -1,5 +1,5 @@
 /*
- * PSK credentials from configuration (certs/psk.json, or the manifest's config):
+ * PSK credentials from configuration (mc/config: certs/manifest.json, or mcconfig KEY=VALUE):
  * `{ "identity": "CoAP", "key": "esp32c3_key" }` with the key as the raw ASCII bytes
  * libcoap's `-k` sends, or `"keyHex"` for a binary key. The key is never logged.
  */

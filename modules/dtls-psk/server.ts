@@ -1,5 +1,6 @@
 /*
- * DTLS 1.2 PSK server: a session table over the native binding, sans-IO. Datagrams
+ * DTLS 1.2 server (PSK, certificates, or both on one port): a session table over the
+ * native binding, sans-IO. Datagrams
  * come in through receive(), go out through the injected send(), time comes from the
  * injected now(); nothing here owns a socket or a timer (the caller runs tick() at
  * nextDeadline()).
@@ -14,8 +15,9 @@
  *   is dropped, it retries). Active sessions are never pushed out by newcomers.
  * - A session quiet for `idleTimeoutMs` (nothing received and nothing written) is
  *   closed with close_notify.
- * - A failed handshake (unknown identity, wrong key, timeout) is freed at once after
- *   its fatal alert went out; the reason is logged, never the key.
+ * - A failed handshake (unknown identity, wrong key, a client certificate from another
+ *   CA, expired or missing, timeout) is freed at once after its fatal alert went out;
+ *   the reason is logged, never a key.
  * - Datagrams from unknown peers that are not ClientHellos are dropped silently.
  */
 import {
@@ -27,17 +29,37 @@ import {
   HANDSHAKING,
   PREFER_ECDHE,
   stats as bindingStats,
+  type CredentialBytes,
 } from "./binding";
+import { credentialOf } from "./describe";
 
 export interface Peer {
   address: string;
   port: number;
 }
 
+/** Certificate mode (ECDHE-ECDSA, P-256). */
+export interface ServerCertificateOptions {
+  /** the node's certificate chain: PEM (leaf first) or one DER certificate */
+  cert: CredentialBytes;
+  /** its private key, PEM or DER (SEC1 or PKCS#8); parsed once, never logged */
+  key: CredentialBytes;
+  /** the CA(s) whose client certificates are accepted: PEM bundle or one DER certificate */
+  ca?: CredentialBytes;
+  /**
+   * require and verify a client certificate signed by `ca` (default true). A client
+   * with another CA's certificate, an expired one or none gets a fatal alert.
+   */
+  mutualAuth?: boolean;
+}
+
 export interface DtlsServerOptions {
-  identity: string;
-  /** raw key bytes ("esp32c3_key" as ASCII by default, as libcoap's -k sends it) */
-  key: Uint8Array;
+  /** PSK identity (with `key`); leave both out for certificates only */
+  identity?: string;
+  /** raw PSK bytes ("esp32c3_key" as ASCII by default, as libcoap's -k sends it) */
+  key?: Uint8Array;
+  /** certificate mode; with identity/key as well, one context offers both kinds of suite */
+  certificate?: ServerCertificateOptions;
   /** called whenever a datagram must go out */
   send(record: Uint8Array, peer: Peer): void;
   /** monotonic milliseconds */
@@ -116,16 +138,23 @@ export function peerTransportId(peer: Peer): string {
   return `${peer.address}|${peer.port}`;
 }
 
-/** Printable form of a PSK identity for logs (the identity is public; the key never is logged). */
-function printable(bytes: ArrayBuffer | undefined): string {
-  if (!bytes) return "none";
-  const view = new Uint8Array(bytes);
-  let text = "";
-  for (let i = 0; i < view.length && i < 32; i++) {
-    const c = view[i];
-    text += c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c ? String.fromCharCode(c) : `\\x${(c < 16 ? "0" : "") + c.toString(16)}`;
-  }
-  return `"${text}"`;
+/** Builds the binding's context from PSK and certificate options, enforcing the policy. */
+export function serverContext(options: Pick<DtlsServerOptions, "identity" | "key" | "certificate" | "preferEcdhe" | "suites">): DTLSContext {
+  const psk = options.identity !== undefined || options.key !== undefined;
+  if (psk && (options.identity === undefined || options.key === undefined)) throw new TypeError("dtls: a PSK needs both identity and key");
+  const certificate = options.certificate;
+  if (!psk && !certificate) throw new TypeError("dtls: no credentials (a PSK, a certificate, or both)");
+  const mutual = certificate !== undefined && certificate.mutualAuth !== false;
+  if (mutual && certificate.ca === undefined) throw new TypeError("dtls: mutual authentication needs certificate.ca (or mutualAuth: false)");
+  return new DTLSContext(
+    psk ? ArrayBuffer.fromString(options.identity!) : undefined,
+    psk ? options.key : undefined,
+    options.preferEcdhe ? PREFER_ECDHE : 0,
+    options.suites,
+    certificate?.cert,
+    certificate?.key,
+    mutual ? certificate.ca : undefined,
+  );
 }
 
 export class DtlsServer {
@@ -151,7 +180,7 @@ export class DtlsServer {
     this.#maxSessions = Math.max(1, Math.floor(options.maxSessions ?? DEFAULT_MAX_SESSIONS));
     this.#idleTimeoutMs = Math.max(1, options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
     this.#evictQuietMs = Math.max(0, options.evictQuietMs ?? DEFAULT_EVICT_QUIET_MS);
-    this.#context = new DTLSContext(ArrayBuffer.fromString(options.identity), options.key, options.preferEcdhe ? PREFER_ECDHE : 0, options.suites);
+    this.#context = serverContext(options);
   }
 
   /** Hands in one datagram received from `peer`. Never throws. */
@@ -369,12 +398,12 @@ export class DtlsServer {
     if (state === ESTABLISHED && !entry.established) {
       entry.established = true;
       this.#counters.handshakesCompleted++;
-      this.#log(`dtls: ${entry.id} established (${entry.native.suite}, identity ${printable(entry.native.identity)})`);
+      this.#log(`dtls: ${entry.id} established (${entry.native.suite}, ${credentialOf(entry.native)})`);
     } else if (state === FAILED) {
       const reason = entry.native.reason ?? "failed";
       if (!entry.established) {
         this.#counters.handshakesFailed++;
-        this.#log(`dtls: handshake with ${entry.peer.address}:${entry.peer.port} failed: ${reason} (identity ${printable(entry.native.identity)})`);
+        this.#log(`dtls: handshake with ${entry.peer.address}:${entry.peer.port} failed: ${reason} (${credentialOf(entry.native)})`);
       } else this.#log(`dtls: ${entry.id} failed: ${reason}`);
       this.#remove(entry, reason);
     } else if (state === CLOSED) {

@@ -1,7 +1,8 @@
 /*
  * A minimal Mbed TLS configuration for the rv32imc compile check of the dtls-psk
  * binding (host-tests/dtls/compile.test.ts): what a DTLS 1.2 PSK server needs and
- * what ESP-IDF's sdkconfig fragment turns on, with MBEDTLS_PLATFORM_MEMORY as ESP-IDF
+ * what ESP-IDF's sdkconfig fragment turns on (and, with DTLS_RV32_CERTIFICATES, what
+ * certificate mode adds), with MBEDTLS_PLATFORM_MEMORY as ESP-IDF
  * sets it, and no file system, sockets or time source (a bare-metal target).
  */
 #ifndef DTLS_PSK_RV32_MBEDTLS_CONFIG_H
@@ -42,6 +43,27 @@
 #define MBEDTLS_KEY_EXCHANGE_ECDHE_PSK_ENABLED
 #define MBEDTLS_SSL_IN_CONTENT_LEN 2048
 #define MBEDTLS_SSL_OUT_CONTENT_LEN 2048
+
+/*
+ * -DDTLS_RV32_CERTIFICATES: certificate mode as well (ECDHE-ECDSA, P-256, X.509, PEM),
+ * with the validity dates checked against the clock (the device needs SNTP time for
+ * that: CONFIG_MBEDTLS_HAVE_TIME_DATE). Without it the binding compiles PSK-only.
+ */
+#ifdef DTLS_RV32_CERTIFICATES
+#define MBEDTLS_HAVE_TIME
+#define MBEDTLS_HAVE_TIME_DATE
+#define MBEDTLS_ECDSA_C
+#define MBEDTLS_KEY_EXCHANGE_ECDHE_ECDSA_ENABLED
+#define MBEDTLS_ASN1_PARSE_C
+#define MBEDTLS_ASN1_WRITE_C
+#define MBEDTLS_OID_C
+#define MBEDTLS_PK_C
+#define MBEDTLS_PK_PARSE_C
+#define MBEDTLS_X509_USE_C
+#define MBEDTLS_X509_CRT_PARSE_C
+#define MBEDTLS_PEM_PARSE_C
+#define MBEDTLS_BASE64_C
+#endif
 
 #include "mbedtls/check_config.h"
 

@@ -1,0 +1,485 @@
+/*
+ * The CoAP client: requests with tokens, request/response matching, separate
+ * responses, timeouts and Block2 reassembly, over the same message layer the
+ * server uses (Message IDs, CON retransmission, deduplication). Sans-IO like the
+ * server: datagrams in through receive(), out through the injected send(); time
+ * from now(); timed work in tick() at nextDeadline(). The transport is whatever
+ * send() reaches: a UDP socket (endpoint.ts) or a DTLS client session.
+ *
+ * RFC 7252 sec 4.2 / 4.8 (CON retransmission: the message layer), 5.2.1 /
+ * 5.2.2 (piggybacked and separate responses; a separate CON response is
+ * acknowledged), 5.3.1 (tokens: random, unique among the client's outstanding
+ * requests), 5.3.2 (matching: token and endpoint; for a piggybacked response
+ * also the Message ID; a response with an unknown token is rejected with RST),
+ * 6.4 (URI -> options, in uri.ts), RFC 7959 sec 2.4 / 3.1 (Block2: the client
+ * asks for block NUM+1 until M=0, the size the server chose is kept, an ETag
+ * change mid-transfer is an error), sec 2.1 Size2 (a body announced larger than
+ * the client will keep is refused before fetching it).
+ *
+ * Choices: every request is an exchange with one deadline (`timeout`, default
+ * EXCHANGE_LIFETIME) covering all its retransmissions, the wait for a separate
+ * response and every block; a CON that the message layer gives up on (after
+ * MAX_RETRANSMIT) ends the exchange earlier. Each Block2 follow-up gets a new
+ * token. State is bounded: `maxExchanges` outstanding requests (more are
+ * refused at once with "busy"), `maxBody` bytes per reassembled body.
+ */
+import type { CoapMessage, CoapOption } from "./codec";
+import { MessageLayer, peerKey, type ConOutcome, type Peer } from "./messagelayer";
+import { Code, DEFAULT_LIMITS, DEFAULT_TRANSPORT, Option, RESERVED_BLOCK_SZX, Type, codeClass, isResponseCode, type TransportParams } from "./numbers";
+import {
+  blockSize,
+  getBlock2,
+  getContentFormat,
+  getETag,
+  getOption,
+  getStrings,
+  getUint,
+  setAccept,
+  setBlock2,
+  setContentFormat,
+  setUriPath,
+  setUriQuery,
+} from "./options";
+import { METHOD_BY_CODE, type Method } from "./resource";
+import { utf8Decode, utf8Encode } from "./utf8";
+
+export type { Peer } from "./messagelayer";
+
+export const MAX_CLIENT_EXCHANGES = 8;
+export const MAX_RESPONSE_BODY = 4096;
+/** deduplication entries for separate responses (4-byte ACKs each) */
+export const MAX_CLIENT_DEDUP = 16;
+
+export interface ClientLimits {
+  /** requests outstanding at once; beyond it request() rejects with "busy" */
+  maxExchanges: number;
+  /** bytes a Block2 body may reach; beyond it the request rejects with "too-large" */
+  maxBody: number;
+  /** ms an exchange may take in all (retransmissions, separate response, blocks) */
+  timeout: number;
+  /** separate responses remembered for deduplication */
+  maxDedupEntries: number;
+}
+
+export const DEFAULT_CLIENT_LIMITS: Readonly<ClientLimits> = Object.freeze({
+  maxExchanges: MAX_CLIENT_EXCHANGES,
+  maxBody: MAX_RESPONSE_BODY,
+  timeout: DEFAULT_TRANSPORT.exchangeLifetime,
+  maxDedupEntries: MAX_CLIENT_DEDUP,
+});
+
+export interface ClientOptions {
+  /** called synchronously whenever a datagram must go out */
+  send(datagram: Uint8Array, peer: Peer): void;
+  /** monotonic clock, ms */
+  now(): number;
+  /** [0, 1): tokens, Message IDs, retransmission jitter */
+  random?(): number;
+  log?(message: string): void;
+  /** where requests go when they name no peer */
+  peer?: Peer;
+  limits?: Partial<ClientLimits>;
+  transport?: Partial<TransportParams>;
+  /** request() may have made an earlier deadline: re-arm the timer (DeadlineScheduler.update) */
+  onDeadlineChange?(): void;
+}
+
+export interface RequestOptions {
+  /** default GET */
+  method?: Method;
+  /** "a/b", "/a/b" or segments */
+  path?: string | readonly string[];
+  /** Uri-Query arguments ("ep=node", "lt=60") */
+  query?: readonly string[];
+  /** a string is sent as UTF-8 */
+  payload?: Uint8Array | string;
+  contentFormat?: number;
+  accept?: number;
+  /** default true */
+  confirmable?: boolean;
+  /** default: the client's peer */
+  peer?: Peer;
+  /** ms for the whole exchange; default limits.timeout */
+  timeout?: number;
+  /** SZX (0..6) to ask for in Block2; default: let the server choose */
+  blockSzx?: number;
+  /** further options, added as given */
+  options?: readonly CoapOption[];
+}
+
+export interface ClientResponse {
+  code: number;
+  /** the options of the (last) response */
+  options: readonly CoapOption[];
+  /** the whole body (Block2 reassembled) */
+  payload: Uint8Array;
+  peer: Peer;
+  contentFormat?: number;
+  /** Location-Path segments (2.01 Created) */
+  locationPath: string[];
+  /** Max-Age in seconds, when given */
+  maxAge?: number;
+  /** the payload as UTF-8 text, or undefined when it is not valid UTF-8 */
+  text(): string | undefined;
+}
+
+export type ClientErrorReason =
+  | "timeout" // no (complete) response within the exchange's time, or the CON was never acknowledged
+  | "reset" // the peer rejected the request with RST
+  | "busy" // maxExchanges requests outstanding
+  | "too-large" // the Block2 body would pass maxBody
+  | "bad-block" // a Block2 response out of sequence, or its ETag changed
+  | "cancelled" // cancel(), or the message layer gave the CON up (too many pending)
+  | "closed" // close()
+  | "invalid"; // the request cannot be encoded
+
+export class CoapClientError extends Error {
+  readonly reason: ClientErrorReason;
+  constructor(reason: ClientErrorReason, detail?: string) {
+    super(detail ? `CoAP request ${reason}: ${detail}` : `CoAP request ${reason}`);
+    this.name = "CoapClientError";
+    this.reason = reason;
+  }
+}
+
+export interface ClientStats {
+  exchanges: number;
+  pending: number;
+  dedup: number;
+}
+
+const METHOD_CODES: ReadonlyMap<Method, number> = new Map<Method, number>([
+  ["GET", Code.GET],
+  ["POST", Code.POST],
+  ["PUT", Code.PUT],
+  ["DELETE", Code.DELETE],
+]);
+
+const EMPTY = new Uint8Array(0);
+
+interface Outstanding {
+  key: string;
+  peer: Peer;
+  token: Uint8Array;
+  code: number;
+  options: CoapOption[];
+  payload: Uint8Array;
+  confirmable: boolean;
+  deadline: number;
+  /** Message ID of our CON while the message layer retransmits it */
+  mid?: number;
+  /** Block2 reassembly */
+  chunks: Uint8Array[];
+  received: number;
+  etag?: Uint8Array;
+  resolve(response: ClientResponse): void;
+  reject(error: CoapClientError): void;
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function tokenHex(token: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < token.length; i++) out += (token[i] < 16 ? "0" : "") + token[i].toString(16);
+  return out;
+}
+
+function concat(chunks: readonly Uint8Array[], length: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+/** Which side of a socket shared by a server and a client a datagram is for. */
+export type DatagramRole = "server" | "client" | "both";
+
+/**
+ * Requests and pings go to the server, responses (piggybacked or separate) to
+ * the client, and an Empty ACK or RST to both: each matches it by Message ID
+ * and ignores one that is not its own. Lets the node register at a Resource
+ * Directory from its server port, which the RD takes as the node's address.
+ */
+export function datagramRole(datagram: Uint8Array): DatagramRole {
+  if (datagram.length < 4 || datagram[0] >> 6 !== 1) return "server"; // malformed: the server's layer answers or drops it
+  const type = (datagram[0] >> 4) & 3;
+  const code = datagram[1];
+  if (code === Code.EMPTY) return type === Type.ACK || type === Type.RST ? "both" : "server";
+  return isResponseCode(code) ? "client" : "server";
+}
+
+export class CoapClient {
+  #options: ClientOptions;
+  #limits: ClientLimits;
+  #layer: MessageLayer;
+  #random: () => number;
+  #log: (message: string) => void;
+  /** by peer + token */
+  #exchanges = new Map<string, Outstanding>();
+  #closed = false;
+
+  constructor(options: ClientOptions) {
+    this.#options = options;
+    this.#limits = { ...DEFAULT_CLIENT_LIMITS, ...options.limits };
+    this.#log = options.log ? (m) => options.log!(m) : () => {};
+    this.#random = options.random ? () => options.random!() : Math.random;
+    const transport = { ...DEFAULT_TRANSPORT, ...options.transport };
+    this.#layer = new MessageLayer({
+      send: (datagram, peer) => options.send(datagram, peer),
+      now: () => options.now(),
+      random: this.#random,
+      log: this.#log,
+      limits: {
+        ...DEFAULT_LIMITS,
+        maxDedupEntries: this.#limits.maxDedupEntries,
+        maxDedupBytes: this.#limits.maxDedupEntries * 16,
+        maxPendingCon: this.#limits.maxExchanges,
+      },
+      transport,
+      // a client serves nothing: a request that reaches it is answered 4.04
+      onRequest: (exchange) => exchange.respond({ code: Code.NOT_FOUND, options: [], payload: EMPTY }),
+      onResponse: (message, peer) => this.#separate(message, peer),
+    });
+  }
+
+  /** Sends a request; resolves with the (reassembled) response, rejects with CoapClientError. */
+  request(request: RequestOptions): Promise<ClientResponse> {
+    return new Promise<ClientResponse>((resolve, reject) => {
+      const fail = (reason: ClientErrorReason, detail?: string) => reject(new CoapClientError(reason, detail));
+      if (this.#closed) return fail("closed");
+      const peer = request.peer ?? this.#options.peer;
+      if (!peer) return fail("invalid", "no peer");
+      const code = METHOD_CODES.get(request.method ?? "GET");
+      if (code === undefined) return fail("invalid", `method ${request.method}`);
+      if (this.#exchanges.size >= this.#limits.maxExchanges) return fail("busy", `${this.#exchanges.size} requests outstanding`);
+      const options: CoapOption[] = request.options ? request.options.slice() : [];
+      try {
+        if (request.path !== undefined) setUriPath(options, request.path);
+        if (request.query?.length) setUriQuery(options, request.query);
+        if (request.contentFormat !== undefined) setContentFormat(options, request.contentFormat);
+        if (request.accept !== undefined) setAccept(options, request.accept);
+        if (request.blockSzx !== undefined) {
+          if (!(request.blockSzx >= 0 && request.blockSzx < RESERVED_BLOCK_SZX)) throw new RangeError(`block SZX ${request.blockSzx}`);
+          setBlock2(options, { num: 0, more: false, szx: request.blockSzx });
+        }
+      } catch (error) {
+        return fail("invalid", String(error));
+      }
+      const payload = request.payload === undefined ? EMPTY : typeof request.payload === "string" ? utf8Encode(request.payload) : request.payload;
+      const exchange: Outstanding = {
+        key: "",
+        peer,
+        token: EMPTY,
+        code,
+        options,
+        payload,
+        confirmable: request.confirmable !== false,
+        deadline: this.#options.now() + (request.timeout ?? this.#limits.timeout),
+        chunks: [],
+        received: 0,
+        resolve,
+        reject,
+      };
+      try {
+        this.#transmit(exchange);
+      } catch (error) {
+        this.#exchanges.delete(exchange.key);
+        return fail("invalid", String(error));
+      }
+      this.#options.onDeadlineChange?.();
+    });
+  }
+
+  /** Handles one datagram from the transport; never throws. */
+  receive(datagram: Uint8Array, peer: Peer): void {
+    try {
+      this.#layer.receive(datagram, peer);
+    } catch (error) {
+      this.#log(`client receive failed: ${error}`);
+    }
+  }
+
+  nextDeadline(): number | undefined {
+    let next = this.#layer.nextDeadline();
+    for (const exchange of this.#exchanges.values()) if (next === undefined || exchange.deadline < next) next = exchange.deadline;
+    return next;
+  }
+
+  /** Retransmissions and timeouts due at now(); never throws. */
+  tick(): void {
+    try {
+      this.#layer.tick();
+      const now = this.#options.now();
+      const expired: Outstanding[] = [];
+      for (const exchange of this.#exchanges.values()) if (exchange.deadline <= now) expired.push(exchange);
+      for (const exchange of expired) this.#fail(exchange, "timeout", "no response in time");
+    } catch (error) {
+      this.#log(`client tick failed: ${error}`);
+    }
+  }
+
+  /** Rejects every outstanding request with "cancelled" (e.g. a DTLS session closed). */
+  cancelAll(reason: ClientErrorReason = "cancelled"): void {
+    for (const exchange of Array.from(this.#exchanges.values())) this.#fail(exchange, reason);
+  }
+
+  /** Rejects everything outstanding with "closed"; later requests reject at once. */
+  close(): void {
+    this.#closed = true;
+    this.cancelAll("closed");
+  }
+
+  stats(): ClientStats {
+    const layer = this.#layer.stats();
+    return { exchanges: this.#exchanges.size, pending: layer.pending, dedup: layer.dedup };
+  }
+
+  // ---- internals ----
+
+  /** A token no outstanding request to this peer uses (sec 5.3.1: random, 4 bytes). */
+  #newToken(peer: Peer): { token: Uint8Array; key: string } {
+    const prefix = `${peerKey(peer)}#`;
+    for (let attempt = 0; ; attempt++) {
+      const token = new Uint8Array(4);
+      for (let i = 0; i < 4; i++) token[i] = Math.floor(this.#random() * 256) & 0xff;
+      // a bad random source must not loop forever: after a few tries make it unique by counting
+      if (attempt >= 8) token[3] = (token[3] + attempt) & 0xff;
+      const key = prefix + tokenHex(token);
+      if (!this.#exchanges.has(key) || attempt >= 8 + 256) return { token, key };
+    }
+  }
+
+  /** Sends the exchange's current request (the first, or the next Block2) under a fresh token. */
+  #transmit(exchange: Outstanding): void {
+    if (exchange.key) this.#exchanges.delete(exchange.key);
+    const { token, key } = this.#newToken(exchange.peer);
+    exchange.token = token;
+    exchange.key = key;
+    this.#exchanges.set(key, exchange);
+    const parts = { code: exchange.code, token, options: exchange.options, payload: exchange.payload };
+    if (exchange.confirmable) {
+      const mid: number = this.#layer.sendConfirmable(parts, exchange.peer, {
+        onDone: (outcome, reply) => this.#conDone(exchange, mid, outcome, reply),
+      });
+      exchange.mid = mid; // onDone never runs inside sendConfirmable for the CON it sends
+    } else {
+      exchange.mid = undefined;
+      this.#layer.sendNonConfirmable(parts, exchange.peer, () => {
+        if (this.#exchanges.get(key) === exchange) this.#fail(exchange, "reset", "NON request rejected");
+      });
+    }
+  }
+
+  #conDone(exchange: Outstanding, mid: number, outcome: ConOutcome, reply?: CoapMessage): void {
+    if (this.#exchanges.get(exchange.key) !== exchange || exchange.mid !== mid) return; // settled meanwhile
+    exchange.mid = undefined;
+    switch (outcome) {
+      case "ack":
+        if (reply && reply.code !== Code.EMPTY) {
+          // piggybacked: matched by Message ID here, and the token must be ours too (sec 5.3.2)
+          if (!sameBytes(reply.token, exchange.token)) {
+            this.#log(`piggybacked response with a foreign token from ${peerKey(exchange.peer)}: ignored`);
+            return; // the exchange waits on; a separate response may still come, or the deadline
+          }
+          this.#response(exchange, reply);
+        }
+        // an Empty ACK: the response comes separately (sec 5.2.2), within the exchange's deadline
+        return;
+      case "reset":
+        return this.#fail(exchange, "reset", "request rejected with RST");
+      case "timeout":
+        return this.#fail(exchange, "timeout", "CON not acknowledged");
+      case "cancelled":
+        return this.#fail(exchange, "cancelled");
+    }
+  }
+
+  /** A CON or NON response from the message layer: ours (true) or unknown (false: RST). */
+  #separate(message: CoapMessage, peer: Peer): boolean {
+    const exchange = this.#exchanges.get(`${peerKey(peer)}#${tokenHex(message.token)}`);
+    if (!exchange) {
+      this.#log(`response ${message.mid} with unknown token from ${peerKey(peer)}: rejected`);
+      return false;
+    }
+    if (exchange.mid !== undefined) {
+      // the response overtook the ACK of our request (or the ACK was lost): stop retransmitting
+      const mid = exchange.mid;
+      exchange.mid = undefined;
+      this.#layer.cancel(exchange.peer, mid);
+    }
+    this.#response(exchange, message);
+    return true;
+  }
+
+  #response(exchange: Outstanding, message: CoapMessage): void {
+    const block = codeClass(message.code) === 2 ? getBlock2(message.options) : undefined;
+    if (!block) {
+      if (exchange.received > 0) return this.#fail(exchange, "bad-block", "a later block came without Block2");
+      return this.#finish(exchange, message, message.payload);
+    }
+    if (block.szx === RESERVED_BLOCK_SZX) return this.#fail(exchange, "bad-block", "Block2 SZX 7");
+    const size = blockSize(block.szx);
+    if (block.num * size !== exchange.received) return this.#fail(exchange, "bad-block", `block ${block.num} at offset ${block.num * size}, expected offset ${exchange.received}`);
+    if (block.more && message.payload.length !== size) return this.#fail(exchange, "bad-block", `block ${block.num} has ${message.payload.length} bytes, not ${size}`);
+    const etag = getETag(message.options);
+    if (exchange.received === 0) {
+      exchange.etag = etag;
+      const size2 = getUint(message.options, Option.SIZE2);
+      if (size2 !== undefined && size2 > this.#limits.maxBody) return this.#fail(exchange, "too-large", `Size2 ${size2} > ${this.#limits.maxBody}`);
+    } else if (!sameBytes(etag, exchange.etag)) {
+      return this.#fail(exchange, "bad-block", "the representation changed during the transfer (ETag)");
+    }
+    if (exchange.received + message.payload.length > this.#limits.maxBody)
+      return this.#fail(exchange, "too-large", `body passes ${this.#limits.maxBody} bytes`);
+    exchange.chunks.push(message.payload);
+    exchange.received += message.payload.length;
+    if (!block.more) return this.#finish(exchange, message, concat(exchange.chunks, exchange.received));
+    if (METHOD_BY_CODE.get(exchange.code) !== "GET") {
+      // RFC 7959 sec 2.5 lets the client GET the rest of a POST/PUT answer; we keep the first block
+      return this.#finish(exchange, message, concat(exchange.chunks, exchange.received));
+    }
+    // next block: same request, Block2 NUM+1 at the server's size (sec 2.4)
+    setBlock2(exchange.options, { num: block.num + 1, more: false, szx: block.szx });
+    try {
+      this.#transmit(exchange);
+    } catch (error) {
+      this.#fail(exchange, "invalid", String(error));
+    }
+  }
+
+  #finish(exchange: Outstanding, message: CoapMessage, payload: Uint8Array): void {
+    this.#exchanges.delete(exchange.key);
+    const locationPath = getStrings(message.options, Option.LOCATION_PATH) ?? [];
+    const maxAge = getOption(message.options, Option.MAX_AGE) === undefined ? undefined : getUint(message.options, Option.MAX_AGE);
+    exchange.resolve({
+      code: message.code,
+      options: message.options,
+      payload,
+      peer: exchange.peer,
+      contentFormat: getContentFormat(message.options),
+      locationPath,
+      maxAge,
+      text: () => utf8Decode(payload),
+    });
+  }
+
+  #fail(exchange: Outstanding, reason: ClientErrorReason, detail?: string): void {
+    if (this.#exchanges.get(exchange.key) !== exchange) return;
+    this.#exchanges.delete(exchange.key);
+    if (exchange.mid !== undefined) {
+      const mid = exchange.mid;
+      exchange.mid = undefined;
+      this.#layer.cancel(exchange.peer, mid);
+    }
+    exchange.reject(new CoapClientError(reason, detail));
+  }
+}
