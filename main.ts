@@ -4,8 +4,11 @@
  * modules/light, the DS18B20 and its /temperature resource in modules/sensors.
  *
  *   udp/5683 -> UdpEndpoint ---------------------------> CoapServer -> /light
- *   udp/5684 -> UdpEndpoint -> DtlsServer (PSK) ------/              /temperature
+ *   udp/5684 -> UdpEndpoint -> DtlsServer (PSK, certs) /              /temperature
  *                                                                    /.well-known/core
+ *   udp/5683 <- CoapClient -> Resource Directory (rdUri), telemetry (telemetryUri coap://)
+ *   udp/any  <- CoapClient -> DtlsClient -> telemetry (telemetryUri coaps://)
+ *
  * One CoapServer serves both transports: a peer that came through DTLS carries its
  * session id, so its observers end with its session.
  *
@@ -15,7 +18,10 @@
  * keep serving when Wi-Fi reconnects.
  */
 import config from "mc/config";
+import Resource from "Resource";
 import { CoapServer } from "coap/server";
+import { CoapClient, datagramRole } from "coap/client";
+import { parseCoapUri } from "coap/uri";
 import { DeadlineScheduler, UdpEndpoint, monotonicNow } from "coap/endpoint";
 import { DtlsServer } from "dtls-psk/server";
 import { pskFromConfig } from "dtls-psk/credentials";
@@ -26,6 +32,11 @@ import openBus from "sensors/bus";
 import { Ds18b20 } from "sensors/ds18b20";
 import { TemperatureService } from "sensors/service";
 import { temperatureResource } from "sensors/resource";
+import { TelemetryReporter } from "telemetry/reporter";
+import { baseNameFor } from "telemetry/senml";
+import { offerChanges, readFrom } from "telemetry/connect";
+import { openSecureUplink } from "telemetry/uplink";
+import { RdRegistration } from "rd/registration";
 
 function log(message: string): void {
   trace(`${message}\n`);
@@ -40,6 +51,15 @@ function flag(value: unknown): boolean {
   return value === true || value === "true" || value === "1";
 }
 
+function text(value: unknown): string {
+  return value === undefined || value === null ? "" : String(value);
+}
+
+/* a credential from the build's resources (manifest "resources"; DATA/resources in the simulator host) */
+function resource(name: string): ArrayBuffer | undefined {
+  return name && Resource.exists(name) ? (new Resource(name) as unknown as ArrayBuffer) : undefined;
+}
+
 const settings = {
   coapPort: integer(config.coapPort, 5683),
   coapsPort: integer(config.coapsPort, 5684),
@@ -47,6 +67,13 @@ const settings = {
   lightPin: integer(config.lightPin, 8),
   lightActiveLow: flag(config.lightActiveLow),
   onewirePin: integer(config.onewirePin, 3),
+  endpointName: text(config.endpointName) || "esp32c3-node",
+  telemetryUri: text(config.telemetryUri),
+  rdUri: text(config.rdUri),
+  /* certificate mode: resource names of the node's certificate, its key, and the CA of its clients */
+  dtlsCertificate: text(config.dtlsCertificate),
+  dtlsKey: text(config.dtlsKey),
+  dtlsCa: text(config.dtlsCa),
 };
 
 async function lightOutput(): Promise<LightOutput> {
@@ -57,15 +84,32 @@ async function lightOutput(): Promise<LightOutput> {
   return new DigitalLight(settings.lightPin, settings.lightActiveLow);
 }
 
-let running: { server: CoapServer; dtls: DtlsServer } | undefined;
+let running: { server: CoapServer; dtls: DtlsServer; telemetry?: TelemetryReporter; rd?: RdRegistration } | undefined;
 
 /** Cache sizes and sessions, for the simulator's control channel and for benchmarks. */
 export function stats(): object | undefined {
-  return running && { ...running.server.stats(), limitHits: running.server.limitHits(), dtls: running.dtls.stats() };
+  return running && {
+    ...running.server.stats(),
+    limitHits: running.server.limitHits(),
+    dtls: running.dtls.stats(),
+    telemetry: running.telemetry?.counters,
+    rd: running.rd && { state: running.rd.state, ...running.rd.counters },
+  };
+}
+
+/** An orderly shutdown: leave the Resource Directory, stop telemetry. */
+export async function shutdown(): Promise<void> {
+  await Promise.all([running?.rd?.stop(), running?.telemetry?.stop()]);
 }
 
 export default async function main(): Promise<void> {
   const psk = pskFromConfig({ identity: config.pskIdentity, key: config.pskKey });
+  const certificate = resource(settings.dtlsCertificate);
+  const certificateMode = certificate && {
+    cert: certificate,
+    key: resource(settings.dtlsKey) ?? new Uint8Array(0),
+    ca: resource(settings.dtlsCa),
+  };
   const light = new Light(await lightOutput(), new PreferenceLightStore());
   const temperature = new TemperatureService({
     source: new Ds18b20({ bus: openBus({ pin: settings.onewirePin }), resolution: 12 }),
@@ -89,6 +133,7 @@ export default async function main(): Promise<void> {
   const dtls: DtlsServer = new DtlsServer({
     identity: psk.identity,
     key: psk.key,
+    certificate: certificateMode || undefined,
     send: (record, peer) => coaps.send(record, peer),
     now: monotonicNow,
     onData: (data, peer, session) => server.receive(data, { ...peer, session }),
@@ -109,9 +154,23 @@ export default async function main(): Promise<void> {
   });
   temperature.start();
 
+  /* the node's CoAP client shares the server's socket, so an RD sees the server's address */
+  const client: CoapClient = new CoapClient({
+    send: (datagram, peer) => coap.send(datagram, peer),
+    now: monotonicNow,
+    random: Math.random,
+    log,
+    onDeadlineChange: () => scheduler.update(),
+  });
+  scheduler.add(client);
+
   const coap = new UdpEndpoint({
     port: settings.coapPort,
-    onDatagram: (datagram, peer) => server.receive(datagram, peer),
+    onDatagram: (datagram, peer) => {
+      const role = datagramRole(datagram);
+      if (role !== "client") server.receive(datagram, peer);
+      if (role !== "server") client.receive(datagram, peer);
+    },
     onIdle: () => scheduler.update(),
     log,
   });
@@ -121,7 +180,57 @@ export default async function main(): Promise<void> {
     onIdle: () => scheduler.update(),
     log,
   });
-  running = { server, dtls };
 
-  log(`secure-coap-node: started; coap on udp/${settings.coapPort}, coaps (DTLS 1.2, PSK identity "${psk.identity}") on udp/${settings.coapsPort}, all addresses; light (${settings.lightKind}, GPIO ${settings.lightPin}) is ${light.on ? "on" : "off"}; DS18B20 on GPIO ${settings.onewirePin}`);
+  let telemetry: TelemetryReporter | undefined;
+  if (settings.telemetryUri) {
+    const uri = parseCoapUri(settings.telemetryUri);
+    const uplink = uri.secure
+      ? openSecureUplink({
+          peer: { address: uri.host, port: uri.port },
+          credentials: certificateMode ? { cert: certificateMode.cert, key: certificateMode.key, ca: certificateMode.ca } : { psk },
+          scheduler,
+          now: monotonicNow,
+          random: Math.random,
+          log,
+        })
+      : client;
+    telemetry = new TelemetryReporter({
+      uri: settings.telemetryUri,
+      method: text(config.telemetryMethod).toUpperCase() === "PUT" ? "PUT" : "POST",
+      request: (options) => uplink.request(options),
+      now: monotonicNow,
+      read: readFrom(temperature),
+      baseName: baseNameFor(settings.endpointName),
+      period: integer(config.telemetryPeriod, 60_000),
+      threshold: Number(config.telemetryThreshold ?? 0.5),
+      maxQueue: integer(config.telemetryQueue, 32),
+      random: Math.random,
+      log,
+      onDeadlineChange: () => scheduler.update(),
+    });
+    offerChanges(temperature, telemetry);
+    scheduler.add(telemetry);
+    telemetry.start();
+  }
+
+  let rd: RdRegistration | undefined;
+  if (settings.rdUri) {
+    rd = new RdRegistration({
+      uri: settings.rdUri,
+      request: (options) => client.request(options),
+      now: monotonicNow,
+      endpoint: settings.endpointName,
+      links: () => server.linkFormat(),
+      lifetime: integer(config.rdLifetime, 90_000),
+      random: Math.random,
+      log,
+      onDeadlineChange: () => scheduler.update(),
+    });
+    scheduler.add(rd);
+    rd.start();
+  }
+
+  running = { server, dtls, telemetry, rd };
+
+  log(`secure-coap-node: started; coap on udp/${settings.coapPort}, coaps (DTLS 1.2, PSK identity "${psk.identity}"${certificateMode ? ", certificates" : ""}) on udp/${settings.coapsPort}, all addresses; light (${settings.lightKind}, GPIO ${settings.lightPin}) is ${light.on ? "on" : "off"}; DS18B20 on GPIO ${settings.onewirePin}${telemetry ? `; telemetry to ${settings.telemetryUri}` : ""}${rd ? `; registering at ${settings.rdUri} as ${settings.endpointName}` : ""}`);
 }

@@ -22,12 +22,11 @@ import { argv } from "host/runtime";
 import { CoapServer } from "coap/server";
 import { CoapClient, datagramRole } from "coap/client";
 import { DeadlineScheduler, UdpEndpoint, monotonicNow } from "coap/endpoint";
-import { TelemetryReporter } from "../../modules/telemetry/reporter";
-import { baseNameFor } from "../../modules/telemetry/senml";
-import { RdRegistration } from "../../modules/rd/registration";
-import { DtlsTransport } from "../../modules/telemetry/secure";
+import { TelemetryReporter } from "telemetry/reporter";
+import { baseNameFor } from "telemetry/senml";
+import { RdRegistration } from "rd/registration";
+import { openSecureUplink } from "telemetry/uplink";
 import { parseCoapUri } from "coap/uri";
-import { DtlsClient } from "dtls-psk/client";
 
 const config = new Map<string, string>();
 for (const arg of argv()) {
@@ -89,51 +88,21 @@ const endpoint = new UdpEndpoint({
 scheduler.add(server);
 scheduler.add(client);
 
-/*
- * coaps:// telemetry: a second CoapClient whose transport is one DTLS client
- * session on its own UDP socket (psk=IDENTITY:KEY, default CoAP:esp32c3_key).
- */
+/* coaps:// telemetry: the node's secure uplink (psk=IDENTITY:KEY, default CoAP:esp32c3_key) */
 let telemetryRequest = request;
 const target = config.get("telemetry");
 if (target && parseCoapUri(target).secure) {
   const uri = parseCoapUri(target);
-  const collector = { address: uri.host, port: uri.port };
   const [identity, key] = (config.get("psk") ?? "CoAP:esp32c3_key").split(":");
-  const transport = new DtlsTransport();
-  const dtls: DtlsClient = new DtlsClient({
-    psk: { identity, key: new Uint8Array(ArrayBuffer.fromString(key)) },
-    send: (record) => dtlsEndpoint.send(record, collector),
-    now: monotonicNow,
-    onData: (data) => secureClient.receive(data, collector),
-    onOpen: () => {
-      log("telemetry: dtls session open");
-      transport.opened();
-    },
-    onClose: (reason) => {
-      log(`telemetry: dtls session closed: ${reason}`);
-      transport.closed();
-    },
-    log,
-  });
-  transport.attach(dtls);
-  const secureClient: CoapClient = new CoapClient({
-    send: (datagram) => transport.send(datagram),
+  const secureClient = openSecureUplink({
+    peer: { address: uri.host, port: uri.port },
+    credentials: { psk: { identity, key: new Uint8Array(ArrayBuffer.fromString(key)) } },
+    scheduler,
     now: monotonicNow,
     random: Math.random,
     log,
     transport: { ackTimeout: num("ack", 2000), maxRetransmit: num("retransmit", 4) },
-    onDeadlineChange: () => scheduler.update(),
   });
-  const dtlsEndpoint = new UdpEndpoint({
-    port: 0,
-    onDatagram: (datagram, peer) => {
-      if (peer.port === collector.port) dtls.receive(datagram);
-    },
-    onIdle: () => scheduler.update(),
-    log,
-  });
-  scheduler.add(dtls);
-  scheduler.add(secureClient);
   telemetryRequest = secureClient.request.bind(secureClient);
 }
 

@@ -20,6 +20,9 @@ declare module "host/runtime" {
   export function gc(): void;
   export function heapBytes(): number;
   export function readFile(path: string): string | undefined;
+  export function readFileBuffer(path: string): ArrayBuffer | undefined;
+  /** runs on SIGINT/SIGTERM; the host then waits up to 3 s for exit() before it leaves */
+  export function onShutdown(handler: (() => void) | undefined): void;
   export function writeFileAtomic(path: string, text: string): void;
   export function makeDirectory(path: string): void;
   export function temporaryDirectory(): string;

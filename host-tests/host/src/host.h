@@ -15,6 +15,7 @@ void hostDrainJobs(void);                      /* promise jobs, then end-of-job 
 void hostReportException(xsMachine* the, const char* where); /* prints xsException with its stack */
 int hostErrorCount(void);                      /* uncaught exceptions and rejections so far */
 void hostRequestExit(int status);              /* leave the loop after this turn */
+void hostSetShutdownHandler(xsMachine* the, xsSlot* handler); /* called on SIGINT/SIGTERM; NULL clears */
 void hostCheckRejectionsAtExit(void);          /* reports rejections nobody handled */
 double hostHeapBytes(void);                    /* chunk and slot bytes in use by the machine */
 

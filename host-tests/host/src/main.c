@@ -41,6 +41,47 @@ static int gPreloadCount = 0;
 static int gExitRequested = 0;
 static int gExitStatus = 0;
 
+/* an orderly shutdown: a JS handler runs on SIGINT/SIGTERM and has this long to call exit() */
+#define HOST_SHUTDOWN_GRACE_MS 3000
+static int gHasShutdownHandler = 0;
+static xsSlot gShutdownHandler;
+static double gShutdownDeadline = 0;
+
+void hostSetShutdownHandler(xsMachine* the, xsSlot* handler)
+{
+	if (gHasShutdownHandler)
+		xsForget(gShutdownHandler);
+	gHasShutdownHandler = 0;
+	if (handler && xsmcIsInstanceOf(*handler, xsFunctionPrototype)) {
+		gShutdownHandler = *handler;
+		xsRemember(gShutdownHandler);
+		gHasShutdownHandler = 1;
+	}
+}
+
+/* true when the loop must end now; false while a shutdown handler still has time */
+static int shutdownDue(void)
+{
+	xsMachine* the = hostMachine;
+	if (!gHasShutdownHandler)
+		return 1;
+	if (gShutdownDeadline == 0) {
+		gShutdownDeadline = hostNow() + HOST_SHUTDOWN_GRACE_MS;
+		xsBeginHost(the);
+		{
+			xsTry {
+				xsCallFunction0(gShutdownHandler, xsUndefined);
+			}
+			xsCatch {
+				hostReportException(the, "shutdown handler");
+			}
+		}
+		xsEndHost(the);
+		return 0;
+	}
+	return hostNow() >= gShutdownDeadline;
+}
+
 void hostRequestExit(int status)
 {
 	gExitRequested = 1;
@@ -193,7 +234,7 @@ static void runLoop(void)
 		double now;
 		int timeout, count;
 		hostDrainJobs();
-		if (gExitRequested || gStopSignal)
+		if (gExitRequested || (gStopSignal && shutdownDue()))
 			return;
 		now = hostNow();
 		if (gTimers && (gTimers->when <= now)) {
@@ -211,6 +252,11 @@ static void runLoop(void)
 		}
 		else
 			timeout = -1;
+		if (gShutdownDeadline > 0) {
+			int grace = (int)ceil(gShutdownDeadline - now);
+			if ((timeout < 0) || (grace < timeout))
+				timeout = (grace < 0) ? 0 : grace;
+		}
 		for (int i = 0; i < gWatchCount; i++) {
 			fds[i].fd = gWatches[i].fd;
 			fds[i].events = gWatches[i].events;

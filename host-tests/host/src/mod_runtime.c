@@ -129,6 +129,33 @@ void xs_runtime_read_file(xsMachine* the)
 	free(buffer);
 }
 
+/* readFileBuffer(path) -> ArrayBuffer, or undefined when the file does not exist */
+void xs_runtime_read_file_buffer(xsMachine* the)
+{
+	const char* path = xsmcToString(xsArg(0));
+	FILE* file = fopen(path, "rb");
+	long size;
+	if (!file) {
+		if (errno == ENOENT)
+			return;
+		xsUnknownError("open %s: %s", path, strerror(errno));
+	}
+	fseek(file, 0, SEEK_END);
+	size = ftell(file);
+	fseek(file, 0, SEEK_SET);
+	xsmcSetArrayBuffer(xsResult, NULL, (xsIntegerValue)size);
+	if ((long)fread(xsmcToArrayBuffer(xsResult), 1, size, file) != size) {
+		fclose(file);
+		xsUnknownError("read %s failed", xsmcToString(xsArg(0)));
+	}
+	fclose(file);
+}
+
+void xs_runtime_on_shutdown(xsMachine* the)
+{
+	hostSetShutdownHandler(the, (xsmcArgc > 0) ? &xsArg(0) : NULL);
+}
+
 /* writeFileAtomic(path, text): write a temporary file, fsync, rename over, fsync the folder */
 void xs_runtime_write_file_atomic(xsMachine* the)
 {

@@ -14,6 +14,8 @@ export function dataDirectory() @ "xs_runtime_data_directory";
 export function gc() @ "xs_runtime_gc";
 export function heapBytes() @ "xs_runtime_heap";
 export function readFile(path) @ "xs_runtime_read_file";
+export function readFileBuffer(path) @ "xs_runtime_read_file_buffer";
+export function onShutdown(handler) @ "xs_runtime_on_shutdown";
 export function writeFileAtomic(path, text) @ "xs_runtime_write_file_atomic";
 export function makeDirectory(path) @ "xs_runtime_make_directory";
 export function temporaryDirectory() @ "xs_runtime_temporary_directory";
