@@ -25,9 +25,9 @@ import { parseCoapUri } from "coap/uri";
 import { DeadlineScheduler, UdpEndpoint, monotonicNow } from "coap/endpoint";
 import { DtlsServer } from "dtls-psk/server";
 import { pskFromConfig } from "dtls-psk/credentials";
-import { Light, lightResource, type LightOutput } from "light/light";
+import { Light, lightResource } from "light/light";
+import { createLightOutput } from "light/output";
 import { PreferenceLightStore } from "light/store";
-import { DigitalLight } from "light/digital";
 import openBus from "sensors/bus";
 import { Ds18b20 } from "sensors/ds18b20";
 import { TemperatureService } from "sensors/service";
@@ -76,14 +76,6 @@ const settings = {
   dtlsCa: text(config.dtlsCa),
 };
 
-async function lightOutput(): Promise<LightOutput> {
-  if (settings.lightKind === "neopixel") {
-    const { NeoPixelLight } = await import("light/neopixel"); // in the esp32 build only
-    return new NeoPixelLight({ pin: settings.lightPin });
-  }
-  return new DigitalLight(settings.lightPin, settings.lightActiveLow);
-}
-
 let running: { server: CoapServer; dtls: DtlsServer; telemetry?: TelemetryReporter; rd?: RdRegistration } | undefined;
 
 /** Cache sizes and sessions, for the simulator's control channel and for benchmarks. */
@@ -102,7 +94,7 @@ export async function shutdown(): Promise<void> {
   await Promise.all([running?.rd?.stop(), running?.telemetry?.stop()]);
 }
 
-export default async function main(): Promise<void> {
+export default function main(): void {
   const psk = pskFromConfig({ identity: config.pskIdentity, key: config.pskKey });
   const certificate = resource(settings.dtlsCertificate);
   const certificateMode = certificate && {
@@ -110,7 +102,10 @@ export default async function main(): Promise<void> {
     key: resource(settings.dtlsKey) ?? new Uint8Array(0),
     ca: resource(settings.dtlsCa),
   };
-  const light = new Light(await lightOutput(), new PreferenceLightStore());
+  const light = new Light(
+    createLightOutput({ kind: settings.lightKind, pin: settings.lightPin, activeLow: settings.lightActiveLow }),
+    new PreferenceLightStore(),
+  );
   const temperature = new TemperatureService({
     source: new Ds18b20({ bus: openBus({ pin: settings.onewirePin }), resolution: 12 }),
     now: monotonicNow,
