@@ -60,7 +60,8 @@ cat > extensions.cnf <<EOF
 [server]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
+# the node is also a DTLS client (coaps:// telemetry, RD): its certificate serves both ways
+extendedKeyUsage = serverAuth,clientAuth
 subjectAltName = $san
 authorityKeyIdentifier = keyid
 [client]

@@ -4,7 +4,7 @@
  * registration at libcoap's Resource Directory, and SenML telemetry to libcoap's
  * coap-server. Skipped when openssl or libcoap3-bin is missing.
  */
-import { test, assert, sleep } from "../lib/harness";
+import { test, assert, sleep, waitFor } from "../lib/harness";
 import { Child, SIGTERM, coapClient, run, scratchDirectory, startNode, stop } from "../lib/process";
 import { randomPort } from "../lib/net";
 import { makeDirectory } from "host/runtime";
@@ -114,5 +114,37 @@ test("telemetry: the node POSTs its simulated temperature as SenML to coap-serve
   } finally {
     await stop(node);
     await stop(collector);
+  }
+}, { timeout: 40000, skip: SKIP });
+
+test("telemetry over coaps:// with certificates: the node in certificate mode reports to coap-server-openssl, which checks its client certificate", async () => {
+  const certs = await makeTestCerts();
+  const data = scratchDirectory();
+  makeDirectory(`${data}/resources`);
+  for (const file of ["server.der", "server-key.der", "ca.der"]) {
+    const copied = await run(["cp", `${certs.dir}/${file}`, `${data}/resources/${file}`]);
+    assert.equal(copied.status, 0, copied.stderr);
+  }
+  const collectorPort = randomPort();
+  // coap-server-openssl serves DTLS on its -p port + 1 and requires a client certificate signed by -C
+  const collector = new Child(["coap-server-openssl", "-A", "127.0.0.1", "-p", String(collectorPort), "-d", "4", "-v", "7",
+    "-c", certs.crt("server"), "-j", certs.key("server"), "-C", certs.crt("ca")]);
+  const config = {
+    ...ports(), dtlsCertificate: "server.der", dtlsKey: "server-key.der", dtlsCa: "ca.der",
+    telemetryUri: `coaps://127.0.0.1:${collectorPort + 1}/telemetry`, telemetryPeriod: 400, endpointName: "cert-node",
+  };
+  let node: Child | undefined;
+  try {
+    await collector.waitFor(/created DTLS +endpoint/, 5000);
+    node = await startNode(data, config);
+    await node.waitFor(/uplink: dtls session to 127\.0\.0\.1:\d+ open/, 10000);
+    await waitFor(() => received(collector.stdout).length >= 1, 10000, "a SenML pack at the collector");
+    const packs = received(collector.stdout);
+    assert.match(packs[0].payload, /"bn":"[^"]*cert-node/);
+    assert.match(packs[0].payload, /"n":"temperature","u":"Cel","v":21\.4375/);
+  } finally {
+    if (node) await stop(node);
+    await stop(collector);
+    await removeTestCerts(certs);
   }
 }, { timeout: 40000, skip: SKIP });
