@@ -14,6 +14,19 @@ import { available, received, startCollector } from "../telemetry/e2e";
 const haveLibcoap = (await available("coap-rd-notls")) && (await available("coap-client-openssl")) && (await available("coap-client-gnutls"));
 const SKIP = (!haveOpenssl && "openssl is not installed") || (!haveLibcoap && "libcoap3-bin is not installed") || false;
 
+/** A --data folder whose resources hold the node's certificate, key and client CA (DER), as a build's resources would. */
+async function dataWithCertificates(folder: string): Promise<string> {
+  const data = scratchDirectory();
+  makeDirectory(`${data}/resources`);
+  for (const file of ["server.der", "server-key.der", "ca.der"]) {
+    const copied = await run(["cp", `${folder}/${file}`, `${data}/resources/${file}`]);
+    assert.equal(copied.status, 0, copied.stderr);
+  }
+  return data;
+}
+
+const CERTIFICATE_CONFIG = { dtlsCertificate: "server.der", dtlsKey: "server-key.der", dtlsCa: "ca.der" };
+
 function ports(): { coapPort: number; coapsPort: number } {
   const coapPort = randomPort();
   return { coapPort, coapsPort: coapPort + 1 };
@@ -21,13 +34,8 @@ function ports(): { coapPort: number; coapsPort: number } {
 
 test("certificate mode: libcoap's clients with the right certificate get /light; another CA, an expired one or none are refused; PSK still works", async () => {
   const certs = await makeTestCerts();
-  const data = scratchDirectory();
-  makeDirectory(`${data}/resources`);
-  for (const file of ["server.der", "server-key.der", "ca.der"]) {
-    const copied = await run(["cp", `${certs.dir}/${file}`, `${data}/resources/${file}`]);
-    assert.equal(copied.status, 0, copied.stderr);
-  }
-  const config = { ...ports(), dtlsCertificate: "server.der", dtlsKey: "server-key.der", dtlsCa: "ca.der" };
+  const data = await dataWithCertificates(certs.dir);
+  const config = { ...ports(), ...CERTIFICATE_CONFIG };
   const node = await startNode(data, config);
   const uri = `coaps://127.0.0.1:${config.coapsPort}/light`;
   const withCert = (program: string, name: "client" | "other-client" | "expired-client") =>
@@ -119,18 +127,13 @@ test("telemetry: the node POSTs its simulated temperature as SenML to coap-serve
 
 test("telemetry over coaps:// with certificates: the node in certificate mode reports to coap-server-openssl, which checks its client certificate", async () => {
   const certs = await makeTestCerts();
-  const data = scratchDirectory();
-  makeDirectory(`${data}/resources`);
-  for (const file of ["server.der", "server-key.der", "ca.der"]) {
-    const copied = await run(["cp", `${certs.dir}/${file}`, `${data}/resources/${file}`]);
-    assert.equal(copied.status, 0, copied.stderr);
-  }
+  const data = await dataWithCertificates(certs.dir);
   const collectorPort = randomPort();
   // coap-server-openssl serves DTLS on its -p port + 1 and requires a client certificate signed by -C
   const collector = new Child(["coap-server-openssl", "-A", "127.0.0.1", "-p", String(collectorPort), "-d", "4", "-v", "7",
     "-c", certs.crt("server"), "-j", certs.key("server"), "-C", certs.crt("ca")]);
   const config = {
-    ...ports(), dtlsCertificate: "server.der", dtlsKey: "server-key.der", dtlsCa: "ca.der",
+    ...ports(), ...CERTIFICATE_CONFIG,
     telemetryUri: `coaps://127.0.0.1:${collectorPort + 1}/telemetry`, telemetryPeriod: 400, endpointName: "cert-node",
   };
   let node: Child | undefined;

@@ -98,57 +98,54 @@ void xs_runtime_heap(xsMachine* the)
 	xsmcSetNumber(xsResult, hostHeapBytes());
 }
 
-/* readFile(path) -> string, or undefined when the file does not exist */
-void xs_runtime_read_file(xsMachine* the)
+/* the whole file in a malloc'ed buffer with a NUL after it; NULL when it does not exist */
+static char* readWhole(xsMachine* the, const char* path, long* size)
 {
-	const char* path = xsmcToString(xsArg(0));
 	FILE* file = fopen(path, "rb");
-	long size;
 	char* buffer;
 	if (!file) {
 		if (errno == ENOENT)
-			return;
+			return NULL;
 		xsUnknownError("open %s: %s", path, strerror(errno));
 	}
 	fseek(file, 0, SEEK_END);
-	size = ftell(file);
+	*size = ftell(file);
 	fseek(file, 0, SEEK_SET);
-	buffer = malloc(size + 1);
+	buffer = malloc(*size + 1);
 	if (!buffer) {
 		fclose(file);
 		xsUnknownError("no memory");
 	}
-	if ((long)fread(buffer, 1, size, file) != size) {
+	if ((long)fread(buffer, 1, *size, file) != *size) {
 		free(buffer);
 		fclose(file);
 		xsUnknownError("read %s failed", path);
 	}
-	buffer[size] = 0;
+	buffer[*size] = 0;
 	fclose(file);
-	xsResult = xsString(buffer);
-	free(buffer);
+	return buffer;
+}
+
+/* readFile(path) -> string, or undefined when the file does not exist */
+void xs_runtime_read_file(xsMachine* the)
+{
+	long size;
+	char* buffer = readWhole(the, xsmcToString(xsArg(0)), &size);
+	if (buffer) {
+		xsResult = xsString(buffer);
+		free(buffer);
+	}
 }
 
 /* readFileBuffer(path) -> ArrayBuffer, or undefined when the file does not exist */
 void xs_runtime_read_file_buffer(xsMachine* the)
 {
-	const char* path = xsmcToString(xsArg(0));
-	FILE* file = fopen(path, "rb");
 	long size;
-	if (!file) {
-		if (errno == ENOENT)
-			return;
-		xsUnknownError("open %s: %s", path, strerror(errno));
+	char* buffer = readWhole(the, xsmcToString(xsArg(0)), &size);
+	if (buffer) {
+		xsmcSetArrayBuffer(xsResult, buffer, (xsIntegerValue)size);
+		free(buffer);
 	}
-	fseek(file, 0, SEEK_END);
-	size = ftell(file);
-	fseek(file, 0, SEEK_SET);
-	xsmcSetArrayBuffer(xsResult, NULL, (xsIntegerValue)size);
-	if ((long)fread(xsmcToArrayBuffer(xsResult), 1, size, file) != size) {
-		fclose(file);
-		xsUnknownError("read %s failed", xsmcToString(xsArg(0)));
-	}
-	fclose(file);
 }
 
 void xs_runtime_on_shutdown(xsMachine* the)
