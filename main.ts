@@ -20,10 +20,11 @@
 import config from "mc/config";
 import Resource from "Resource";
 import { CoapServer } from "coap/server";
+import { DEFAULT_LIMITS } from "coap/numbers";
 import { CoapClient, datagramRole } from "coap/client";
 import { parseCoapUri } from "coap/uri";
 import { DeadlineScheduler, UdpEndpoint, monotonicNow } from "coap/endpoint";
-import { DtlsServer } from "dtls-psk/server";
+import { DEFAULT_MAX_SESSIONS, DtlsServer } from "dtls-psk/server";
 import { pskFromConfig } from "dtls-psk/credentials";
 import { Light, lightResource } from "light/light";
 import { createLightOutput } from "light/output";
@@ -74,6 +75,10 @@ const settings = {
   dtlsCertificate: text(config.dtlsCertificate),
   dtlsKey: text(config.dtlsKey),
   dtlsCa: text(config.dtlsCa),
+  /* bounds; the defaults fit the ESP32-C3 (raise them in the simulator and for benchmarks only) */
+  dtlsMaxSessions: integer(config.dtlsMaxSessions, DEFAULT_MAX_SESSIONS),
+  maxObservers: integer(config.maxObservers, DEFAULT_LIMITS.maxObservers),
+  maxObserversPerResource: integer(config.maxObserversPerResource, DEFAULT_LIMITS.maxObserversPerResource),
 };
 
 let running: { server: CoapServer; dtls: DtlsServer; telemetry?: TelemetryReporter; rd?: RdRegistration } | undefined;
@@ -120,6 +125,7 @@ export default function main(): void {
     now: monotonicNow,
     random: Math.random,
     log,
+    limits: { maxObservers: settings.maxObservers, maxObserversPerResource: settings.maxObserversPerResource },
   });
   server.add("light", lightResource(light, log));
   server.add("temperature", temperatureResource(temperature));
@@ -129,6 +135,7 @@ export default function main(): void {
     identity: psk.identity,
     key: psk.key,
     certificate: certificateMode || undefined,
+    maxSessions: settings.dtlsMaxSessions,
     send: (record, peer) => coaps.send(record, peer),
     now: monotonicNow,
     onData: (data, peer, session) => server.receive(data, { ...peer, session }),

@@ -4,10 +4,15 @@
  * clients, against our node (main.ts in the simulator host, on free ports given
  * with --config) and against libcoap's coap-server-openssl, measured in
  * the same run with the same load generator (coap-load.c, built here with gcc).
- * Prints a table with ratios. Loopback only; every run bounded in time; children are
+ * Then the DTLS-PSK rows (dtls-load.c over Mbed TLS, TLS_PSK_WITH_AES_128_CCM_8):
+ * GET req/s over established sessions, full handshakes per second and their latency,
+ * heap per established session (ours: the binding's counting allocator through the
+ * board's "stats" command; libcoap: alloc-count.so preloaded) and RSS with 8 and 64
+ * sessions, and Observe fan-out (PUT to the last observer's notification, plain CoAP).
+ * Prints tables with ratios. Loopback only; every run bounded in time; children are
  * stopped by their pid. Run after `node host-tests/cli.mjs build`.
  *
- *   node host-tests/bench/bench.mjs [--seconds S] [--clients 1,16,64]
+ *   node host-tests/bench/bench.mjs [--seconds S] [--clients 1,16,64] [--no-dtls]
  */
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -19,6 +24,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const buildDir = join(root, "build");
 const host = join(buildDir, "host", "xshost");
 const loadGenerator = join(buildDir, "bench", "coap-load");
+const dtlsLoad = join(buildDir, "bench", "dtls-load");
+const allocCount = join(buildDir, "bench", "alloc-count.so");
 const TOTAL_LIMIT_MS = 9 * 60 * 1000;
 
 const args = process.argv.slice(2);
@@ -42,8 +49,16 @@ process.on("SIGINT", () => { stopAll(); process.exit(130); });
 
 function buildLoadGenerator() {
   mkdirSync(dirname(loadGenerator), { recursive: true });
-  const result = spawnSync("gcc", ["-O2", "-Wall", "-Wextra", "-o", loadGenerator, join(root, "host-tests", "bench", "coap-load.c")], { stdio: "inherit" });
-  if (result.status !== 0) throw new Error("could not build coap-load");
+  const bench = (name) => join(root, "host-tests", "bench", name);
+  const builds = [
+    ["-O2", "-Wall", "-Wextra", "-o", loadGenerator, bench("coap-load.c")],
+    ["-O2", "-Wall", "-Wextra", "-o", dtlsLoad, bench("dtls-load.c"), "-lmbedtls", "-lmbedx509", "-lmbedcrypto"],
+    ["-O2", "-Wall", "-Wextra", "-shared", "-fPIC", "-o", allocCount, bench("alloc-count.c"), "-lpthread"],
+  ];
+  for (const args of builds) {
+    const result = spawnSync("gcc", args, { stdio: "inherit" });
+    if (result.status !== 0) throw new Error(`could not build ${args[args.indexOf("-o") + 1]}`);
+  }
 }
 
 function freePort() {
@@ -51,17 +66,18 @@ function freePort() {
 }
 
 /** Starts a server and resolves once `ready` shows in its output (or after `settle` ms when no pattern). */
-function startServer(argv, ready, settle = 300) {
+function startServer(argv, ready, settle = 300, options = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(argv[0], argv.slice(1), { cwd: root, stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"], env: options.env ?? process.env });
+    child.output = "";
     children.add(child);
     let output = "";
     const timer = setTimeout(() => reject(new Error(`${argv[0]} did not start:\n${output}`)), 10000);
     const check = () => {
       if (ready && ready.test(output)) { clearTimeout(timer); resolve(child); }
     };
-    child.stdout.on("data", (chunk) => { output += chunk; check(); });
-    child.stderr.on("data", (chunk) => { output += chunk; check(); });
+    child.stdout.on("data", (chunk) => { output += chunk; child.output += chunk; check(); });
+    child.stderr.on("data", (chunk) => { output += chunk; child.output += chunk; check(); });
     child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`${argv[0]} exited (${code}):\n${output}`)); });
     if (!ready) setTimeout(() => { clearTimeout(timer); resolve(child); }, settle);
   });
@@ -134,6 +150,172 @@ async function libcoap() {
   return { child, port };
 }
 
+
+/* ---- DTLS-PSK and Observe rows ---- */
+
+/**
+ * Runs dtls-load to completion and returns its JSON line. Asynchronously: the node logs
+ * every handshake, and a blocked event loop here would leave its stdout pipe full and
+ * stall it.
+ */
+function dtlsRun(args, timeoutSeconds) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(dtlsLoad, args, { stdio: ["ignore", "pipe", "pipe"] });
+    children.add(child);
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => (stdout += chunk));
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutSeconds * 1000);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      children.delete(child);
+      const line = stdout.trim().split("\n").pop();
+      if (!line || line[0] !== "{") reject(new Error(`dtls-load ${args.join(" ")} failed (${code}): ${stderr}`));
+      else resolve(JSON.parse(line));
+    });
+  });
+}
+
+/** Starts dtls-load -m hold, waits for its ready line, runs `measure`, then lets it close its sessions. */
+async function holdSessions(port, sessions, measure) {
+  const child = spawn(dtlsLoad, ["-m", "hold", "-p", String(port), "-c", String(sessions), "-t", "60"], { stdio: ["pipe", "pipe", "pipe"] });
+  children.add(child);
+  let output = "";
+  const ready = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`dtls-load hold ${sessions}: no ready line`)), 30000);
+    child.stdout.on("data", (chunk) => {
+      output += chunk;
+      const line = output.split("\n").find((l) => l.includes("\"ready\""));
+      if (line) { clearTimeout(timer); resolve(JSON.parse(line)); }
+    });
+    child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`dtls-load hold exited (${code}): ${output}`)); });
+  });
+  const measured = await measure(ready);
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.stdin.end();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+  await exited;
+  clearTimeout(timer);
+  children.delete(child);
+  await new Promise((resolve) => setTimeout(resolve, 300)); // the server frees the sessions it was told to close
+  return { ...ready, ...measured };
+}
+
+/** The node's figures through the simulated board's control command (needs --control). */
+function nodeStats(child) {
+  return new Promise((resolve, reject) => {
+    const from = child.output.length;
+    const timer = setTimeout(() => reject(new Error("no @stats answer")), 5000);
+    const check = () => {
+      const match = child.output.slice(from).match(/^@stats (.*)$/m);
+      if (match) { clearTimeout(timer); child.stdout.off("data", check); resolve(JSON.parse(match[1])); }
+    };
+    child.stdout.on("data", check);
+    child.stdin.write("stats\n");
+  });
+}
+
+/** libcoap's live heap from alloc-count.so's report file (rewritten every 50 ms). */
+async function liveHeap(file) {
+  await pause(150);
+  const match = readFileSync(file, "utf8").match(/alloc-count: live (\d+) peak (\d+)/);
+  if (!match) throw new Error(`no alloc-count figures in ${file}`);
+  return Number(match[1]);
+}
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function dtlsOurs() {
+  const coapPort = freePort();
+  const coapsPort = coapPort + 1;
+  const data = mkdtempSync(join(tmpdir(), "bench-node-"));
+  const child = await startServer([host, "-I", join(root, "host-tests", "host", "js"), "-I", join(buildDir, "ts", "modules"), "-I", join(buildDir, "ts"),
+    "--data", data, "--control", "--preload", "host-tests/host/board", "--config", `coapPort=${coapPort}`, "--config", `coapsPort=${coapsPort}`,
+    // raised limits for the 64-session and 1000-observer rows, once main.ts reads these keys (until then: its defaults, 8 and 8)
+    "--config", "dtlsMaxSessions=64", "--config", "maxObservers=1000", "--config", "maxObserversPerResource=1000", "main"], /started/, 0, { stdin: true });
+  child.once("exit", () => rmSync(data, { recursive: true, force: true }));
+  const rows = {};
+  try {
+    rows.handshake = await dtlsRun(["-m", "handshake", "-p", String(coapsPort), "-c", "1", "-t", String(seconds)], seconds + 20);
+    rows.rps = await dtlsRun(["-m", "rps", "-p", String(coapsPort), "-c", "8", "-t", String(seconds), "-u", "light"], seconds + 40);
+    const idle = await nodeStats(child);
+    for (const sessions of [8, 64]) {
+      rows[`hold${sessions}`] = await holdSessions(coapsPort, sessions, async () => {
+        await pause(200);
+        const stats = await nodeStats(child);
+        return { stats, memory: memory(child.pid), perSession: stats.dtls.established ? stats.dtls.sessionBytes / stats.dtls.established : NaN, xsHeapDelta: stats.heap - idle.heap };
+      });
+      await pause(300);
+    }
+    rows.observe8 = await dtlsRun(["-m", "observe", "-p", String(coapPort), "-c", "8", "-u", "light", "-r", "5"], 60);
+    rows.observe = await dtlsRun(["-m", "observe", "-p", String(coapPort), "-c", "1000", "-u", "light", "-r", "5"], 60);
+    rows.memory = memory(child.pid);
+  } finally {
+    await stopServer(child);
+  }
+  process.stderr.write("bench: our node (DTLS, Observe) done\n");
+  return rows;
+}
+
+async function dtlsLibcoap() {
+  const rows = {};
+  const start = async (env) => {
+    const port = freePort();
+    const child = await startServer(["coap-server-openssl", "-N", "-A", "127.0.0.1", "-p", String(port), "-k", "esp32c3_key", "-h", "CoAP", "-v", "0"], undefined, 500, { env });
+    return { child, port, dtlsPort: port + 1 };
+  };
+  let server = await start(process.env);
+  try {
+    rows.handshake = await dtlsRun(["-m", "handshake", "-p", String(server.dtlsPort), "-c", "1", "-t", String(seconds)], seconds + 20);
+    rows.rps = await dtlsRun(["-m", "rps", "-p", String(server.dtlsPort), "-c", "8", "-t", String(seconds), "-u", "example_data"], seconds + 40);
+    coapClient(["-m", "put", "-e", "0", `coap://127.0.0.1:${server.port}/example_data`]);
+    rows.observe8 = await dtlsRun(["-m", "observe", "-p", String(server.port), "-c", "8", "-u", "example_data", "-r", "5"], 60);
+    rows.observe = await dtlsRun(["-m", "observe", "-p", String(server.port), "-c", "1000", "-u", "example_data", "-r", "5"], 60);
+  } finally {
+    await stopServer(server.child);
+  }
+  // a fresh server with the heap counter preloaded for the memory rows
+  const liveFile = join(mkdtempSync(join(tmpdir(), "bench-alloc-")), "live");
+  server = await start({ ...process.env, LD_PRELOAD: allocCount, ALLOC_COUNT_FILE: liveFile });
+  try {
+    await pause(200);
+    for (const sessions of [8, 64]) {
+      const before = await liveHeap(liveFile);
+      rows[`hold${sessions}`] = await holdSessions(server.dtlsPort, sessions, async (ready) => {
+        await pause(200);
+        const live = await liveHeap(liveFile);
+        return { memory: memory(server.child.pid), perSession: ready.established ? (live - before) / ready.established : NaN };
+      });
+    }
+  } finally {
+    await stopServer(server.child);
+    rmSync(dirname(liveFile), { recursive: true, force: true });
+  }
+  process.stderr.write("bench: coap-server-openssl (DTLS, Observe) done\n");
+  return rows;
+}
+
+function dtlsTable(a, b) {
+  const ratio = (x, y) => (Number.isFinite(x) && Number.isFinite(y) && y ? (x / y).toFixed(2) : "n/a");
+  const fanout = (r) => (r.complete ? `${(r.mean_last_us / 1000).toFixed(1)} ms mean, ${(r.max_last_us / 1000).toFixed(1)} max (${r.registered} registered)` : `n/a (${r.registered} registered)`);
+  console.log(`\nDTLS 1.2 PSK (TLS_PSK_WITH_AES_128_CCM_8, dtls-load over Mbed TLS), ${seconds} s per row; Observe over plain CoAP (libcoap with -N: NON notifications, as ours)\n`);
+  console.log("| measure | ours | libcoap | ratio ours/libcoap |");
+  console.log("| --- | ---: | ---: | ---: |");
+  console.log(`| GET req/s over 8 established sessions (p50/p99 us) | ${a.rps.rps} (${a.rps.p50_us}/${a.rps.p99_us}) | ${b.rps.rps} (${b.rps.p50_us}/${b.rps.p99_us}) | ${ratio(a.rps.rps, b.rps.rps)} |`);
+  console.log(`| full handshakes/s, one at a time | ${a.handshake.hps} | ${b.handshake.hps} | ${ratio(a.handshake.hps, b.handshake.hps)} |`);
+  console.log(`| handshake latency median / p99 (ms) | ${(a.handshake.p50_us / 1000).toFixed(2)} / ${(a.handshake.p99_us / 1000).toFixed(2)} | ${(b.handshake.p50_us / 1000).toFixed(2)} / ${(b.handshake.p99_us / 1000).toFixed(2)} | ${ratio(a.handshake.p50_us, b.handshake.p50_us)} / ${ratio(a.handshake.p99_us, b.handshake.p99_us)} |`);
+  console.log(`| heap bytes per established session (8 sessions) | ${Math.round(a.hold8.perSession)} | ${Math.round(b.hold8.perSession)} | ${ratio(a.hold8.perSession, b.hold8.perSession)} |`);
+  const held = (r, n) => (r.established === n ? "" : ` (${r.established} of ${n} established: session limit)`);
+  console.log(`| heap bytes per established session (64 sessions) | ${Math.round(a.hold64.perSession)}${held(a.hold64, 64)} | ${Math.round(b.hold64.perSession)}${held(b.hold64, 64)} | ${ratio(a.hold64.perSession, b.hold64.perSession)} |`);
+  console.log(`| RSS with 8 sessions, KiB (peak) | ${a.hold8.memory.rss} (${a.hold8.memory.peak}) | ${b.hold8.memory.rss} (${b.hold8.memory.peak}) | ${ratio(a.hold8.memory.rss, b.hold8.memory.rss)} |`);
+  console.log(`| RSS with 64 sessions, KiB (peak) | ${a.hold64.memory.rss} (${a.hold64.memory.peak})${held(a.hold64, 64)} | ${b.hold64.memory.rss} (${b.hold64.memory.peak}) | ${a.hold64.established === 64 ? ratio(a.hold64.memory.rss, b.hold64.memory.rss) : "n/a"} |`);
+  console.log(`| Observe fan-out, 8 observers: PUT -> last notification | ${fanout(a.observe8)} | ${fanout(b.observe8)} | ${ratio(a.observe8.mean_last_us, b.observe8.mean_last_us)} |`);
+  console.log(`| Observe fan-out, 1000 observers asked | ${fanout(a.observe)} | ${fanout(b.observe)} | ${a.observe.registered === b.observe.registered ? ratio(a.observe.mean_last_us, b.observe.mean_last_us) : `n/a: ours registers ${a.observe.registered} (limit)`} |`);
+  console.log(`\nours: ${a.hold8.established} of 8 and ${a.hold64.established} of 64 sessions held; binding ${a.hold8.stats.dtls.bytes} B in all (${a.hold8.stats.dtls.sessionBytes} B in sessions), XS heap +${a.hold8.xsHeapDelta} B with them; libcoap held ${b.hold8.established} and ${b.hold64.established}`);
+  console.log("(ratios: > 1 is better for ours in req/s and handshakes/s, < 1 is better for ours in latency, bytes and times)");
+}
+
 function pad(text, width) {
   return String(text).padStart(width);
 }
@@ -144,6 +326,9 @@ async function main() {
   const started = Date.now();
   const a = await measure("our node", ours, "light");
   const b = await measure("coap-server-openssl", libcoap, "example_data");
+  const withDtls = !args.includes("--no-dtls");
+  const dtlsA = withDtls ? await dtlsOurs() : undefined;
+  const dtlsB = withDtls ? await dtlsLibcoap() : undefined;
   clearTimeout(watchdog);
   const cpu = cpus()[0]?.model ?? "?";
   console.log(`\nplain CoAP GET, closed loop (1 outstanding CON per client), ${seconds} s per row, loopback`);
@@ -156,6 +341,7 @@ async function main() {
     console.log(`| ${clients} | ${pad(x.rps, 6)} | ${pad(y.rps, 6)} | ${(x.rps / y.rps).toFixed(2)} | ${x.p50_us}/${x.p99_us} | ${y.p50_us}/${y.p99_us} | ${x.retransmits}/${y.retransmits} |`);
   }
   console.log(`\nresident memory after the runs: ours ${a.memory.rss} KiB (peak ${a.memory.peak}), libcoap ${b.memory.rss} KiB (peak ${b.memory.peak})`);
+  if (dtlsA && dtlsB) dtlsTable(dtlsA, dtlsB);
   console.log(`(${((Date.now() - started) / 1000).toFixed(0)} s)`);
 }
 

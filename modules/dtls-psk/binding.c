@@ -208,6 +208,12 @@ enum {
  * calloc/free interpose the C library's: every caller passes straight through, and
  * only calls made while this file holds a charge are counted.
  */
+/* clang's AddressSanitizer does not define __SANITIZE_ADDRESS__: never interpose under any ASan */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DTLS_PSK_NO_INTERPOSE 1
+#endif
+#endif
 #if defined(MBEDTLS_PLATFORM_MEMORY) && !defined(MBEDTLS_PLATFORM_CALLOC_MACRO) && !defined(MBEDTLS_PLATFORM_FREE_MACRO) && (defined(__GLIBC__) || defined(ESP_PLATFORM))
 #define DTLS_COUNTING 1
 #define DTLS_COUNTING_HOOK 1
