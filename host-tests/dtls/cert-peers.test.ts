@@ -9,12 +9,13 @@
  * A missing tool makes the cases SKIP.
  */
 import UDP from "embedded:io/socket/udp";
-import { cwd, pid } from "host/runtime";
+import { pid } from "host/runtime";
 import { test, assert, sleep } from "../lib/harness";
-import { Child, run, startHost } from "../lib/process";
+import { Child, run } from "../lib/process";
 import { type ClosableUDP } from "../lib/net";
 import { haveOpenssl, makeTestCerts, removeTestCerts, type TestCerts } from "./certs";
 import { KEY } from "./loopback";
+import { startFixture, type Fixture } from "./fixture";
 import { CERTIFICATE_SUITES } from "dtls-psk/binding";
 import { coapGet, readCoap, udpDtlsClient } from "./udp-client";
 
@@ -31,32 +32,9 @@ const c = (): TestCerts => certs!;
 const skipClients = (!haveOpenssl && "openssl is not installed") || (!haveClients && "coap-client-openssl / coap-client-gnutls are not installed (Debian: libcoap3-bin)");
 const skipServer = (!haveOpenssl && "openssl is not installed") || (!haveServer && "coap-server-openssl is not installed (Debian: libcoap3-bin)");
 
-interface Fixture {
-  host: Child;
-  port: number;
-  stats(): Promise<Record<string, number | boolean>>;
-  stop(): Promise<void>;
-}
-
-async function startFixture(mode: "cert" | "both", mutual = true, suites: number[] = []): Promise<Fixture> {
-  const host = startHost(`${cwd()}/build/ts/host-tests/dtls/fixture-server.js`, {
-    control: true,
-    args: ["127.0.0.1", "8", "120000", "0", mode, c().dir, mutual ? "1" : "0", suites.join(",")],
-  });
-  const port = Number((await host.waitFor(/dtls-fixture port (\d+)/, 5000))[1]);
-  return {
-    host,
-    port,
-    async stats() {
-      const reply = host.waitForNext(/^@stats (\{.*\})$/m);
-      host.send("stats\n");
-      return JSON.parse((await reply)[1]);
-    },
-    async stop() {
-      host.kill();
-      await host.wait();
-    },
-  };
+/* the fixture in certificate mode ("cert") or with PSK beside it ("both") */
+function startCertificateFixture(mode: "cert" | "both", mutual = true, suites: number[] = []): Promise<Fixture> {
+  return startFixture(["127.0.0.1", "8", "120000", "0", mode, c().dir, mutual ? "1" : "0", suites.join(",")]);
 }
 
 type Credential = "client" | "other-client" | "expired-client" | "none";
@@ -68,7 +46,7 @@ function coapClient(client: string, port: number, credential: Credential, extra:
 
 for (const client of CLIENTS) {
   test(`${client} -c client.crt -j client.key -R ca.crt GETs from the node in certificate mode`, async () => {
-    const fixture = await startFixture("cert");
+    const fixture = await startCertificateFixture("cert");
     try {
       const result = await coapClient(client, fixture.port, "client");
       assert.match(result.stdout, /dtls-ok/, `${result.stdout}\n${result.stderr}\n${fixture.host.stdout}`);
@@ -85,7 +63,7 @@ for (const client of CLIENTS) {
 }
 
 test("both clients negotiate TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256 when the node offers only it", async () => {
-  const fixture = await startFixture("cert", true, [CERTIFICATE_SUITES.ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]);
+  const fixture = await startCertificateFixture("cert", true, [CERTIFICATE_SUITES.ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]);
   try {
     for (const client of CLIENTS) {
       const result = await coapClient(client, fixture.port, "client");
@@ -135,7 +113,7 @@ const refusals: { credential: Credential; what: string; reason: Record<(typeof C
 
 for (const { credential, what, reason, alert } of refusals) {
   test(`a client with ${what} is refused with a fatal alert and a logged reason; a right client follows`, async () => {
-    const fixture = await startFixture("cert");
+    const fixture = await startCertificateFixture("cert");
     try {
       for (const client of CLIENTS) {
         const before = fixture.host.stdout.length;
@@ -161,7 +139,7 @@ for (const { credential, what, reason, alert } of refusals) {
 }
 
 test("PSK and certificates on one port: PSK clients and certificate clients of both libraries", async () => {
-  const fixture = await startFixture("both");
+  const fixture = await startCertificateFixture("both");
   try {
     for (const client of CLIENTS) {
       const psk = await run([client, "-m", "get", "-B", "5", "-k", "esp32c3_key", "-u", "CoAP", `coaps://127.0.0.1:${fixture.port}/light`], { timeout: 10000 });
@@ -181,7 +159,7 @@ test("PSK and certificates on one port: PSK clients and certificate clients of b
 }, { skip: skipClients, timeout: 20000 });
 
 test("mutualAuth: false: a client without a certificate is served", async () => {
-  const fixture = await startFixture("cert", false);
+  const fixture = await startCertificateFixture("cert", false);
   try {
     const result = await coapClient("coap-client-openssl", fixture.port, "none");
     assert.match(result.stdout, /dtls-ok/, `${result.stderr}\n${fixture.host.stdout}`);

@@ -5,40 +5,15 @@
  * exits 0 even when the handshake fails, so its output is what the tests assert on.
  */
 import UDP from "embedded:io/socket/udp";
-import { cwd } from "host/runtime";
 import { test, assert, waitFor } from "../lib/harness";
-import { run, startHost, type Child } from "../lib/process";
+import { run } from "../lib/process";
+import { startFixture } from "./fixture";
 import { openUDP, type ClosableUDP } from "../lib/net";
 import { clientHello, cookieOf, records, CONTENT_APPLICATION_DATA } from "./records";
 
 type Datagram = ArrayBuffer & { address: string; port: number };
 
 const CLIENTS = ["coap-client-openssl", "coap-client-gnutls"] as const;
-
-interface Fixture {
-  host: Child;
-  port: number;
-  stats(): Promise<Record<string, number | boolean>>;
-  stop(): Promise<void>;
-}
-
-async function startFixture(args: string[] = []): Promise<Fixture> {
-  const host = startHost(`${cwd()}/build/ts/host-tests/dtls/fixture-server.js`, { control: true, args });
-  const port = Number((await host.waitFor(/dtls-fixture port (\d+)/, 5000))[1]);
-  return {
-    host,
-    port,
-    async stats() {
-      const reply = host.waitForNext(/^@stats (\{.*\})$/m);
-      host.send("stats\n");
-      return JSON.parse((await reply)[1]);
-    },
-    async stop() {
-      host.kill();
-      await host.wait();
-    },
-  };
-}
 
 function coapClient(client: string, url: string, options: { key?: string; identity?: string; extra?: string[] } = {}) {
   return run([client, "-m", "get", "-B", "5", ...(options.extra ?? []), "-k", options.key ?? "esp32c3_key", "-u", options.identity ?? "CoAP", url], { timeout: 10000 });

@@ -9,15 +9,11 @@ import { CoapClientError, type ClientResponse, type RequestOptions } from "coap/
 import { Code } from "coap/numbers";
 import { utf8Decode } from "coap/utf8";
 import { RdRegistration, type RdOptions } from "../../modules/rd/registration";
+import { FakeClock, settle } from "../lib/clock";
 
 const ok: (value: unknown, message?: string) => void = assert.ok;
 const LINKS = '</light>;rt="light";if="core.a";obs,</temperature>;rt="temperature-c";obs';
 
-function settle(): Promise<void> {
-  let p = Promise.resolve();
-  for (let i = 0; i < 5; i++) p = p.then(() => undefined);
-  return p;
-}
 
 interface Call {
   options: RequestOptions;
@@ -27,7 +23,7 @@ interface Call {
 }
 
 function rig(overrides: Partial<RdOptions> = {}) {
-  const clock = { now: 0 };
+  const clock = new FakeClock();
   const calls: Call[] = [];
   const logs: string[] = [];
   const rd = new RdRegistration({
@@ -47,19 +43,8 @@ function rig(overrides: Partial<RdOptions> = {}) {
     calls,
     logs,
     clock,
-    async advance(ms: number) {
-      const end = clock.now + ms;
-      for (let i = 0; i < 10_000; i++) {
-        await settle();
-        const next = rd.nextDeadline();
-        if (next === undefined || next > end) break;
-        clock.now = Math.max(clock.now, next);
-        rd.tick();
-      }
-      clock.now = end;
-      rd.tick();
-      await settle();
-    },
+    /** runs the clock forward deadline by deadline, letting promise jobs run in between */
+    advance: (ms: number) => clock.advance(rd, ms),
     async answer(code: number | "timeout", locationPath: string[] = []): Promise<Call> {
       const call = calls.shift();
       if (!call) throw new Error("no request to answer");

@@ -12,15 +12,11 @@ import { TemperatureService } from "sensors/service";
 import { TelemetryReporter, type TelemetryOptions } from "../../modules/telemetry/reporter";
 import { formatPack, baseNameFor } from "../../modules/telemetry/senml";
 import { offerChanges, readFrom } from "../../modules/telemetry/connect";
+import { FakeClock, settle } from "../lib/clock";
 
 const ok: (value: unknown, message?: string) => void = assert.ok;
 const BN = "urn:dev:ops:test-node:";
 
-function settle(): Promise<void> {
-  let p = Promise.resolve();
-  for (let i = 0; i < 5; i++) p = p.then(() => undefined);
-  return p;
-}
 
 function response(code: number, extra: Partial<ClientResponse> = {}): ClientResponse {
   const payload = extra.payload ?? new Uint8Array(0);
@@ -35,7 +31,7 @@ interface Call {
 }
 
 /** A reporter on a fake clock with a collector the test answers by hand. */
-function rig(overrides: Partial<TelemetryOptions> = {}, clock = { now: 1_000_000 }) {
+function rig(overrides: Partial<TelemetryOptions> = {}, clock = new FakeClock(1_000_000)) {
   const calls: Call[] = [];
   const logs: string[] = [];
   let value = 20;
@@ -57,19 +53,7 @@ function rig(overrides: Partial<TelemetryOptions> = {}, clock = { now: 1_000_000
     logs,
     clock,
     /** runs the clock forward deadline by deadline, letting promise jobs run in between */
-    async advance(ms: number) {
-      const end = clock.now + ms;
-      for (let i = 0; i < 10_000; i++) {
-        await settle();
-        const next = reporter.nextDeadline();
-        if (next === undefined || next > end) break;
-        clock.now = Math.max(clock.now, next);
-        reporter.tick();
-      }
-      clock.now = end;
-      reporter.tick();
-      await settle();
-    },
+    advance: (ms: number) => clock.advance(reporter, ms),
     /** answers the oldest unanswered request */
     async answer(code: number | "timeout", extra: Partial<ClientResponse> = {}) {
       const call = calls.shift();
@@ -302,7 +286,7 @@ test("telemetry: stop() waits for the request in flight, then nothing more is se
 });
 
 test("telemetry: wired to TemperatureService, a significant change is reported at once", async () => {
-  const clock = { now: 0 };
+  const clock = new FakeClock();
   let celsius = 21.4375;
   const service = new TemperatureService({ source: { read: () => Promise.resolve(celsius) }, now: () => clock.now, maxAge: 0, threshold: 0.1 });
   // both on the same clock, as main.ts has them (monotonicNow)
