@@ -51,7 +51,6 @@ function integer(value: unknown, fallback: number): number {
 function flag(value: unknown): boolean {
   return value === true || value === "true" || value === "1";
 }
-
 function text(value: unknown): string {
   return value === undefined || value === null ? "" : String(value);
 }
@@ -64,7 +63,7 @@ function resource(name: string): ArrayBuffer | undefined {
 const settings = {
   coapPort: integer(config.coapPort, 5683),
   coapsPort: integer(config.coapsPort, 5684),
-  lightKind: String(config.lightKind ?? "digital"),
+  lightKind: text(config.lightKind) || "digital",
   lightPin: integer(config.lightPin, 8),
   lightActiveLow: flag(config.lightActiveLow),
   onewirePin: integer(config.onewirePin, 3),
