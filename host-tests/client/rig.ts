@@ -61,10 +61,7 @@ export function clientRig(options: RigOptions = {}) {
   };
 }
 
-/** Flushes promise jobs. */
-export function settle(): Promise<void> {
-  return new Promise<void>((resolve) => resolve()).then(() => undefined).then(() => undefined);
-}
+export { settle } from "../lib/clock";
 
 export function text(value: string): Uint8Array {
   return utf8Encode(value);

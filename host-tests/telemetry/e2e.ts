@@ -6,6 +6,7 @@
 import { cwd } from "host/runtime";
 import { Child, run, startHost } from "../lib/process";
 import { fromHex } from "../lib/harness";
+import type { TelemetryCounters } from "telemetry/reporter";
 
 export async function available(command: string): Promise<boolean> {
   return (await run(["sh", "-c", `command -v ${command}`])).status === 0;
@@ -25,24 +26,15 @@ export async function ask(node: Child, command: string, timeout = 5000): Promise
   return (await reply)[1];
 }
 
-export interface Counters {
-  recorded: number;
-  sent: number;
-  rejected: number;
-  dropped: number;
-  queued: number;
-  failed: number;
-  requests: number;
-}
-
-export async function counters(node: Child): Promise<Counters> {
+/** The fixture node's reporter counters, read through its control channel ("counters"). */
+export async function counters(node: Child): Promise<TelemetryCounters> {
   const text = await ask(node, "counters");
   const out: Record<string, number> = {};
   for (const field of text.split(" ")) {
     const [key, value] = field.split("=");
     out[key] = Number(value);
   }
-  return out as unknown as Counters;
+  return out as unknown as TelemetryCounters;
 }
 
 export async function startCollector(port: number): Promise<Child> {
