@@ -9,11 +9,11 @@
  */
 import UDP from "embedded:io/socket/udp";
 import { test, assert, seededRandom, sleep } from "../lib/harness";
-import { coapClient, run, type Child } from "../lib/process";
-import { openUDP, randomPort, type ClosableUDP } from "../lib/net";
+import { coapClient, type Child } from "../lib/process";
+import { openUDP, type ClosableUDP } from "../lib/net";
 import { now } from "host/runtime";
 import { clientHello, HANDSHAKE_HELLO_VERIFY_REQUEST } from "../dtls/records";
-import { nodeStats, startNode, stop, testSeed } from "./peers";
+import { memoryKiB, nodeStats, startNodeOnFreePorts, stop, testSeed } from "./peers";
 import type { DtlsServerStats } from "dtls-psk/server";
 
 /** what the node's control command `stats` answers, the part used here */
@@ -31,32 +31,6 @@ const SOURCES = 200;
 const WARM = 2000;
 /** per 10 ms: the node's receive queue is bounded, a flood beyond it only tests the kernel */
 const BURST = 50;
-
-/**
- * Resident and virtual data size (KiB) from /proc. XS preallocates its slot and chunk
- * arenas (about 12 MB here) and touches their pages only as it allocates into them, so
- * RSS climbs through them under any steady load until the collector has gone round
- * once; a real leak grows the data segment (VmData) instead, which must stay flat.
- */
-async function memoryKiB(pid: number): Promise<{ rss: number; data: number }> {
-  const status = (await run(["cat", `/proc/${pid}/status`])).stdout;
-  const field = (name: string) => Number((status.match(new RegExp(`${name}:\\s+(\\d+) kB`)) ?? [])[1]);
-  return { rss: field("VmRSS"), data: field("VmData") };
-}
-
-/** The node on a free pair of ports (a collision with another test's node is retried). */
-async function startNodeOnFreePorts(): Promise<{ node: Child; coapsPort: number }> {
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const coapPort = randomPort();
-    try {
-      return { node: await startNode(undefined, { coapPort, coapsPort: coapPort + 1 }), coapsPort: coapPort + 1 };
-    } catch (error) {
-      lastError = error;
-    }
-  }
-  throw lastError;
-}
 
 test(`${HELLOS} spoofed ClientHellos from ${SOURCES} ports: 0 sessions, XS heap, binding bytes and data segment flat, no amplification`, async () => {
   const seed = testSeed();

@@ -6,31 +6,14 @@
  * (RELIABILITY_SEED replays one) and are in every failure.
  */
 import { test, assert } from "../lib/harness";
-import { coapClient, type Child } from "../lib/process";
-import { randomPort } from "../lib/net";
-import { nodeStats, startNode, startProxy, stop, testSeed } from "./peers";
+import { coapClient } from "../lib/process";
+import { nodeStats, startNodeOnFreePorts, startProxy, stop, testSeed } from "./peers";
 import { now } from "host/runtime";
 
 const RUNS = 20;
 /** clients at once: shortens the test; stays under the node's 8 DTLS sessions even with a stale one per slot */
 const PARALLEL = 4;
 const PSK = ["-k", "esp32c3_key", "-u", "CoAP"];
-
-/** The node on a free pair of ports (a collision with another test's node is retried). */
-async function startNodeOnFreePorts(config: Record<string, string | number> = {}): Promise<{ node: Child; coapPort: number; coapsPort: number }> {
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const coapPort = randomPort();
-    const coapsPort = coapPort + 1;
-    try {
-      const node = await startNode(undefined, { coapPort, coapsPort, ...config });
-      return { node, coapPort, coapsPort };
-    } catch (error) {
-      lastError = error;
-    }
-  }
-  throw lastError;
-}
 
 test(`${RUNS} of ${RUNS} DTLS handshakes + GET through drop=5 duplicate=5 delay=5 (coap-client-openssl)`, async () => {
   const seed = testSeed();

@@ -3,7 +3,8 @@
  * coap-client runs, and the node's memory seen from outside.
  */
 import { cwd, env } from "host/runtime";
-import { Child, coapClient, run, startHost } from "../lib/process";
+import { Child, coapClient, run, startHost, startNode } from "../lib/process";
+import { randomPort } from "../lib/net";
 
 export { startNode, stop } from "../lib/process";
 import type { ProxyCounters } from "./proxy";
@@ -43,13 +44,36 @@ export function coap(args: string[], timeout = 30000): Promise<string> {
 }
 
 /**
- * Resident set size of a process in KiB, from /proc (the node's memory seen from
- * outside); through cat because /proc files report a size of 0 to readFile.
+ * Resident and data-segment size of a process in KiB, from /proc (the node's memory
+ * seen from outside; through cat because /proc files report a size of 0 to readFile).
+ * XS preallocates its slot and chunk arenas (about 12 MB here) and touches their pages
+ * only as it allocates into them, so RSS climbs through them under any steady load
+ * until the collector has gone round once; a real leak grows VmData instead.
  */
-export async function residentKiB(pid: number): Promise<number> {
+export async function memoryKiB(pid: number): Promise<{ rss: number; data: number }> {
   const status = (await run(["cat", `/proc/${pid}/status`])).stdout;
-  const match = status.match(/VmRSS:\s+(\d+) kB/);
-  return match ? Number(match[1]) : NaN;
+  const field = (name: string) => Number((status.match(new RegExp(`${name}:\\s+(\\d+) kB`)) ?? [])[1]);
+  return { rss: field("VmRSS"), data: field("VmData") };
+}
+
+export async function residentKiB(pid: number): Promise<number> {
+  return (await memoryKiB(pid)).rss;
+}
+
+/** The node on a free pair of ports (a collision with another test's node is retried). */
+export async function startNodeOnFreePorts(config: Record<string, string | number> = {}): Promise<{ node: Child; coapPort: number; coapsPort: number }> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const coapPort = randomPort();
+    const coapsPort = coapPort + 1;
+    try {
+      const node = await startNode(undefined, { coapPort, coapsPort, ...config });
+      return { node, coapPort, coapsPort };
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw lastError;
 }
 
 /**
