@@ -235,14 +235,7 @@ export class MessageLayer {
     }
     const key = `${peerKey(peer)}#${message.mid}`;
     const now = this.#options.now();
-    const duplicate = this.#dedup.get(key);
-    if (duplicate && duplicate.expires > now) {
-      if (duplicate.reply) this.#options.send(duplicate.reply, peer);
-      return;
-    }
-    if (duplicate) this.#forgetDedup(key, duplicate); // the client may reuse a Message ID after its lifetime
-    const { exchangeLifetime, nonLifetime } = this.#options.transport;
-    this.#remember(key, { peer: peerKey(peer), expires: now + (confirmable ? exchangeLifetime : nonLifetime) });
+    if (this.#replayed(key, peer, confirmable, now)) return;
 
     const exchange = new Exchange(this, message, peer, key, now);
     try {
@@ -261,16 +254,8 @@ export class MessageLayer {
   #receiveResponse(message: CoapMessage, peer: Peer): void {
     const confirmable = message.type === Type.CON;
     const key = `${peerKey(peer)}#${message.mid}`;
-    const now = this.#options.now();
-    const duplicate = this.#dedup.get(key);
-    if (duplicate && duplicate.expires > now) {
-      // our ACK (or RST) was lost: the same answer again, and the response is not handed up twice
-      if (duplicate.reply) this.#options.send(duplicate.reply, peer);
-      return;
-    }
-    if (duplicate) this.#forgetDedup(key, duplicate);
-    const { exchangeLifetime, nonLifetime } = this.#options.transport;
-    this.#remember(key, { peer: peerKey(peer), expires: now + (confirmable ? exchangeLifetime : nonLifetime) });
+    // a duplicate means our ACK (or RST) was lost: the same answer again, not handed up twice
+    if (this.#replayed(key, peer, confirmable, this.#options.now())) return;
     let accepted = false;
     try {
       accepted = this.#options.onResponse!(message, peer);
@@ -279,6 +264,23 @@ export class MessageLayer {
     }
     if (accepted && confirmable) this._reply(key, encode(emptyMessage(Type.ACK, message.mid)), peer);
     else if (!accepted) this._reply(key, encode(emptyMessage(Type.RST, message.mid)), peer);
+  }
+
+  /**
+   * Deduplication (RFC 7252 sec 4.5): a message seen from this peer with this Message ID
+   * within its lifetime gets the cached reply again and true; anything else is remembered
+   * (an expired entry first forgotten: the peer may reuse a Message ID) and false.
+   */
+  #replayed(key: string, peer: Peer, confirmable: boolean, now: number): boolean {
+    const duplicate = this.#dedup.get(key);
+    if (duplicate && duplicate.expires > now) {
+      if (duplicate.reply) this.#options.send(duplicate.reply, peer);
+      return true;
+    }
+    if (duplicate) this.#forgetDedup(key, duplicate);
+    const { exchangeLifetime, nonLifetime } = this.#options.transport;
+    this.#remember(key, { peer: peerKey(peer), expires: now + (confirmable ? exchangeLifetime : nonLifetime) });
+    return false;
   }
 
   /** Sends a reply to a CON and keeps it for duplicates (used by Exchange). */
