@@ -21,7 +21,7 @@ import config from "mc/config";
 import Resource from "Resource";
 import { CoapServer } from "coap/server";
 import { DEFAULT_LIMITS } from "coap/numbers";
-import { CoapClient, datagramRole } from "coap/client";
+import { CoapClient, shareSocket } from "coap/client";
 import { parseCoapUri } from "coap/uri";
 import { DeadlineScheduler, UdpEndpoint, monotonicNow } from "coap/endpoint";
 import { DEFAULT_MAX_SESSIONS, DtlsServer } from "dtls-psk/server";
@@ -167,11 +167,7 @@ export default function main(): void {
 
   const coap = new UdpEndpoint({
     port: settings.coapPort,
-    onDatagram: (datagram, peer) => {
-      const role = datagramRole(datagram);
-      if (role !== "client") server.receive(datagram, peer);
-      if (role !== "server") client.receive(datagram, peer);
-    },
+    onDatagram: shareSocket(server, client),
     onIdle: () => scheduler.update(),
     log,
   });

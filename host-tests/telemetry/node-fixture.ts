@@ -20,7 +20,7 @@
 import Control from "host/control";
 import { argv } from "host/runtime";
 import { CoapServer } from "coap/server";
-import { CoapClient, datagramRole } from "coap/client";
+import { CoapClient, shareSocket } from "coap/client";
 import { DeadlineScheduler, UdpEndpoint, monotonicNow } from "coap/endpoint";
 import { TelemetryReporter } from "telemetry/reporter";
 import { baseNameFor } from "telemetry/senml";
@@ -77,11 +77,7 @@ const request = client.request.bind(client);
 
 const endpoint = new UdpEndpoint({
   port,
-  onDatagram: (datagram, peer) => {
-    const role = datagramRole(datagram);
-    if (role !== "client") server.receive(datagram, peer);
-    if (role !== "server") client.receive(datagram, peer);
-  },
+  onDatagram: shareSocket(server, client),
   onIdle: () => scheduler.update(),
   log,
 });

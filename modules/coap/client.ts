@@ -217,6 +217,18 @@ export function datagramRole(datagram: Uint8Array): DatagramRole {
   return isResponseCode(code) ? "client" : "server";
 }
 
+/** The onDatagram of a socket a server and a client share: each datagram to the side(s) datagramRole() names. */
+export function shareSocket(
+  server: { receive(datagram: Uint8Array, peer: Peer): void },
+  client: { receive(datagram: Uint8Array, peer: Peer): void },
+): (datagram: Uint8Array, peer: Peer) => void {
+  return (datagram, peer) => {
+    const role = datagramRole(datagram);
+    if (role !== "client") server.receive(datagram, peer);
+    if (role !== "server") client.receive(datagram, peer);
+  };
+}
+
 export class CoapClient {
   #options: ClientOptions;
   #limits: ClientLimits;
