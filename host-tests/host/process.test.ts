@@ -1,5 +1,6 @@
 /* The host as a process: exit status on uncaught errors (with file:line), clean exit on SIGTERM/SIGINT. */
 import { test, assert } from "../lib/harness";
+import { readdir } from "host/runtime";
 import { fixture, run, startHost, SIGINT, SIGTERM } from "../lib/process";
 
 test("an uncaught exception in a module prints its stack with the TypeScript file:line and exits non-zero", async () => {
@@ -37,4 +38,16 @@ test("child processes report output and status", async () => {
   assert.equal(result.status, 3);
   assert.equal(result.stdout, "out\n");
   assert.equal(result.stderr, "err\n");
+});
+
+test("a host removes the scratch folders it made when it exits, on its own or on SIGTERM", async () => {
+  for (const mode of ["exit", "wait"]) {
+    const host = startHost(fixture("scratch"), { args: [mode] });
+    const [, folder] = await host.waitFor(/scratch (\S+)\n/);
+    assert.equal(readdir(folder).length, 1, `${folder} was made with one entry`);
+    if (mode === "wait") host.kill(SIGTERM);
+    const result = await host.wait(5000);
+    assert.equal(result.status, 0, result.stderr);
+    assert.throws(() => readdir(folder), /opendir/, `${folder} is still there after the host ${mode === "wait" ? "was stopped" : "exited"}`);
+  }
 });

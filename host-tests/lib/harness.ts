@@ -43,9 +43,10 @@ export function takeRegistered(): TestCase[] {
 }
 
 export class AssertionError extends Error {
+  /** a class field, not an assignment: the SDK freezes Error.prototype, so `this.name = ...` throws there */
+  override readonly name = "AssertionError";
   constructor(message: string) {
     super(message);
-    this.name = "AssertionError";
   }
 }
 

@@ -134,10 +134,11 @@ export type ClientErrorReason =
   | "invalid"; // the request cannot be encoded
 
 export class CoapClientError extends Error {
+  /** a class field, not an assignment: the SDK freezes Error.prototype, so `this.name = ...` throws there */
+  override readonly name = "CoapClientError";
   readonly reason: ClientErrorReason;
   constructor(reason: ClientErrorReason, detail?: string) {
     super(detail ? `CoAP request ${reason}: ${detail}` : `CoAP request ${reason}`);
-    this.name = "CoapClientError";
     this.reason = reason;
   }
 }

@@ -41,12 +41,13 @@ export type FormatErrorReason =
  * and `mid` are set so the message layer can reject a CON with a matching RST.
  */
 export class CoapFormatError extends Error {
+  /** a class field, not an assignment: the SDK freezes Error.prototype, so `this.name = ...` throws there */
+  override readonly name = "CoapFormatError";
   readonly reason: FormatErrorReason;
   readonly type?: Type;
   readonly mid?: number;
   constructor(reason: FormatErrorReason, type?: Type, mid?: number) {
     super(`CoAP format error: ${reason}`);
-    this.name = "CoapFormatError";
     this.reason = reason;
     this.type = type;
     this.mid = mid;

@@ -5,6 +5,9 @@
  * Faults named by the DS18B20 notes: no presence pulse, CRC mismatch, the
  * 85 degC power-on value without a completed conversion, a device that vanished
  * mid-read, a bus held low.
+ *
+ * `name` is a class field, never `this.name = ...`: the SDK freezes Error.prototype,
+ * so assigning the inherited `name` throws on the device.
  */
 
 export type SensorFaultCode =
@@ -22,66 +25,66 @@ export abstract class SensorError extends Error {
 
 /** Nothing answered the reset pulse: no device on the bus, or the wire is open. */
 export class NoPresenceError extends SensorError {
+  override readonly name = "NoPresenceError";
   readonly code = "no-presence";
   constructor(message = "no presence pulse") {
     super(message);
-    this.name = "NoPresenceError";
   }
 }
 
 /** Devices answer, but none with the wanted ROM or family. */
 export class SensorNotFoundError extends SensorError {
+  override readonly name = "SensorNotFoundError";
   readonly code = "not-found";
   constructor(message = "no DS18B20 on the bus") {
     super(message);
-    this.name = "SensorNotFoundError";
   }
 }
 
 /** A ROM code or a scratchpad failed its CRC-8 (after the retry the driver allows). */
 export class CrcError extends SensorError {
+  override readonly name = "CrcError";
   readonly code = "crc-mismatch";
   /** the bytes as received, for the diagnostic */
   readonly bytes: Uint8Array;
   constructor(what: string, bytes: Uint8Array) {
     super(`${what} crc mismatch`);
-    this.name = "CrcError";
     this.bytes = bytes;
   }
 }
 
 /** The scratchpad holds the 85 degC power-on value and no conversion completed since. */
 export class PowerOnValueError extends SensorError {
+  override readonly name = "PowerOnValueError";
   readonly code = "power-on-value";
   constructor(message = "85 C power-on value, no conversion completed") {
     super(message);
-    this.name = "PowerOnValueError";
   }
 }
 
 /** The device answered earlier in the transaction and stopped answering. */
 export class DeviceVanishedError extends SensorError {
+  override readonly name = "DeviceVanishedError";
   readonly code = "device-vanished";
   constructor(message = "device vanished mid-read") {
     super(message);
-    this.name = "DeviceVanishedError";
   }
 }
 
 /** The data line stays low: a short to ground or a device stuck mid-slot. */
 export class BusStuckError extends SensorError {
+  override readonly name = "BusStuckError";
   readonly code = "bus-stuck";
   constructor(message = "bus stuck low") {
     super(message);
-    this.name = "BusStuckError";
   }
 }
 
 /** Convert T still reports busy well past the datasheet maximum (externally powered devices only). */
 export class ConversionTimeoutError extends SensorError {
+  override readonly name = "ConversionTimeoutError";
   readonly code = "conversion-timeout";
   constructor(message = "conversion did not complete in time") {
     super(message);
-    this.name = "ConversionTimeoutError";
   }
 }

@@ -18,6 +18,7 @@ void hostRequestExit(int status);              /* leave the loop after this turn
 void hostSetShutdownHandler(xsMachine* the, xsSlot* handler); /* called on SIGINT/SIGTERM; NULL clears */
 void hostCheckRejectionsAtExit(void);          /* reports rejections nobody handled */
 double hostHeapBytes(void);                    /* chunk and slot bytes in use by the machine */
+void hostFreezeBuiltIns(xsMachine* the);       /* the built-ins frozen as the SDK's linker freezes them */
 
 /* monotonic milliseconds (fractional) */
 double hostNow(void);
@@ -51,6 +52,9 @@ extern int hostConfigOverrideCount;
 extern char hostExecutable[];
 extern int hostRootCount;
 extern const char* hostRoots[];
+
+/* scratch folders made by host/runtime's temporaryDirectory(), removed at exit */
+void hostRemoveTemporaryDirectories(void);
 
 /* control channel (stdin lines in, "@..." lines out) */
 void hostControlStart(void);

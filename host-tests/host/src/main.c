@@ -316,6 +316,7 @@ static void runMain(xsMachine* the, const char* specifier)
 	{
 		xsmcVars(2);
 		xsTry {
+			hostFreezeBuiltIns(the);
 			xsVar(0) = xsNewHostFunction(xs_trace, 0);
 			xsmcSet(xsGlobal, xsID("trace"), xsVar(0));
 			for (int i = 0; i < gPreloadCount; i++)
@@ -440,6 +441,7 @@ int main(int argc, char* argv[])
 
 	hostControlStop();
 	hostKillChildren();
+	hostRemoveTemporaryDirectories();
 	/* rejections nobody handled by now are reported before leaving */
 	hostCheckRejectionsAtExit();
 	status = gExitRequested ? gExitStatus : (hostErrorCount() ? 1 : 0);

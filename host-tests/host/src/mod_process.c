@@ -132,11 +132,19 @@ int hostChildrenAlive(void)
 	return gProcesses != NULL;
 }
 
+/* at exit: every child killed and waited for, so none still writes into a scratch folder being removed */
 void hostKillChildren(void)
 {
 	for (ProcessRecord* p = gProcesses; p; p = p->next)
 		if (!p->exited)
 			kill(p->pid, SIGKILL);
+	for (ProcessRecord* p = gProcesses; p; p = p->next) {
+		if (!p->exited) {
+			while ((waitpid(p->pid, NULL, 0) < 0) && (errno == EINTR))
+				;
+			p->exited = 1;
+		}
+	}
 }
 
 void xs_process_destructor(void* data)

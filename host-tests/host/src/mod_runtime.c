@@ -5,11 +5,13 @@
  * starts another host with the same module roots, and the count of uncaught errors.
  * Nothing under modules/ may import it.
  */
+#define _GNU_SOURCE 1   /* nftw */
 #include "host.h"
 #include <limits.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <ftw.h>
 
 void xs_runtime_argv(xsMachine* the)
 {
@@ -219,12 +221,50 @@ void xs_runtime_make_directory(xsMachine* the)
 		xsUnknownError("mkdir %s: %s", path, strerror(errno));
 }
 
+/*
+ * Scratch folders belong to the host that made them: each one is removed, with what
+ * is in it, when that host exits (hostRemoveTemporaryDirectories, from main). A
+ * child started on the folder is killed before that, so nothing still writes there.
+ */
+typedef struct hostTemporaryRecord {
+	struct hostTemporaryRecord* next;
+	char path[];
+} hostTemporaryRecord;
+static hostTemporaryRecord* gTemporaries = NULL;
+
 void xs_runtime_temporary_directory(xsMachine* the)
 {
 	char path[] = "/tmp/xshost-XXXXXX";
+	hostTemporaryRecord* record;
 	if (!mkdtemp(path))
 		xsUnknownError("mkdtemp: %s", strerror(errno));
+	record = malloc(sizeof(hostTemporaryRecord) + sizeof(path));
+	if (!record) {
+		rmdir(path);
+		xsUnknownError("no memory");
+	}
+	memcpy(record->path, path, sizeof(path));
+	record->next = gTemporaries;
+	gTemporaries = record;
 	xsmcSetString(xsResult, path);
+}
+
+static int removeEntry(const char* path, const struct stat* st, int flag, struct FTW* ftw)
+{
+	if (remove(path))
+		fprintf(stderr, "xshost: cannot remove %s: %s\n", path, strerror(errno));
+	return 0;
+}
+
+void hostRemoveTemporaryDirectories(void)
+{
+	while (gTemporaries) {
+		hostTemporaryRecord* record = gTemporaries;
+		gTemporaries = record->next;
+		/* depth first, without following links out of the folder */
+		nftw(record->path, removeEntry, 16, FTW_DEPTH | FTW_PHYS);
+		free(record);
+	}
 }
 
 /* readdir(path) -> [{name, directory}] in directory order, without "." and ".." */

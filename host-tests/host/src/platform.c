@@ -15,6 +15,7 @@ extern txMachine* hostMachine;
 extern int hostRootCount;
 extern const char* hostRoots[];
 extern void hostKillChildren(void);
+extern void hostRemoveTemporaryDirectories(void);
 #include <dlfcn.h>
 #include <sys/stat.h>
 
@@ -146,6 +147,7 @@ void fxAbort(txMachine* the, int status)
 	}
 	fflush(stderr);
 	hostKillChildren();
+	hostRemoveTemporaryDirectories();
 	_exit(70);
 }
 
