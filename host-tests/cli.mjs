@@ -26,7 +26,6 @@ const engine = pkg.xsEngine;
 const cache = join(root, ".cache");
 const xsDir = join(cache, `xsnap-${engine.version}`);
 const buildDir = join(root, "build");
-const hostBinary = join(buildDir, "host", "xshost");
 
 function log(message) {
   process.stderr.write(`[host] ${message}\n`);
@@ -103,8 +102,32 @@ function walk(dir, predicate, out = []) {
 /* Where native bindings and their JS shims live: the project's modules and the host's test fixtures. */
 const nativeFolders = [join(root, "modules"), join(root, "host-tests", "fixtures")];
 
-/* the platform libraries native bindings link with (Debian's Mbed TLS 2.28 for dtls-psk) */
-const nativeLibraries = ["-lmbedtls", "-lmbedx509", "-lmbedcrypto"];
+/*
+ * The Mbed TLS the host links, statically so that its heap can be metered (host/meter):
+ * Debian's 2.28 by default; MBEDTLS_PREFIX names another build (include/ and lib/, e.g.
+ * Mbed TLS 4.0 with TF-PSA-Crypto made by hand), whose host goes to its own folder.
+ */
+const mbedtlsPrefix = process.env.MBEDTLS_PREFIX || "";
+const hostDir = mbedtlsPrefix
+  ? join(buildDir, `host-mbedtls-${createHash("sha1").update(mbedtlsPrefix).digest("hex").slice(0, 8)}`)
+  : join(buildDir, "host");
+const hostBinary = join(hostDir, "xshost");
+
+function mbedtlsArchives() {
+  const names = ["libmbedtls.a", "libmbedx509.a"];
+  if (mbedtlsPrefix) {
+    const lib = join(mbedtlsPrefix, "lib");
+    const crypto = ["libtfpsacrypto.a", "libmbedcrypto.a"].find((name) => existsSync(join(lib, name)));
+    const archives = [...names, crypto].map((name) => name && join(lib, name));
+    const missing = archives.find((path) => !path || !existsSync(path));
+    if (missing !== undefined) throw new Error(`MBEDTLS_PREFIX=${mbedtlsPrefix}: no ${missing ?? "libtfpsacrypto.a or libmbedcrypto.a"} (a static build is needed)`);
+    return { archives, cflags: [`-I${join(mbedtlsPrefix, "include")}`] };
+  }
+  const archives = [...names, "libmbedcrypto.a"].map((name) => run("gcc", [`-print-file-name=${name}`], { capture: true }).stdout.trim());
+  const missing = archives.find((path) => !path.startsWith("/"));
+  if (missing !== undefined) throw new Error(`no static ${missing} (Debian: libmbedtls-dev)`);
+  return { archives, cflags: [] };
+}
 
 /* C compiled into the host (device-only C lives under an esp32/ folder). */
 function nativeSources() {
@@ -112,9 +135,11 @@ function nativeSources() {
 }
 
 function buildHost() {
+  const mbedtls = mbedtlsArchives();
   const args = ["-s", "-C", join(root, "host-tests", "host"), `-j${Math.max(2, (process.env.JOBS | 0) || 2)}`,
-    `XS=${join(xsDir, "moddable", "xs")}`, `OUT=${join(buildDir, "host")}`, `NATIVE=${nativeSources().join(" ")}`,
-    `NATIVE_LIBS=${nativeLibraries.join(" ")}`];
+    `XS=${join(xsDir, "moddable", "xs")}`, `OUT=${hostDir}`, `NATIVE=${nativeSources().join(" ")}`,
+    `MBEDTLS_ARCHIVES=${mbedtls.archives.join(" ")}`, `MBEDTLS_CFLAGS=${mbedtls.cflags.join(" ")}`];
+  if (mbedtlsPrefix) log(`linking the Mbed TLS of MBEDTLS_PREFIX=${mbedtlsPrefix} (host in ${relative(root, hostDir)})`);
   if (!existsSync(hostBinary)) log("building the XS simulator host (about a minute the first time)");
   run("make", args);
 }

@@ -6,8 +6,9 @@
  * the same run with the same load generator (coap-load.c, built here with gcc).
  * Then the DTLS-PSK rows (dtls-load.c over Mbed TLS, TLS_PSK_WITH_AES_128_CCM_8):
  * GET req/s over established sessions, full handshakes per second and their latency,
- * heap per established session (ours: the binding's counting allocator through the
- * board's "stats" command; libcoap: alloc-count.so preloaded) and RSS with 8 and 64
+ * heap per established session (ours: the host's meter of Mbed TLS and the binding,
+ * host/meter, through the board's "stats" command, with the idle node's figure
+ * subtracted; libcoap: alloc-count.so preloaded) and RSS with 8 and 64
  * sessions, and Observe fan-out (PUT to the last observer's notification, plain CoAP).
  * Prints tables with ratios. Loopback only; every run bounded in time; children are
  * stopped by their pid. Run after `node host-tests/cli.mjs build`.
@@ -22,7 +23,7 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const buildDir = join(root, "build");
-const host = join(buildDir, "host", "xshost");
+const host = process.env.XSHOST || join(buildDir, "host", "xshost");
 const loadGenerator = join(buildDir, "bench", "coap-load");
 const dtlsLoad = join(buildDir, "bench", "dtls-load");
 const allocCount = join(buildDir, "bench", "alloc-count.so");
@@ -240,11 +241,12 @@ async function dtlsOurs() {
     rows.handshake = await dtlsRun(["-m", "handshake", "-p", String(coapsPort), "-c", "1", "-t", String(seconds)], seconds + 20);
     rows.rps = await dtlsRun(["-m", "rps", "-p", String(coapsPort), "-c", "8", "-t", String(seconds), "-u", "light"], seconds + 40);
     const idle = await nodeStats(child);
+    rows.idle = idle;
     for (const sessions of [8, 64]) {
       rows[`hold${sessions}`] = await holdSessions(coapsPort, sessions, async () => {
         await pause(200);
         const stats = await nodeStats(child);
-        return { stats, memory: memory(child.pid), perSession: stats.dtls.established ? stats.dtls.sessionBytes / stats.dtls.established : NaN, xsHeapDelta: stats.heap - idle.heap };
+        return { stats, memory: memory(child.pid), perSession: stats.dtls.established ? (stats.nativeHeap - idle.nativeHeap) / stats.dtls.established : NaN, xsHeapDelta: stats.heap - idle.heap };
       });
       await pause(300);
     }
@@ -312,7 +314,7 @@ function dtlsTable(a, b) {
   console.log(`| RSS with 64 sessions, KiB (peak) | ${a.hold64.memory.rss} (${a.hold64.memory.peak})${held(a.hold64, 64)} | ${b.hold64.memory.rss} (${b.hold64.memory.peak}) | ${a.hold64.established === 64 ? ratio(a.hold64.memory.rss, b.hold64.memory.rss) : "n/a"} |`);
   console.log(`| Observe fan-out, 8 observers: PUT -> last notification | ${fanout(a.observe8)} | ${fanout(b.observe8)} | ${ratio(a.observe8.mean_last_us, b.observe8.mean_last_us)} |`);
   console.log(`| Observe fan-out, 1000 observers asked | ${fanout(a.observe)} | ${fanout(b.observe)} | ${a.observe.registered === b.observe.registered ? ratio(a.observe.mean_last_us, b.observe.mean_last_us) : `n/a: ours registers ${a.observe.registered} (limit)`} |`);
-  console.log(`\nours: ${a.hold8.established} of 8 and ${a.hold64.established} of 64 sessions held; binding ${a.hold8.stats.dtls.bytes} B in all (${a.hold8.stats.dtls.sessionBytes} B in sessions), XS heap +${a.hold8.xsHeapDelta} B with them; libcoap held ${b.hold8.established} and ${b.hold64.established}`);
+  console.log(`\nours: ${a.hold8.established} of 8 and ${a.hold64.established} of 64 sessions held; Mbed TLS and the binding ${a.hold8.stats.nativeHeap} B in all (${a.hold8.stats.nativeHeap - a.idle.nativeHeap} B in sessions, ${a.idle.nativeHeap} B idle: contexts and RNG/PSA state), XS heap +${a.hold8.xsHeapDelta} B with them; libcoap held ${b.hold8.established} and ${b.hold64.established}`);
   console.log("(ratios: > 1 is better for ours in req/s and handshakes/s, < 1 is better for ours in latency, bytes and times)");
 }
 

@@ -5,8 +5,8 @@
  * openssl) and deleted by the last case.
  */
 import { test, assert, seededRandom } from "../lib/harness";
-import { CERTIFICATE_SUITES, DTLSContext, stats as nativeStats } from "dtls-psk/binding";
-import { gc } from "host/runtime";
+import { CERTIFICATE_SUITES, DTLSContext } from "dtls-psk/binding";
+import { nativeFigures } from "./heap";
 import { DtlsServer, type ServerCertificateOptions } from "dtls-psk/server";
 import { DtlsClient } from "dtls-psk/client";
 import { haveOpenssl, makeTestCerts, removeTestCerts, type TestCerts } from "./certs";
@@ -14,11 +14,6 @@ import { Pair, bytesOf, text } from "./pair";
 import { KEY } from "./loopback";
 import { CONTENT_ALERT, records } from "./records";
 
-/** the binding's figures after a collection, so contexts left by earlier tests are freed first */
-function bindingStats(): ReturnType<typeof nativeStats> {
-  gc();
-  return nativeStats();
-}
 
 const skip = !haveOpenssl && "openssl is not installed";
 const certs: TestCerts | undefined = haveOpenssl ? await makeTestCerts() : undefined;
@@ -40,10 +35,11 @@ function noKeyIn(lines: string[]): void {
 }
 
 test("certificate mode: mutual authentication, ECDHE-ECDSA-AES-128-CCM-8, data both ways; every byte given back", () => {
-  const baseline = bindingStats();
+  const baseline = nativeFigures();
   const pair = new Pair({ certificate: serverCertificate() });
   try {
     const a = pair.connect(50001, clientCertificate());
+    const [serverSession, clientSession] = [pair.serverBytes, pair.clientBytes];
     assert.equal(a.client.state, "open", `${a.logs.join("\n")}\n${pair.logs.join("\n")}`);
     assert.equal(a.opened, 1);
     assert.equal(a.client.stats().suite, "TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8");
@@ -53,12 +49,12 @@ test("certificate mode: mutual authentication, ECDHE-ECDSA-AES-128-CCM-8, data b
     pair.pump();
     assert.equal(text(pair.delivered[0].data), "hello");
     assert.equal(text(a.received[0]), "echo:hello");
-    trace(`  ${pair.server.sessionBytes({ address: "127.0.0.1", port: 50001 })} bytes per established server session, ${a.client.stats().sessionBytes} per client session\n`);
+    trace(`  ${serverSession} bytes per established server session, ${clientSession} per client session\n`);
   } finally {
     pair.dispose();
   }
   // the first X.509 date check of the process (glibc's time zone set-up) must not skew the count
-  assert.deepEqual(bindingStats(), baseline, "sessions and bytes back to where they were");
+  assert.deepEqual(nativeFigures(), baseline, "sessions and bytes back to where they were");
 }, { skip });
 
 for (const [name, suite] of Object.entries(CERTIFICATE_SUITES)) {
@@ -294,10 +290,11 @@ test("callbacks may close the client: from onOpen and from onData", () => {
 test("100 certificate handshakes and closes leave no session and no byte behind", () => {
   const pair = new Pair({ identity: "CoAP", key: KEY, certificate: serverCertificate() });
   try {
-    const baseline = bindingStats();
+    const baseline = nativeFigures();
     let serverBytes = 0;
     let clientBytes = 0;
     for (let i = 0; i < 100; i++) {
+      const [server0, client0] = [pair.serverBytes, pair.clientBytes];
       const a = pair.connect(51000 + i, i % 10 === 9 ? clientCertificate("expired-client") : clientCertificate());
       if (i % 10 === 9) {
         assert.equal(a.client.state, "closed");
@@ -305,8 +302,8 @@ test("100 certificate handshakes and closes leave no session and no byte behind"
         assert.equal(a.client.state, "open");
         assert.ok(a.client.write(bytesOf("x")));
         pair.pump();
-        serverBytes = pair.server.sessionBytes({ address: "127.0.0.1", port: 51000 + i }) ?? 0;
-        clientBytes = a.client.stats().sessionBytes;
+        serverBytes = pair.serverBytes - server0;
+        clientBytes = pair.clientBytes - client0;
         if (i % 2) a.client.close();
         else pair.server.close({ address: "127.0.0.1", port: 51000 + i });
         pair.pump();
@@ -314,12 +311,12 @@ test("100 certificate handshakes and closes leave no session and no byte behind"
       a.client.dispose();
       pair.clients.delete(51000 + i);
     }
-    const after = bindingStats();
+    const after = nativeFigures();
     assert.equal(pair.server.stats().handshakesCompleted, 90);
     assert.equal(pair.server.stats().handshakesFailed, 10);
-    assert.equal(after[0], baseline[0], "native sessions");
-    assert.equal(after[1], baseline[1], "heap bytes");
-    trace(`  100 handshakes: ${serverBytes} bytes per server session, ${clientBytes} per client session; ${after[1]} bytes held afterwards (server context with certificates + RNG)\n`);
+    assert.equal(after.sessions, baseline.sessions, "native sessions");
+    assert.equal(after.bytes, baseline.bytes, "heap bytes");
+    trace(`  100 handshakes: ${serverBytes} bytes per server session, ${clientBytes} per client session; ${after.bytes} bytes held afterwards (server context with certificates + RNG)\n`);
   } finally {
     pair.dispose();
   }
@@ -329,7 +326,7 @@ test("fuzzed certificate-handshake datagrams never throw, never leak, and leave 
   const pair = new Pair({ identity: "CoAP", key: KEY, certificate: serverCertificate() });
   try {
     const random = seededRandom(0xce57);
-    const baseline = bindingStats();
+    const baseline = nativeFigures();
     const a = pair.connect(52000, clientCertificate());
     assert.equal(a.client.state, "open");
     const samples = [...a.sent, ...pair.serverSent.map((s) => s.datagram)];
@@ -354,8 +351,8 @@ test("fuzzed certificate-handshake datagrams never throw, never leak, and leave 
     pair.pump();
     a.client.dispose();
     pair.clients.clear();
-    assert.equal(bindingStats()[0], baseline[0], "no native session left");
-    assert.equal(bindingStats()[1], baseline[1], "no bytes left by fuzzed sessions");
+    assert.equal(nativeFigures().sessions, baseline.sessions, "no native session left");
+    assert.equal(nativeFigures().bytes, baseline.bytes, "no bytes left by fuzzed sessions");
   } finally {
     pair.dispose();
   }

@@ -1,12 +1,20 @@
 /*
- * The binding's C file compiles cleanly for every place it goes: the host's gcc
- * against Debian's Mbed TLS 2.28 headers with -Wall -Wextra -Werror, and the
- * ESP32-C3 CPU (rv32imc, ilp32) with Debian's riscv64-unknown-elf-gcc and picolibc,
- * compile only, against a minimal configuration of our own (rv32/mbedtls-config.h,
- * PSK only and with certificates) and, when DTLS_PSK_MBEDTLS4 names an Mbed TLS 4.x tree (include/ and
- * tf-psa-crypto/), against the 4.x headers the device uses, and when DTLS_PSK_MBEDTLS3
- * names an Mbed TLS 3.6 tree (include/), against 3.x (the RNG-taking key calls).
- * A missing tool or tree is a SKIP.
+ * The binding's C file compiles cleanly for every place it goes, and replaces no
+ * allocator anywhere (heap figures are the simulator host's business, host/meter):
+ * - the host's gcc against Debian's Mbed TLS 2.28 headers with -Wall -Wextra -Werror;
+ * - the ESP32-C3 CPU (rv32imc, ilp32) with Debian's riscv64-unknown-elf-gcc and
+ *   picolibc, compile only, against 2.28 headers and a minimal configuration of our
+ *   own (rv32/mbedtls-config.h, PSK only and with certificates);
+ * - when DTLS_PSK_MBEDTLS4 names an Mbed TLS 4.x tree (include/, tf-psa-crypto/):
+ *   against the 4.x headers with the project's 4.0 configuration (mbed4/: the
+ *   MBEDTLS_CONFIG_FILE + TF_PSA_CRYPTO_CONFIG_FILE pair, checked by the library's
+ *   own configuration units), PSK only and with certificates;
+ * - when IDF_PATH names ESP-IDF v6 and DTLS_PSK_SDKCONFIG_DIR a folder with the
+ *   sdkconfig.h of a build of this firmware: device mode, as Moddable's esp32 build
+ *   compiles app C (ESP_PLATFORM, ESP-IDF's mbedtls/esp_config.h);
+ * - when DTLS_PSK_MBEDTLS3 names an Mbed TLS 3.6 tree (include/): against 3.x (the
+ *   RNG-taking key calls).
+ * A missing tool or tree is a SKIP with its reason.
  */
 import { cwd, env, readdir, temporaryDirectory } from "host/runtime";
 import { test, assert } from "../lib/harness";
@@ -16,6 +24,7 @@ const root = cwd();
 const source = `${root}/modules/dtls-psk/binding.c`;
 /* ESP-IDF's GCC makes these errors; GCC 12 only warns */
 const STRICT = ["-Wall", "-Wextra", "-Werror", "-Werror=implicit-function-declaration", "-Werror=incompatible-pointer-types", "-Werror=int-conversion"];
+const RV32 = ["riscv64-unknown-elf-gcc", "--specs=picolibc.specs", "-march=rv32imc", "-mabi=ilp32", "-Os", ...STRICT];
 
 function xsIncludes(): string {
   const cache = `${root}/.cache`;
@@ -33,9 +42,23 @@ function sh(script: string) {
 }
 
 async function compile(argv: string[]): Promise<void> {
-  const result = await run(argv, { timeout: 30000 });
+  const result = await run(argv, { timeout: 60000 });
   assert.equal(result.status, 0, `${argv.join(" ")}\n${result.stdout}${result.stderr}`);
   assert.equal(result.stderr.trim(), "", "no warnings");
+}
+
+/*
+ * What the device build must never do: define the C library's allocator functions
+ * (interposing every caller's calloc/free, Wi-Fi's crypto included) or swap Mbed TLS's
+ * allocator for everyone (mbedtls_platform_set_calloc_free).
+ */
+async function replacesNoAllocator(nm: string, object: string): Promise<void> {
+  const defined = await run([nm, "--defined-only", object]);
+  assert.equal(defined.status, 0, defined.stderr);
+  const own = defined.stdout.split("\n").map((line) => line.trim().split(/\s+/).pop()).filter((name) => /^(calloc|malloc|realloc|free)$/.test(name ?? ""));
+  assert.deepEqual(own, [], `${object} defines allocator functions`);
+  const undefinedSymbols = await run([nm, "-u", object]);
+  assert.ok(!undefinedSymbols.stdout.includes("mbedtls_platform_set_calloc_free"), `${object} swaps Mbed TLS's allocator`);
 }
 
 const hostGcc = await available("gcc");
@@ -48,8 +71,10 @@ test("binding.c: gcc -Wall -Wextra -Werror -fsyntax-only against Debian's Mbed T
   await compile(["gcc", ...STRICT, "-fsyntax-only", "-I", xsIncludes(), source]);
 }, { skip: !hostGcc && "gcc is not installed" });
 
-test("binding.c: gcc -O2 -Wall -Wextra -Werror object build (the warnings optimization finds)", async () => {
-  await compile(["gcc", ...STRICT, "-O2", "-c", "-o", "/dev/null", "-I", xsIncludes(), source]);
+test("binding.c: gcc -O2 -Wall -Wextra -Werror object build (the warnings optimization finds); no allocator replaced", async () => {
+  const object = `${temporaryDirectory()}/binding-host.o`;
+  await compile(["gcc", ...STRICT, "-O2", "-c", "-o", object, "-I", xsIncludes(), source]);
+  await replacesNoAllocator("nm", object);
 }, { skip: !hostGcc && "gcc is not installed" });
 
 /* the cross compiler must not see /usr/include (glibc): only Mbed TLS's folders, through links */
@@ -64,44 +89,82 @@ for (const [what, defines] of [
   ["PSK only", []],
   ["PSK and certificates (ECDHE-ECDSA, X.509)", ["-DDTLS_RV32_CERTIFICATES"]],
 ] as const) {
-  test(`binding.c: rv32imc (ESP32-C3) compile-only against Mbed TLS 2.28 headers and a minimal config: ${what}`, async () => {
+  test(`binding.c: rv32imc (ESP32-C3) compile-only against Mbed TLS 2.28 headers and a minimal config (MBEDTLS_PLATFORM_MEMORY, as ESP-IDF): ${what}; no allocator replaced`, async () => {
     const object = `${temporaryDirectory()}/binding-rv32.o`;
-    await compile(["riscv64-unknown-elf-gcc", "--specs=picolibc.specs", "-march=rv32imc", "-mabi=ilp32", "-Os", ...STRICT,
-      "-DESP_PLATFORM", ...defines, "-DMBEDTLS_CONFIG_FILE=\"mbedtls-config.h\"", "-I", `${root}/host-tests/dtls/rv32`, "-I", await mbedtlsOnly(),
+    await compile([...RV32, "-DESP_PLATFORM", ...defines, "-DMBEDTLS_CONFIG_FILE=\"mbedtls-config.h\"", "-I", `${root}/host-tests/dtls/rv32`, "-I", await mbedtlsOnly(),
       "-I", xsIncludes(), "-c", "-o", object, source]);
     const header = await run(["riscv64-unknown-elf-readelf", "-h", object]);
     assert.match(header.stdout, /ELF32/);
     assert.match(header.stdout, /RISC-V/);
     const symbols = await run(["riscv64-unknown-elf-nm", "-u", object]);
     assert.equal(symbols.stdout.includes("mbedtls_x509_crt_parse"), defines.length > 0, "certificate code compiled in exactly when X.509 is configured");
+    await replacesNoAllocator("riscv64-unknown-elf-nm", object);
     const size = await run(["riscv64-unknown-elf-size", object]);
     trace(`  ${size.stdout.trim().split("\n").pop()}\n`);
-    await run(["rm", "-f", object]);
   }, { skip: !rv32Gcc && "riscv64-unknown-elf-gcc with picolibc is not installed (Debian: gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf)" });
 }
 
-test("binding.c: rv32imc compile-only against Mbed TLS 4.x + TF-PSA-Crypto headers (DTLS_PSK_MBEDTLS4)", async () => {
+const MBED4_CONFIG = [`-I${root}/host-tests/dtls/mbed4`, "-DMBEDTLS_CONFIG_FILE=\"mbedtls-config.h\"", "-DTF_PSA_CRYPTO_CONFIG_FILE=\"crypto-config.h\""];
+const mbed4Includes = (tree: string): string[] => ["-I", `${tree}/include`, "-I", `${tree}/tf-psa-crypto/include`, "-I", `${tree}/tf-psa-crypto/drivers/builtin/include`];
+const mbed4Skip = (!rv32Gcc && "riscv64-unknown-elf-gcc with picolibc is not installed") || (!mbedtls4 && "DTLS_PSK_MBEDTLS4 is not set (a folder with Mbed TLS 4.x include/ and tf-psa-crypto/, e.g. ../shared/tools/mbed4's layout)");
+
+test("the project's Mbed TLS 4.0 configuration (host-tests/dtls/mbed4) passes the library's own checks (DTLS_PSK_MBEDTLS4)", async () => {
   const tree = mbedtls4!;
-  const object = `${temporaryDirectory()}/binding-rv32-mbedtls4.o`;
-  for (const memory of [[], ["-DMBEDTLS_PLATFORM_MEMORY"]]) {
-    await compile(["riscv64-unknown-elf-gcc", "--specs=picolibc.specs", "-march=rv32imc", "-mabi=ilp32", "-Os", ...STRICT,
-      "-DESP_PLATFORM", ...memory, "-I", `${tree}/include`, "-I", `${tree}/tf-psa-crypto/include`, "-I", `${tree}/tf-psa-crypto/drivers/builtin/include`,
-      "-I", xsIncludes(), "-c", "-o", object, source]);
-    const symbols = await run(["riscv64-unknown-elf-nm", "-u", object]);
-    for (const name of ["psa_crypto_init", "mbedtls_pk_parse_key", "mbedtls_x509_crt_parse", "mbedtls_ssl_conf_own_cert"])
-      assert.ok(symbols.stdout.includes(name), `${name} referenced (PSA init, certificate mode)`);
-    const size = await run(["riscv64-unknown-elf-size", object]);
-    trace(`  ${memory.length ? "MBEDTLS_PLATFORM_MEMORY" : "default allocator"}: ${size.stdout.trim().split("\n").pop()}\n`);
+  const units = ["library/mbedtls_config.c", "tf-psa-crypto/core/tf_psa_crypto_config.c", "library/ssl_cookie.c"];
+  const internal = ["-I", `${tree}/library`, "-I", `${tree}/tf-psa-crypto/core`, "-I", `${tree}/tf-psa-crypto/drivers/builtin/src`];
+  for (const variant of [[], ["-DDTLS_MBED4_PSK_ONLY"]]) {
+    for (const unit of units) {
+      await compile([...RV32, ...MBED4_CONFIG, ...variant, ...mbed4Includes(tree), ...internal, "-c", "-o", `${temporaryDirectory()}/unit.o`, `${tree}/${unit}`]);
+    }
   }
-  await run(["rm", "-f", object]);
-}, { skip: (!rv32Gcc && "riscv64-unknown-elf-gcc with picolibc is not installed") || (!mbedtls4 && "DTLS_PSK_MBEDTLS4 is not set (a folder with Mbed TLS 4.x include/ and tf-psa-crypto/)") });
+}, { skip: mbed4Skip });
+
+for (const [what, variant, certificates] of [
+  ["PSK only", ["-DDTLS_MBED4_PSK_ONLY"], false],
+  ["PSK and certificates", [], true],
+] as const) {
+  test(`binding.c: rv32imc compile-only against Mbed TLS 4.x + TF-PSA-Crypto with the project's 4.0 configuration: ${what}; no allocator replaced (DTLS_PSK_MBEDTLS4)`, async () => {
+    const object = `${temporaryDirectory()}/binding-rv32-mbedtls4.o`;
+    /* ESP_PLATFORM as a Moddable esp32 build defines it; the configuration named here takes precedence over esp_config.h */
+    await compile([...RV32, "-DESP_PLATFORM", ...MBED4_CONFIG, ...variant, ...mbed4Includes(mbedtls4!), "-I", xsIncludes(), "-c", "-o", object, source]);
+    const symbols = await run(["riscv64-unknown-elf-nm", "-u", object]);
+    assert.ok(symbols.stdout.includes("psa_crypto_init"), "the 4.x branch: PSA init");
+    assert.ok(!symbols.stdout.includes("mbedtls_ctr_drbg"), "no DRBG of our own on 4.x");
+    for (const name of ["mbedtls_pk_parse_key", "mbedtls_x509_crt_parse", "mbedtls_ssl_conf_own_cert"])
+      assert.equal(symbols.stdout.includes(name), certificates, `${name} referenced exactly in certificate mode`);
+    await replacesNoAllocator("riscv64-unknown-elf-nm", object);
+    const size = await run(["riscv64-unknown-elf-size", object]);
+    trace(`  ${size.stdout.trim().split("\n").pop()}\n`);
+  }, { skip: mbed4Skip });
+}
+
+/* device mode: what mcconfig -p esp32/esp32c3 compiles, ESP-IDF's own configuration through mbedtls/esp_config.h */
+const idf = env("IDF_PATH");
+const sdkconfigDir = env("DTLS_PSK_SDKCONFIG_DIR");
+test("binding.c: rv32imc compile-only in device mode, ESP-IDF's mbedtls/esp_config.h and this firmware's sdkconfig.h (IDF_PATH, DTLS_PSK_SDKCONFIG_DIR)", async () => {
+  const components = `${idf}/components`;
+  const object = `${temporaryDirectory()}/binding-rv32-idf.o`;
+  const includes = [`${components}/mbedtls/port/include`, `${components}/mbedtls/port/psa_driver/include`,
+    `${components}/mbedtls/mbedtls/tf-psa-crypto/include`, `${components}/mbedtls/mbedtls/tf-psa-crypto/drivers/builtin/include`,
+    `${components}/mbedtls/mbedtls/include`, `${components}/soc/esp32c3/include`, `${components}/soc/include`,
+    `${components}/esp_common/include`, sdkconfigDir!, xsIncludes()].flatMap((dir) => ["-I", dir]);
+  await compile([...RV32, "-std=gnu17", "-DESP_PLATFORM", ...includes, "-c", "-o", object, source]);
+  const symbols = await run(["riscv64-unknown-elf-nm", "-u", object]);
+  assert.ok(symbols.stdout.includes("psa_crypto_init") && symbols.stdout.includes("mbedtls_ssl_cookie_setup"), "the 4.x branch with cookies");
+  await replacesNoAllocator("riscv64-unknown-elf-nm", object);
+  const size = await run(["riscv64-unknown-elf-size", object]);
+  trace(`  ${size.stdout.trim().split("\n").pop()}\n`);
+}, {
+  skip: (!rv32Gcc && "riscv64-unknown-elf-gcc with picolibc is not installed") ||
+    (!idf && "IDF_PATH is not set (ESP-IDF v6.0, e.g. ../shared/tools/esp32c3-emu)") ||
+    (!sdkconfigDir && "DTLS_PSK_SDKCONFIG_DIR is not set (the folder of sdkconfig.h from an esp32/esp32c3 build of this firmware)"),
+});
 
 /* 3.x is the one major where mbedtls_pk_parse_key / mbedtls_pk_check_pair take an RNG: compile that branch too */
 test("binding.c: rv32imc compile-only against Mbed TLS 3.6 headers, default config (DTLS_PSK_MBEDTLS3)", async () => {
   const object = `${temporaryDirectory()}/binding-rv32-mbedtls3.o`;
-  await compile(["riscv64-unknown-elf-gcc", "--specs=picolibc.specs", "-march=rv32imc", "-mabi=ilp32", "-Os", ...STRICT,
-    "-DESP_PLATFORM", "-I", `${mbedtls3}/include`, "-I", xsIncludes(), "-c", "-o", object, source]);
+  await compile([...RV32, "-I", `${mbedtls3}/include`, "-I", xsIncludes(), "-c", "-o", object, source]);
   const symbols = await run(["riscv64-unknown-elf-nm", "-u", object]);
   assert.ok(symbols.stdout.includes("mbedtls_ctr_drbg_random") && symbols.stdout.includes("mbedtls_pk_parse_key"), "the 3.x branch: DRBG and key parsing");
-  await run(["rm", "-f", object]);
+  await replacesNoAllocator("riscv64-unknown-elf-nm", object);
 }, { skip: (!rv32Gcc && "riscv64-unknown-elf-gcc with picolibc is not installed") || (!mbedtls3 && "DTLS_PSK_MBEDTLS3 is not set (a folder with Mbed TLS 3.6 include/)") });

@@ -11,13 +11,14 @@
  * suites: IANA numbers, comma-separated ("0xc02b"), to narrow what the node offers.
  *
  * Prints "dtls-fixture port N" once listening; log lines start with "dtls:". The
- * control channel (--control) answers `stats` (JSON), `advance MS` (moves the
+ * control channel (--control) answers `stats` (JSON, with the native heap of host/meter), `advance MS` (moves the
  * server's clock forward and ticks) and `closeall`.
  */
 import UDP from "embedded:io/socket/udp";
 import Timer from "timer";
 import Control from "host/control";
 import { argv, now as hostNow, readFile } from "host/runtime";
+import { native } from "host/meter";
 import { DtlsServer, type Peer } from "dtls-psk/server";
 import { pskFromConfig } from "dtls-psk/credentials";
 import { openUDP } from "../lib/net";
@@ -104,7 +105,7 @@ const server: DtlsServer = new DtlsServer({
   },
 });
 
-Control.register("stats", () => JSON.stringify({ ...server.stats(), requests }));
+Control.register("stats", () => JSON.stringify({ ...server.stats(), requests, nativeHeap: native().bytes }));
 Control.register("advance", (args) => {
   offset += Number(args[0]);
   server.tick();

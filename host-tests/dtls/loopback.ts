@@ -5,6 +5,7 @@
  */
 import { CLIENT, DTLSContext, DTLSSession, ESTABLISHED, type SessionState } from "dtls-psk/binding";
 import { DtlsServer, type DtlsServerOptions, type Peer } from "dtls-psk/server";
+import { bytesKeptBy } from "./heap";
 
 export const IDENTITY = "CoAP";
 export const KEY: Uint8Array = new Uint8Array(ArrayBuffer.fromString("esp32c3_key"));
@@ -51,7 +52,7 @@ export class TestClient {
       if (!out) break;
       const datagram = new Uint8Array(out);
       this.sent.push(datagram);
-      if (!this.net.drop(datagram, this)) this.net.server.receive(datagram, this.peer);
+      if (!this.net.drop(datagram, this)) this.net.deliver(datagram, this.peer);
     }
     for (let i = 0; i < 32; i++) {
       const data = this.session.read();
@@ -93,6 +94,11 @@ export class Loopback {
   readonly serverSent: { datagram: Uint8Array; peer: Peer }[] = [];
   /** return true to lose a client's datagram on its way to the server */
   drop: (datagram: Uint8Array, from: TestClient) => boolean = () => false;
+  /**
+   * heap bytes (host/meter) the server's calls took and did not give back since the
+   * loopback was made: its sessions' share, apart from the in-process clients'
+   */
+  serverBytes = 0;
 
   constructor(options: Partial<DtlsServerOptions> = {}) {
     this.server = new DtlsServer({
@@ -108,6 +114,11 @@ export class Loopback {
       log: (message) => this.logs.push(message),
       ...options,
     });
+  }
+
+  /** Hands a datagram to the server, metering what the call keeps. */
+  deliver(datagram: Uint8Array, peer: Peer): void {
+    this.serverBytes += bytesKeptBy(() => this.server.receive(datagram, peer));
   }
 
   client(port: number, identity: string = IDENTITY, key: Uint8Array = KEY, flags = 0): TestClient {
@@ -143,7 +154,7 @@ export class Loopback {
 
   /** Fires the clocks of the server and of every client, as their timers would. */
   tick(): void {
-    this.server.tick();
+    this.serverBytes += bytesKeptBy(() => this.server.tick());
     for (const c of this.clients.values()) {
       const deadline = c.session.deadline;
       if (deadline >= 0 && this.clock.ms >= deadline) {

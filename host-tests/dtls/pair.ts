@@ -7,6 +7,7 @@
 import { DtlsServer, type DtlsServerOptions, type Peer } from "dtls-psk/server";
 import { DtlsClient, type DtlsClientOptions } from "dtls-psk/client";
 import { Clock } from "./loopback";
+import { bytesKeptBy } from "./heap";
 
 export interface PairClient {
   port: number;
@@ -38,6 +39,9 @@ export class Pair {
   drop: (datagram: Uint8Array, toServer: boolean, port: number) => boolean = () => false;
   /** answer every request with "echo:" + it */
   echo = true;
+  /** native heap bytes the server's calls and the clients' calls kept since the pair was made */
+  serverBytes = 0;
+  clientBytes = 0;
   #queue: InFlight[] = [];
 
   constructor(options: Partial<DtlsServerOptions>) {
@@ -80,8 +84,8 @@ export class Pair {
     for (let i = 0; i < 1000 && this.#queue.length; i++) {
       const { datagram, port, toServer } = this.#queue.shift()!;
       if (this.drop(datagram, toServer, port)) continue;
-      if (toServer) this.server.receive(datagram, { address: "127.0.0.1", port });
-      else this.clients.get(port)?.client.receive(datagram);
+      if (toServer) this.serverBytes += bytesKeptBy(() => this.server.receive(datagram, { address: "127.0.0.1", port }));
+      else this.clientBytes += bytesKeptBy(() => this.clients.get(port)?.client.receive(datagram));
     }
     if (this.#queue.length) throw new Error("pair did not settle");
   }
@@ -89,15 +93,15 @@ export class Pair {
   /** connect() and pump: the client is open afterwards unless something refused it. */
   connect(port: number, options: Partial<DtlsClientOptions>): PairClient {
     const c = this.client(port, options);
-    c.client.connect();
+    this.clientBytes += bytesKeptBy(() => c.client.connect());
     this.pump();
     return c;
   }
 
   /** Fires the server's and every client's deadline, as their timers would, then pumps. */
   tick(): void {
-    this.server.tick();
-    for (const c of this.clients.values()) c.client.tick();
+    this.serverBytes += bytesKeptBy(() => this.server.tick());
+    for (const c of this.clients.values()) this.clientBytes += bytesKeptBy(() => c.client.tick());
     this.pump();
   }
 

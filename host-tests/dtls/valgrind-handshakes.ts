@@ -10,7 +10,7 @@
  *     $PWD/build/ts/host-tests/dtls/valgrind-handshakes.js /tmp/dtls-certs 100
  */
 import { argv, readFile } from "host/runtime";
-import { stats as bindingStats } from "dtls-psk/binding";
+import { nativeFigures } from "./heap";
 import { Pair, bytesOf } from "./pair";
 import { KEY } from "./loopback";
 
@@ -36,5 +36,5 @@ for (let i = 0; i < Number(count); i++) {
   pair.clients.delete(port);
 }
 pair.dispose();
-const [sessions, bytes] = bindingStats();
+const { sessions, bytes } = nativeFigures();
 trace(`valgrind-handshakes: ${opened} established, ${refused} refused (expired), ${sessions} native sessions left, ${bytes} bytes counted\n`);

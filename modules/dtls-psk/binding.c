@@ -23,8 +23,11 @@
  *     receive(datagram, now), tick(now), write(data, now), closeNotify(now),
  *     start(now) (a client's first flight) -> state
  *     output() / read() -> next ArrayBuffer to send / next plaintext, or undefined
- *     deadline, state, reason, suite, identity, peerCertificate, bytes; close()
- *   stats() -> [sessions, bytes, sharedBytes, counting]
+ *     deadline, state, reason, suite, identity, peerCertificate; close()
+ *   stats() -> [sessions, contexts]
+ *
+ * No allocator is replaced here or anywhere in what the device builds: the heap this
+ * file and Mbed TLS hold is measured by the simulator host (host-tests/host/src/mod_meter.c).
  *
  * Mbed TLS 2.28 (Debian, the simulator host) and 4.x (ESP-IDF v6, the device) differ
  * in RNG set-up, cookie set-up, PSA init and the RNG argument of private key parsing
@@ -198,125 +201,6 @@ enum {
 #define kFlagPreferEcdhe 1
 #define kFlagClient 2                 /* a client context: static PSK and/or certificates, no cookies */
 
-/* ---- Heap accounting ----
- * Every allocation made by mbedTLS or by this file while a session (or context) is
- * being worked on is charged to that session's `bytes` and to the module total. The
- * figure is what the allocator really reserved (the block's usable size), so a free
- * subtracts exactly what the matching calloc added and no header is needed.
- * Where the library has MBEDTLS_PLATFORM_MEMORY, its calloc/free hook does it
- * (ESP-IDF). Debian's 2.28 is built without it, so on glibc the executable's own
- * calloc/free interpose the C library's: every caller passes straight through, and
- * only calls made while this file holds a charge are counted.
- */
-/* clang's AddressSanitizer does not define __SANITIZE_ADDRESS__: never interpose under any ASan */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define DTLS_PSK_NO_INTERPOSE 1
-#endif
-#endif
-#if defined(MBEDTLS_PLATFORM_MEMORY) && !defined(MBEDTLS_PLATFORM_CALLOC_MACRO) && !defined(MBEDTLS_PLATFORM_FREE_MACRO) && (defined(__GLIBC__) || defined(ESP_PLATFORM))
-#define DTLS_COUNTING 1
-#define DTLS_COUNTING_HOOK 1
-#elif defined(__GLIBC__) && !defined(MBEDTLS_PLATFORM_MEMORY) && !defined(__SANITIZE_ADDRESS__) && !defined(DTLS_PSK_NO_INTERPOSE)
-#define DTLS_COUNTING 1
-#define DTLS_COUNTING_INTERPOSE 1
-#else
-#define DTLS_COUNTING 0             /* ASan, or a platform without a usable-size call: stats say so */
-#endif
-
-/*
- * volatile, both: the compiler takes calloc and free for builtins that touch no memory
- * of ours, so it would drop the stores around them, and fold a counter it just zeroed
- * (a constructor's local `bytes`) to 0 after the call.
- */
-#if DTLS_COUNTING_INTERPOSE
-static __thread volatile size_t* volatile gCharge;   /* where allocations count right now; NULL: nowhere */
-#else
-static volatile size_t* volatile gCharge;
-#endif
-static size_t gTotalBytes;          /* every live charge of this module */
-static size_t gSharedBytes;         /* the RNG and other module-wide state */
-
-#if DTLS_COUNTING_HOOK
-#if defined(__GLIBC__)
-#include <malloc.h>
-#define blockSize(p) malloc_usable_size(p)
-#else
-extern size_t heap_caps_get_allocated_size(void* p);   /* ESP-IDF heap API, declared here to keep its headers out */
-#define blockSize(p) heap_caps_get_allocated_size(p)
-#endif
-static void* countingCalloc(size_t count, size_t size)
-{
-	void* p = calloc(count, size);
-	if (p && gCharge) {
-		size_t n = blockSize(p);
-		*gCharge += n;
-		gTotalBytes += n;
-	}
-	return p;
-}
-static void countingFree(void* p)
-{
-	if (p && gCharge) {
-		size_t n = blockSize(p);
-		*gCharge -= n;
-		gTotalBytes -= n;
-	}
-	free(p);
-}
-static void countingInstall(void)
-{
-	static int installed = 0;
-	if (!installed) {
-		mbedtls_platform_set_calloc_free(countingCalloc, countingFree);
-		installed = 1;
-	}
-}
-#elif DTLS_COUNTING_INTERPOSE
-#include <malloc.h>
-extern void* __libc_calloc(size_t count, size_t size);
-extern void __libc_free(void* p);
-void* calloc(size_t count, size_t size)
-{
-	void* p = __libc_calloc(count, size);
-	if (p && gCharge) {
-		size_t n = malloc_usable_size(p);
-		*gCharge += n;
-		gTotalBytes += n;
-	}
-	return p;
-}
-void free(void* p)
-{
-	if (p && gCharge) {
-		size_t n = malloc_usable_size(p);
-		*gCharge -= n;
-		gTotalBytes -= n;
-	}
-	__libc_free(p);
-}
-#include <time.h>
-static void countingInstall(void)
-{
-	/*
-	 * glibc reads the time zone (fopen, malloc, free) the first time it converts a date,
-	 * which the X.509 validity check does in the middle of a handshake. Done there, the
-	 * free would be subtracted from a charge that never saw the malloc: do it now.
-	 */
-	static int warmed = 0;
-	if (!warmed) {
-		time_t epoch = 0;
-		struct tm date;
-		gmtime_r(&epoch, &date);
-		warmed = 1;
-	}
-}
-#else
-static void countingInstall(void)
-{
-}
-#endif
-
 /* ---- Records ---- */
 
 typedef struct DTLSQueued {
@@ -349,7 +233,6 @@ typedef struct {
 	size_t identityLength;
 	unsigned char key[DTLS_KEY_MAX];
 	size_t keyLength;
-	size_t bytes;
 } DTLSContextRecord;
 typedef DTLSContextRecord* DTLSContext;
 
@@ -373,7 +256,6 @@ typedef struct {
 	char peerName[DTLS_PEER_NAME_MAX];  /* subject of the peer's certificate, "" when none */
 	DTLSQueue outbox;
 	DTLSQueue inbox;
-	size_t bytes;
 } DTLSSessionRecord;
 typedef DTLSSessionRecord* DTLSSession;
 
@@ -403,9 +285,6 @@ static const int gPskSuites[] = {
 static const int gEcdhePskSuites[] = {
 #ifdef MBEDTLS_TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256
 	MBEDTLS_TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256,
-#endif
-#ifdef MBEDTLS_TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256
-	MBEDTLS_TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256,
 #endif
 	0
 };
@@ -458,7 +337,7 @@ static DTLSQueued* queueAdd(DTLSQueue* queue, size_t length)
 }
 
 /* Hands the first queued record to JS as an ArrayBuffer (xsResult), or undefined. */
-static void queueTake(xsMachine* the, DTLSSession s, DTLSQueue* queue)
+static void queueTake(xsMachine* the, DTLSQueue* queue)
 {
 	DTLSQueued* q = queue->first;
 	if (!q) {
@@ -470,9 +349,7 @@ static void queueTake(xsMachine* the, DTLSSession s, DTLSQueue* queue)
 	if (!queue->first)
 		queue->last = NULL;
 	queue->count--;
-	gCharge = &s->bytes;
 	mbedtls_free(q);
-	gCharge = NULL;
 }
 
 /* ---- mbedTLS callbacks: no I/O, only the session's buffers and its notion of now ---- */
@@ -652,7 +529,6 @@ static void contextRelease(DTLSContext c)
 {
 	if (--c->references > 0)
 		return;
-	gCharge = &c->bytes;
 	mbedtls_ssl_cookie_free(&c->cookies);
 	mbedtls_ssl_config_free(&c->conf);
 #if DTLS_CERTIFICATES
@@ -662,12 +538,8 @@ static void contextRelease(DTLSContext c)
 #endif
 	mbedtls_platform_zeroize(c->key, sizeof(c->key));
 	mbedtls_free(c);
-	gCharge = NULL;
-	if (--gContexts == 0) {
-		gCharge = &gSharedBytes;
+	if (--gContexts == 0)
 		rngStop();
-		gCharge = NULL;
-	}
 }
 
 void xs_dtls_context_destructor(void* data)
@@ -752,25 +624,19 @@ static void configureCertificates(xsMachine* the, DTLSContext c)
 	if (given(the, 4) != given(the, 5))
 		xsRangeError("certificate and private key go together");
 	if (c->hasCertificate) {
-		gCharge = &c->bytes;
 		error = parseCredential(the, 4, kParseChain, &c->ownChain);
-		gCharge = NULL;
 		if (error)
 			xsRangeError((error == -2) ? "no memory" : "invalid certificate");
-		gCharge = &c->bytes;
 		error = parseCredential(the, 5, kParseKey, &c->ownKey);
 		if (!error)
 			error = checkPair(&c->ownChain.pk, &c->ownKey) ? -3 : 0;
 		if (!error)
 			error = mbedtls_ssl_conf_own_cert(&c->conf, &c->ownChain, &c->ownKey);
-		gCharge = NULL;
 		if (error)
 			xsRangeError((error == -2) ? "no memory" : (error == -3) ? "private key does not match the certificate" : "invalid private key");
 	}
 	if (c->hasCa) {
-		gCharge = &c->bytes;
 		error = parseCredential(the, 6, kParseChain, &c->caChain);
-		gCharge = NULL;
 		if (error)
 			xsRangeError((error == -2) ? "no memory" : "invalid ca");
 		mbedtls_ssl_conf_ca_chain(&c->conf, &c->caChain, NULL);
@@ -798,18 +664,12 @@ void xs_dtls_context_constructor(xsMachine* the)
 	DTLSContext c;
 	int flags = (xsmcArgc > 2) ? xsmcToInteger(xsArg(2)) : 0;
 	int i = 0, error;
-	volatile size_t bytes = 0;   /* volatile: see gCharge */
-	countingInstall();
 	if (gContexts == 0) {
-		gCharge = &gSharedBytes;
 		error = rngStart();
-		gCharge = NULL;
 		if (error)
 			xsUnknownError("rng failed");
 	}
-	gCharge = &bytes;
 	c = mbedtls_calloc(1, sizeof(DTLSContextRecord));
-	gCharge = NULL;
 	if (!c) {
 		if (gContexts == 0)
 			rngStop();
@@ -817,7 +677,6 @@ void xs_dtls_context_constructor(xsMachine* the)
 	}
 	gContexts++;
 	c->references = 1;
-	c->bytes = bytes;
 	mbedtls_ssl_config_init(&c->conf);
 	mbedtls_ssl_cookie_init(&c->cookies);
 #if DTLS_CERTIFICATES
@@ -839,13 +698,11 @@ void xs_dtls_context_constructor(xsMachine* the)
 	if (!c->hasPsk && !c->hasCertificate && !(c->client && c->hasCa))
 		xsRangeError("no credentials");
 
-	gCharge = &c->bytes;
 	error = mbedtls_ssl_config_defaults(&c->conf, c->client ? MBEDTLS_SSL_IS_CLIENT : MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_DATAGRAM, MBEDTLS_SSL_PRESET_DEFAULT);
 	if (!error && c->client && c->hasPsk)
 		error = mbedtls_ssl_conf_psk(&c->conf, c->key, c->keyLength, c->identity, c->identityLength);
 	if (!error && !c->client)
 		error = cookieSetup(&c->cookies);
-	gCharge = NULL;
 	if (error)
 		xsUnknownError("dtls set-up failed");
 	configureVersionAndRng(&c->conf);
@@ -984,11 +841,9 @@ void xs_dtls_context_hello(xsMachine* the)
 		xsmcSetFalse(xsResult);
 		return;
 	}
-	gCharge = &c->bytes;
 	valid = cookieLength && (mbedtls_ssl_cookie_check(&c->cookies, cookie, cookieLength, id, idLength) == 0);
 	p = hvr + 13 + 12 + 3;
 	error = valid ? 0 : mbedtls_ssl_cookie_write(&c->cookies, &p, hvr + sizeof(hvr), id, idLength);
-	gCharge = NULL;
 	if (valid || error) {
 		xsmcSetBoolean(xsResult, valid);
 		return;
@@ -1024,12 +879,10 @@ void xs_dtls_context_hello(xsMachine* the)
 static void sessionFree(DTLSSession s)
 {
 	DTLSContext c = s->context;
-	gCharge = &s->bytes;
 	mbedtls_ssl_free(&s->ssl);
 	queueFree(&s->outbox);
 	queueFree(&s->inbox);
 	mbedtls_free(s);   /* the charge is subtracted before the block goes */
-	gCharge = NULL;
 	gSessions--;
 	contextRelease(c);
 }
@@ -1055,7 +908,6 @@ void xs_dtls_session_constructor(xsMachine* the)
 	size_t idLength = c->client ? 0 : transportId(the, &xsArg(1), id);
 	char serverName[256];
 	int named = c->client && given(the, 1);
-	volatile size_t bytes = 0;   /* volatile: see gCharge */
 	DTLSSession s;
 	int error;
 
@@ -1066,18 +918,14 @@ void xs_dtls_session_constructor(xsMachine* the)
 			xsRangeError("invalid server name");
 		memcpy(serverName, name, length + 1);
 	}
-	gCharge = &bytes;
 	s = mbedtls_calloc(1, sizeof(DTLSSessionRecord));
-	gCharge = NULL;
 	if (!s)
 		xsUnknownError("no memory");
-	s->bytes = bytes;
 	s->context = c;
 	c->references++;
 	gSessions++;
 	mbedtls_ssl_init(&s->ssl);
 	xsmcSetHostData(xsThis, s);
-	gCharge = &s->bytes;
 	error = mbedtls_ssl_setup(&s->ssl, &c->conf);
 	if (!error && !c->client)
 		error = mbedtls_ssl_set_client_transport_id(&s->ssl, id, idLength);
@@ -1089,7 +937,6 @@ void xs_dtls_session_constructor(xsMachine* the)
 	(void)named;
 	(void)serverName;
 #endif
-	gCharge = NULL;
 	if (error) {
 		xsmcSetHostData(xsThis, NULL);
 		sessionFree(s);
@@ -1190,7 +1037,6 @@ static void enter(xsMachine* the, DTLSSession s, int nowArgument)
 {
 	s->now = xsmcToNumber(xsArg(nowArgument));
 	gCurrent = s;
-	gCharge = &s->bytes;
 }
 
 static void leave(xsMachine* the, DTLSSession s)
@@ -1198,7 +1044,6 @@ static void leave(xsMachine* the, DTLSSession s)
 	s->input = NULL;
 	s->inputLength = 0;
 	gCurrent = NULL;
-	gCharge = NULL;
 	xsmcSetInteger(xsResult, s->state);
 }
 
@@ -1289,13 +1134,13 @@ void xs_dtls_session_close(xsMachine* the)
 void xs_dtls_session_output(xsMachine* the)
 {
 	DTLSSession s = sessionFrom(the);
-	queueTake(the, s, &s->outbox);
+	queueTake(the, &s->outbox);
 }
 
 void xs_dtls_session_read(xsMachine* the)
 {
 	DTLSSession s = sessionFrom(the);
-	queueTake(the, s, &s->inbox);
+	queueTake(the, &s->inbox);
 }
 
 void xs_dtls_session_get_deadline(xsMachine* the)
@@ -1351,23 +1196,13 @@ void xs_dtls_session_get_peer_certificate(xsMachine* the)
 		xsmcSetString(xsResult, s->peerName);
 }
 
-void xs_dtls_session_get_bytes(xsMachine* the)
-{
-	xsmcSetNumber(xsResult, (double)sessionFrom(the)->bytes);
-}
-
-/* stats() -> [sessions, bytes of every live session and context, shared bytes, counting 0/1] */
+/* stats() -> [live sessions, live contexts]: what a leak check needs; heap figures are the host's (host/meter) */
 void xs_dtls_stats(xsMachine* the)
 {
 	xsmcVars(1);
-	xsmcSetNewArray(xsResult, 4);
+	xsmcSetNewArray(xsResult, 2);
 	xsmcSetInteger(xsVar(0), gSessions);
 	xsmcSetIndex(xsResult, 0, xsVar(0));
-	xsmcSetNumber(xsVar(0), (double)gTotalBytes);
+	xsmcSetInteger(xsVar(0), gContexts);
 	xsmcSetIndex(xsResult, 1, xsVar(0));
-	xsmcSetNumber(xsVar(0), (double)gSharedBytes);
-	xsmcSetIndex(xsResult, 2, xsVar(0));
-	/* a context always charges its own block: nothing counted means calloc was redirected (valgrind) */
-	xsmcSetInteger(xsVar(0), DTLS_COUNTING && !(gContexts && !gTotalBytes));
-	xsmcSetIndex(xsResult, 3, xsVar(0));
 }

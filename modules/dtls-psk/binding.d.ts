@@ -28,7 +28,6 @@ export const SUITES: {
   readonly PSK_WITH_AES_128_GCM_SHA256: 0x00a8;
   readonly PSK_WITH_AES_128_CBC_SHA256: 0x00ae;
   readonly ECDHE_PSK_WITH_AES_128_CBC_SHA256: 0xc037;
-  readonly ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256: 0xccac;
 };
 
 /** IANA numbers of the certificate suites (ECDHE-ECDSA), RFC 7252's CCM_8 first. */
@@ -115,9 +114,7 @@ export class DTLSSession {
   readonly identity: ArrayBuffer | undefined;
   /** the subject of the peer's certificate ("CN=coap-client"), once it presented one */
   readonly peerCertificate: string | undefined;
-  /** heap bytes held by this session's mbedTLS state and queues (0 when the platform cannot count) */
-  readonly bytes: number;
 }
 
-/** [live sessions, heap bytes held by the binding (sessions, contexts, RNG), shared bytes (RNG), counting 1/0] */
-export function stats(): [number, number, number, number];
+/** [live sessions, live contexts] of the whole process (heap figures: the simulator host's host/meter) */
+export function stats(): [number, number];

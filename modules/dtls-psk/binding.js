@@ -16,7 +16,6 @@ export const SUITES = Object.freeze({
 	PSK_WITH_AES_128_GCM_SHA256: 0x00a8,
 	PSK_WITH_AES_128_CBC_SHA256: 0x00ae,
 	ECDHE_PSK_WITH_AES_128_CBC_SHA256: 0xc037,
-	ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256: 0xccac,
 });
 
 export const CERTIFICATE_SUITES = Object.freeze({
@@ -50,7 +49,6 @@ export class DTLSSession @ "xs_dtls_session_destructor" {
 	get suite() @ "xs_dtls_session_get_suite";
 	get identity() @ "xs_dtls_session_get_identity";
 	get peerCertificate() @ "xs_dtls_session_get_peer_certificate";
-	get bytes() @ "xs_dtls_session_get_bytes";
 }
 Object.freeze(DTLSSession.prototype);
 

@@ -82,8 +82,6 @@ export interface DtlsClientStats {
   recordsDelivered: number;
   /** datagrams that arrived with no session to take them */
   dropped: number;
-  /** heap bytes held by the session (0 when none, or when the platform cannot count) */
-  sessionBytes: number;
   /** why the last session ended */
   lastReason: string | undefined;
 }
@@ -238,7 +236,6 @@ export class DtlsClient {
       state: this.state,
       suite: session && this.#open ? session.suite : undefined,
       ...this.#counters,
-      sessionBytes: session ? session.bytes : 0,
       lastReason: this.#lastReason,
     };
   }

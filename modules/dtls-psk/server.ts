@@ -28,7 +28,6 @@ import {
   FAILED,
   HANDSHAKING,
   PREFER_ECDHE,
-  stats as bindingStats,
   type CredentialBytes,
 } from "./binding";
 import { credentialOf } from "./describe";
@@ -86,12 +85,6 @@ export interface DtlsServerStats {
   sessions: number;
   handshaking: number;
   established: number;
-  /** heap bytes the binding holds for this process (every session, the contexts, the RNG) */
-  bytes: number;
-  /** heap bytes of this server's sessions */
-  sessionBytes: number;
-  /** false when the platform cannot count heap bytes (then bytes are 0) */
-  counting: boolean;
   helloVerifyRequests: number;
   handshakesCompleted: number;
   handshakesFailed: number;
@@ -302,27 +295,14 @@ export class DtlsServer {
   }
 
   stats(): DtlsServerStats {
-    const [, bytes, , counting] = bindingStats();
     let handshaking = 0;
-    let sessionBytes = 0;
-    for (const entry of this.#sessions.values()) {
-      if (!entry.established) handshaking++;
-      sessionBytes += entry.native.bytes;
-    }
+    for (const entry of this.#sessions.values()) if (!entry.established) handshaking++;
     return {
       sessions: this.#sessions.size,
       handshaking,
       established: this.#sessions.size - handshaking,
-      bytes,
-      sessionBytes,
-      counting: counting === 1,
       ...this.#counters,
     };
-  }
-
-  /** Bytes held by one peer's session (undefined without one). */
-  sessionBytes(peer: Peer): number | undefined {
-    return this.#sessions.get(peerTransportId(peer))?.native.bytes;
   }
 
   #open(key: string, hello: Uint8Array, peer: Peer): void {

@@ -29,6 +29,21 @@ declare module "host/runtime" {
   export function readdir(path: string): { name: string; directory: boolean }[];
 }
 
+declare module "host/meter" {
+  export interface NativeHeap {
+    /** bytes Mbed TLS and the native modules hold now (the allocator's usable sizes) */
+    bytes: number;
+    blocks: number;
+    /** the most held at once since the host started or since resetPeak() */
+    peak: number;
+    /** calloc calls so far */
+    allocations: number;
+  }
+  /** the heap of Mbed TLS and the native modules, as the host's link counts it (never the device) */
+  export function native(): NativeHeap;
+  export function resetPeak(): void;
+}
+
 declare module "host/process" {
   export interface ProcessOptions {
     argv: string[];
