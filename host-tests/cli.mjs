@@ -18,7 +18,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
-import { configModuleSource } from "./manifest.mjs";
+import { configModuleSource, preloadsFor } from "./manifest.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
@@ -166,11 +166,13 @@ function compileTypeScript() {
   }
 }
 
+/* module roots, and the modules the manifest preloads: every host runs them as the SDK's linker does */
 export function hostArguments() {
   return [
     "-I", join(root, "host-tests", "host", "js"),
     "-I", join(buildDir, "ts", "modules"),
     "-I", join(buildDir, "ts"),
+    ...preloadsFor(root, "lin").flatMap((name) => ["--preload", name]),
   ];
 }
 
@@ -205,7 +207,7 @@ async function main() {
   if (command === "build") return;
   if (command === "start") {
     mkdirSync(join(root, ".data"), { recursive: true });
-    const board = ["--preload", "host-tests/host/board"];
+    const board = ["--board", "host-tests/host/board"];
     const stack = manifestStack() ? ["--stack", String(manifestStack())] : [];
     process.exit(await launch([...hostArguments(), "--data", join(root, ".data"), "--control", ...board, ...stack, "main", ...rest]));
   }

@@ -24,6 +24,10 @@
  *   "esp32/*", then "esp32", then "...".
  * - `config` objects merge deeply, the including manifest last, then key=value
  *   arguments from the command line replace top-level keys with strings.
+ * - `preload` (top level and the platform section, concatenated) names modules, not
+ *   paths; a name that matches no module preloads nothing, silently: an error here.
+ *   Every module of the project's own must be preloaded (its code and objects then
+ *   live in flash, not in the C3's RAM).
  * Only ES2022 and node's standard library: no dependencies.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -115,6 +119,13 @@ function projectConfig(root, path, platform, seen) {
 
 function asList(value) {
   return value === undefined ? [] : Array.isArray(value) ? value : [value];
+}
+
+/** The modules a build for `platform` preloads (manifest "preload" and the platform section's), as specifiers. */
+export function preloadsFor(root, platform) {
+  const manifest = readManifest(root);
+  const section = platformSection(manifest.platforms, platform);
+  return [...asList(manifest.preload), ...asList(section?.preload)];
 }
 
 /** JavaScript source of an `mc/config` module, shaped like the one mcconfig generates (a deep-frozen object). */
@@ -290,6 +301,21 @@ function checkModules(manifest, platform, context, problems) {
         }
       }
     }
+  }
+
+  const preloads = [...asList(manifest.preload), ...asList(section?.preload)];
+  const preloaded = new Set();
+  for (const name of preloads) {
+    if (typeof name !== "string") {
+      problems.push(`${platform}: preload entries are module names (strings)`);
+      continue;
+    }
+    if (!targets.has(targetOf(name))) problems.push(`${platform}: preload "${name}" names no module of this build (mcconfig preloads nothing for it, silently)`);
+    preloaded.add(targetOf(name));
+  }
+  for (const [target, paths] of targets) {
+    if ([...paths].some((path) => path.startsWith(`${context.root}/`)) && !preloaded.has(target))
+      problems.push(`${platform}: module "${target}" is not in "preload": its code and objects would take RAM at run time`);
   }
 
   for (const [target, paths] of targets) {

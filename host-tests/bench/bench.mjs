@@ -20,6 +20,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir, cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { preloadsFor } from "../manifest.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const buildDir = join(root, "build");
@@ -28,6 +29,9 @@ const loadGenerator = join(buildDir, "bench", "coap-load");
 const dtlsLoad = join(buildDir, "bench", "dtls-load");
 const allocCount = join(buildDir, "bench", "alloc-count.so");
 const TOTAL_LIMIT_MS = 9 * 60 * 1000;
+/* the module roots and the manifest's preloads, as host-tests/cli.mjs gives them to every host */
+const hostRoots = ["-I", join(root, "host-tests", "host", "js"), "-I", join(buildDir, "ts", "modules"), "-I", join(buildDir, "ts"),
+  ...preloadsFor(root, "lin").flatMap((name) => ["--preload", name])];
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -135,8 +139,8 @@ async function ours() {
   const port = freePort();
   const data = mkdtempSync(join(tmpdir(), "bench-node-"));
   // the firmware itself (main.ts with the simulated board), on ports no test uses
-  const child = await startServer([host, "-I", join(root, "host-tests", "host", "js"), "-I", join(buildDir, "ts", "modules"), "-I", join(buildDir, "ts"),
-    "--data", data, "--preload", "host-tests/host/board", "--config", `coapPort=${port}`, "--config", `coapsPort=${freePort()}`, "main"], /started/);
+  const child = await startServer([host, ...hostRoots,
+    "--data", data, "--board", "host-tests/host/board", "--config", `coapPort=${port}`, "--config", `coapsPort=${freePort()}`, "main"], /started/);
   child.once("exit", () => rmSync(data, { recursive: true, force: true }));
   return { child, port };
 }
@@ -231,8 +235,8 @@ async function dtlsOurs() {
   const coapPort = freePort();
   const coapsPort = coapPort + 1;
   const data = mkdtempSync(join(tmpdir(), "bench-node-"));
-  const child = await startServer([host, "-I", join(root, "host-tests", "host", "js"), "-I", join(buildDir, "ts", "modules"), "-I", join(buildDir, "ts"),
-    "--data", data, "--control", "--preload", "host-tests/host/board", "--config", `coapPort=${coapPort}`, "--config", `coapsPort=${coapsPort}`,
+  const child = await startServer([host, ...hostRoots,
+    "--data", data, "--control", "--board", "host-tests/host/board", "--config", `coapPort=${coapPort}`, "--config", `coapsPort=${coapsPort}`,
     // raised limits for the 64-session and 1000-observer rows, once main.ts reads these keys (until then: its defaults, 8 and 8)
     "--config", "dtlsMaxSessions=64", "--config", "maxObservers=1000", "--config", "maxObserversPerResource=1000", "main"], /started/, 0, { stdin: true });
   child.once("exit", () => rmSync(data, { recursive: true, force: true }));

@@ -1,5 +1,5 @@
 /*
- * The simulated board, preloaded by the host before main (`--preload
+ * The simulated board, loaded by the host before main (`--board
  * host-tests/host/board`, as `npm start` and the tests do): a DS18B20 on the
  * simulated 1-Wire bus driven by "temp ..." commands, the GPIO pins ("pin ..."),
  * and "stats", which answers main.ts's cache sizes and sessions as JSON plus the

@@ -6,7 +6,7 @@
 import { test, assert } from "../lib/harness";
 import { native } from "host/meter";
 import { gc, hostCommand } from "host/runtime";
-import { run } from "../lib/process";
+import { fixture, run, startHost } from "../lib/process";
 import { DTLSContext } from "dtls-psk/binding";
 
 test("the host defines no allocator of its own: calloc and free are the C library's", async () => {
@@ -38,4 +38,14 @@ test("the meter sees a DTLS context's allocations and their release, and nothing
   } finally {
     keep.close();
   }
+});
+
+test("a fresh process: the first DTLS context's bytes, and the library's shared state apart", async () => {
+  const result = await startHost(fixture("dtls-heap")).wait(10000);
+  assert.equal(result.status, 0, result.stderr);
+  const figures = JSON.parse(/dtls-heap (\{.*\})/.exec(result.stdout)![1]) as { empty: number; context: number; shared: number };
+  trace(`  server context (PSK) ${figures.context} B; shared library state left after it closed ${figures.shared} B\n`);
+  assert.equal(figures.empty, 0, "nothing of Mbed TLS is allocated before the first context");
+  assert.atLeast(figures.context, 1000);
+  assert.atLeast(figures.shared, 0);
 });

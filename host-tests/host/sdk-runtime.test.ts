@@ -4,6 +4,7 @@
  * (host-tests/host/src/sdk_runtime.c).
  */
 import { test, assert } from "../lib/harness";
+import { fixture, startHost } from "../lib/process";
 
 test("the built-ins are frozen as the SDK's linker freezes them; globalThis is not", () => {
   for (const [name, object] of [
@@ -43,4 +44,50 @@ test("assigning an inherited built-in property throws, as `this.name = ...` does
   const error = new Fielded("y");
   assert.equal(error.name, "Fielded");
   assert.equal(String(error), "Fielded: y");
+});
+
+/*
+ * What a preloaded module's state allows at run time, as the SDK's linker leaves it
+ * (xslSlot.c fxPrepareHeap). The expected answers are the ones the same fixture gave
+ * in the SDK 8.2.3 desktop simulator, built with mcconfig as a preloaded module.
+ */
+const DEVICE_ANSWERS = {
+  "map.set": "TypeError",
+  "set.add": "TypeError",
+  "typedArray[0] =": "TypeError",
+  "array.push": "ok",
+  "object.n =": "ok",
+  "object.added =": "ok",
+  "let counter++": "ok",
+  "let handler = another function": "TypeError",
+  "Class.extra =": "TypeError",
+  "Class.prototype.extra =": "TypeError",
+  "new Class().value =": "ok",
+  "new Map().set": "ok",
+};
+
+test("a preloaded module's Maps, Sets, buffers, functions and classes are read-only at run time; plain objects, arrays and variables are not", async () => {
+  const module = fixture("preloaded");
+  const result = await startHost(module, { preload: [module] }).wait(10000);
+  assert.equal(result.status, 0, result.stderr);
+  const line = /preloaded (\{.*\})/.exec(result.stdout);
+  assert.ok(line, result.stdout);
+  assert.deepEqual(JSON.parse(line[1]), DEVICE_ANSWERS);
+});
+
+test("the same module loaded at run time (not preloaded) is writable throughout", async () => {
+  const result = await startHost(fixture("preloaded")).wait(10000);
+  assert.equal(result.status, 0, result.stderr);
+  const answers = JSON.parse(/preloaded (\{.*\})/.exec(result.stdout)![1]) as Record<string, string>;
+  assert.deepEqual(Object.values(answers).filter((answer) => answer !== "ok"), []);
+});
+
+/* the SDK's build of the same fixture as a preloaded module stops with "TypeError: link: unavailable function" */
+test("a preloaded module's body cannot call native code, as the SDK's linker cannot run it", async () => {
+  const module = fixture("preload-native");
+  const result = await startHost(module, { preload: [module] }).wait(10000);
+  assert.notEqual(result.status, 0);
+  assert.match(result.stderr, /xs_timer_\w+: native code does not run in a preloaded module's body/);
+  const later = await startHost(module).wait(10000);
+  assert.equal(later.status, 0, `the same module loaded at run time: ${later.stderr}`);
 });

@@ -173,7 +173,9 @@ export interface HostOptions {
   stack?: number;
   /** mc/config overrides, as mcconfig's KEY=VALUE (strings) */
   config?: Record<string, string | number>;
-  /** modules imported before `module` (the simulator's board, e.g. host-tests/sensors/sim-attach) */
+  /** modules imported before `module` at run time (the simulator's board, e.g. host-tests/sensors/sim-attach) */
+  board?: string[];
+  /** modules preloaded as the SDK's linker does, beyond the manifest's (which every host gets) */
   preload?: string[];
   args?: string[];
 }
@@ -184,6 +186,7 @@ export function startHost(module: string, options: HostOptions = {}): Child {
   if (options.data) argv.push("--data", options.data);
   if (options.control) argv.push("--control");
   for (const module of options.preload ?? []) argv.push("--preload", module);
+  for (const module of options.board ?? []) argv.push("--board", module);
   if (options.stack) argv.push("--stack", String(options.stack));
   for (const [key, value] of Object.entries(options.config ?? {})) argv.push("--config", `${key}=${value}`);
   argv.push(module, ...(options.args ?? []));
@@ -201,7 +204,7 @@ export function deviceStack(): number | undefined {
 
 /** Starts the firmware (main.ts) as `npm start` does, on a data folder, and waits until it serves. */
 export async function startNode(data = scratchDirectory(), config: Record<string, string | number> = {}): Promise<Child> {
-  const node = startHost("main", { data, control: true, preload: SIMULATED_BOARD, stack: deviceStack(), config });
+  const node = startHost("main", { data, control: true, board: SIMULATED_BOARD, stack: deviceStack(), config });
   await node.waitFor(/started/, 10000);
   return node;
 }

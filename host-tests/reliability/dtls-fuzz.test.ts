@@ -31,5 +31,6 @@ test(`fuzz: ${SECONDS} s of libFuzzer on the DTLS binding's record input under A
   assert.atLeast(Number(summary[3]), 100, "edges covered in the binding (a harness that never reaches a session covers far fewer)");
   // the seeds are recorded handshakes; they must replay to application data, or mutations never get past the cookie and Finished
   const replayed = output.match(/(\d+) recorded conversations, (\d+) of them replay to application data/);
-  assert.ok(replayed && Number(replayed[2]) >= 7, `seed replay: ${replayed?.[0]}`);
+  /* the handshake seeds: five suites and one with a retransmission (the wrong-key and wrong-identity seeds end in an alert) */
+  assert.ok(replayed && Number(replayed[2]) >= 6, `seed replay: ${replayed?.[0]}`);
 }, { timeout: (SECONDS + 90) * 1000, skip: SKIP });

@@ -4,7 +4,7 @@
  */
 declare module "host/runtime" {
   export function argv(): string[];
-  /** the executable and -I options that start another host with the same module roots */
+  /** the executable, -I and --preload options that start another host with the same module roots and preloads */
   export function hostCommand(): string[];
   /** the --config KEY=VALUE options given to this host */
   export function configOverrides(): string[];

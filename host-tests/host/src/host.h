@@ -19,6 +19,7 @@ void hostSetShutdownHandler(xsMachine* the, xsSlot* handler); /* called on SIGIN
 void hostCheckRejectionsAtExit(void);          /* reports rejections nobody handled */
 double hostHeapBytes(void);                    /* chunk and slot bytes in use by the machine */
 void hostFreezeBuiltIns(xsMachine* the);       /* the built-ins frozen as the SDK's linker freezes them */
+void hostPreload(xsMachine* the, const char** specifiers, int count); /* the manifest's preloads, as the linker runs and freezes them */
 
 /* monotonic milliseconds (fractional) */
 double hostNow(void);
@@ -52,6 +53,8 @@ extern int hostConfigOverrideCount;
 extern char hostExecutable[];
 extern int hostRootCount;
 extern const char* hostRoots[];
+extern int hostPreloadCount;
+extern const char* hostPreloads[];
 
 /* scratch folders made by host/runtime's temporaryDirectory(), removed at exit */
 void hostRemoveTemporaryDirectories(void);
@@ -61,5 +64,6 @@ void hostControlStart(void);
 void hostControlStop(void);
 
 #define HOST_MAX_ROOTS 16
+#define HOST_MAX_PRELOADS 128
 
 #endif

@@ -4,11 +4,14 @@
  * runs its "main" (import it; call its default export when that is a function) and
  * exits when nothing is left to wait for, on SIGINT/SIGTERM, or on request.
  *
- *   xshost [-I root]... [--data DIR] [--control] [--preload MODULE]... [--config KEY=VALUE]...
- *          [--stack SLOTS] MODULE [ARG]...
+ *   xshost [-I root]... [--data DIR] [--control] [--preload MODULE]... [--board MODULE]...
+ *          [--config KEY=VALUE]... [--stack SLOTS] MODULE [ARG]...
  *
- * --preload imports a module before MODULE: the simulator's "board" (a simulated
- * sensor driven from the control channel, say) without the app knowing of it.
+ * --preload names a module the manifest preloads: it runs first, as the SDK's linker
+ * runs it on the build machine (no native code), and what it leaves is frozen as
+ * the linker freezes it (sdk_runtime.c).
+ * --board imports a module before MODULE at run time: the simulator's "board" (a
+ * simulated sensor driven from the control channel, say) without the app knowing of it.
  * --config overrides a key of `mc/config` with a string, as mcconfig's KEY=VALUE does.
  * --stack sets the JS stack in slots (the manifest's creation.stack on the device).
  *
@@ -34,9 +37,11 @@ const char* hostRoots[HOST_MAX_ROOTS];
 const char* hostConfigOverrides[HOST_MAX_CONFIG];
 int hostConfigOverrideCount = 0;
 
-#define HOST_MAX_PRELOADS 8
-static const char* gPreloads[HOST_MAX_PRELOADS];
-static int gPreloadCount = 0;
+const char* hostPreloads[HOST_MAX_PRELOADS];
+int hostPreloadCount = 0;
+#define HOST_MAX_BOARDS 8
+static const char* gBoards[HOST_MAX_BOARDS];
+static int gBoardCount = 0;
 
 static int gExitRequested = 0;
 static int gExitStatus = 0;
@@ -306,7 +311,7 @@ static void xs_trace(xsMachine* the)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: xshost [-I root]... [--data DIR] [--control] [--preload MODULE]... [--config KEY=VALUE]... [--stack SLOTS] MODULE [ARG]...\n");
+	fprintf(stderr, "usage: xshost [-I root]... [--data DIR] [--control] [--preload MODULE]... [--board MODULE]... [--config KEY=VALUE]... [--stack SLOTS] MODULE [ARG]...\n");
 	exit(64);
 }
 
@@ -316,11 +321,12 @@ static void runMain(xsMachine* the, const char* specifier)
 	{
 		xsmcVars(2);
 		xsTry {
-			hostFreezeBuiltIns(the);
 			xsVar(0) = xsNewHostFunction(xs_trace, 0);
 			xsmcSet(xsGlobal, xsID("trace"), xsVar(0));
-			for (int i = 0; i < gPreloadCount; i++)
-				xsAwaitImport(gPreloads[i], 0);
+			hostFreezeBuiltIns(the);
+			hostPreload(the, hostPreloads, hostPreloadCount);
+			for (int i = 0; i < gBoardCount; i++)
+				xsAwaitImport(gBoards[i], 0);
 			/* import the module, then call its default export if it is a function */
 			xsVar(0) = xsString(specifier);
 			xsVar(1) = xsAwaitImport(specifier, XS_IMPORT_DEFAULT);
@@ -369,9 +375,15 @@ int main(int argc, char* argv[])
 			argi += 2;
 		}
 		else if (!strcmp(argv[argi], "--preload") && (argi + 1 < argc)) {
-			if (gPreloadCount == HOST_MAX_PRELOADS)
+			if (hostPreloadCount == HOST_MAX_PRELOADS)
 				usage();
-			gPreloads[gPreloadCount++] = argv[argi + 1];
+			hostPreloads[hostPreloadCount++] = argv[argi + 1];
+			argi += 2;
+		}
+		else if (!strcmp(argv[argi], "--board") && (argi + 1 < argc)) {
+			if (gBoardCount == HOST_MAX_BOARDS)
+				usage();
+			gBoards[gBoardCount++] = argv[argi + 1];
 			argi += 2;
 		}
 		else if (!strcmp(argv[argi], "--config") && (argi + 1 < argc)) {

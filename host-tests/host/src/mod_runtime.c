@@ -36,6 +36,13 @@ void xs_runtime_command(xsMachine* the)
 		xsmcSetString(xsVar(0), realpath(hostRoots[i], real) ? real : (char*)hostRoots[i]);
 		xsCall1(xsResult, xsID("push"), xsVar(0));
 	}
+	/* another host runs the same firmware image: the same preloaded modules */
+	for (int i = 0; i < hostPreloadCount; i++) {
+		xsmcSetString(xsVar(0), "--preload");
+		xsCall1(xsResult, xsID("push"), xsVar(0));
+		xsmcSetString(xsVar(0), (char*)hostPreloads[i]);
+		xsCall1(xsResult, xsID("push"), xsVar(0));
+	}
 }
 
 void xs_runtime_config_overrides(xsMachine* the)

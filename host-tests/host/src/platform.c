@@ -16,6 +16,9 @@ extern int hostRootCount;
 extern const char* hostRoots[];
 extern void hostKillChildren(void);
 extern void hostRemoveTemporaryDirectories(void);
+extern int hostIsPreloading(void);
+extern void hostPreloadGuard(txMachine* the);
+extern void hostGuardPreloadedHosts(txMachine* the, txSlot* array, const txCallback* callbacks, const char* const* names, int count);
 #include <dlfcn.h>
 #include <sys/stat.h>
 
@@ -225,20 +228,45 @@ txID fxFindModule(txMachine* the, txSlot* realm, txID moduleID, txSlot* slot)
 
 static txScript* gLoadingScript = NULL;
 
-/* Called by the engine when the module's code starts: builds the host functions its `@` names ask for. */
+/*
+ * Called by the engine when the module's code starts: builds the host functions its
+ * `@` names ask for. While the manifest's modules are preloaded, each is built with
+ * hostPreloadGuard in place of its C function (sdk_runtime.c), except the
+ * simulator's own services (host/runtime, host/control, host/process, host/meter):
+ * they stand for the build machine and the test harness, which the device never
+ * runs (mc/config reads the --config overrides through them, as mcconfig bakes
+ * KEY=VALUE in at build time).
+ */
+static int hostServiceFunction(const char* name)
+{
+	static const char* const prefixes[] = { "xs_runtime_", "xs_control_", "xs_process_", "xs_meter_" };
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (!strncmp(name, prefixes[i], strlen(prefixes[i])))
+			return 1;
+	return 0;
+}
+
 static void hostBuildHosts(txMachine* the)
 {
 	txScript* script = gLoadingScript;
 	txByte* p;
 	txID count, i;
 	txHostFunctionBuilder* builders;
+	txCallback* callbacks;
+	const char** names;
 	if (!script || !script->hostsBuffer)
 		return;
 	p = (txByte*)script->hostsBuffer;
 	mxDecodeID(p, count);
 	builders = c_calloc(count ? count : 1, sizeof(txHostFunctionBuilder));
-	if (!builders)
+	callbacks = c_calloc(count ? count : 1, sizeof(txCallback));
+	names = c_calloc(count ? count : 1, sizeof(char*));
+	if (!builders || !callbacks || !names) {
+		c_free(builders);
+		c_free(callbacks);
+		c_free(names);
 		fxAbort(the, XS_NOT_ENOUGH_MEMORY_EXIT);
+	}
 	for (i = 0; i < count; i++) {
 		txS1 length = *p++;
 		txID id;
@@ -250,14 +278,25 @@ static void hostBuildHosts(txMachine* the)
 		symbol = dlsym(RTLD_DEFAULT, name);
 		if (!symbol) {
 			c_free(builders);
+			c_free(callbacks);
+			c_free(names);
 			mxReferenceError("host function %s not linked into the simulator host (%s)", name, script->path);
 		}
 		builders[i].callback = (txCallback)symbol;
+		if ((length >= 0) && hostIsPreloading() && !hostServiceFunction(name)) {
+			callbacks[i] = (txCallback)symbol;
+			builders[i].callback = hostPreloadGuard;
+		}
+		names[i] = name;
 		builders[i].length = length;
 		builders[i].id = (id == XS_NO_ID) ? XS_NO_ID : fxID(the, fxGetKeyName(the, id));
 	}
 	fxBuildHosts(the, count, builders);
+	if (hostIsPreloading())
+		hostGuardPreloadedHosts(the, the->stack, callbacks, names, count);
 	c_free(builders);
+	c_free(callbacks);
+	c_free(names);
 	mxPullSlot(mxResult); /* the engine expects the array of host functions as the result */
 }
 

@@ -11,8 +11,13 @@ const Rising = 1, Falling = 2;
 const MODES = [Input, InputPullUp, InputPullDown, InputPullUpDown, Output, OutputOpenDrain];
 const PIN_COUNT = 22; // ESP32-C3 GPIO 0..21, so a pin that is wrong on the device is wrong here
 
-const owners = new Set<number>();
-const levels = new Map<number, number>();
+/*
+ * Per-pin state in plain arrays, not a Map or Set: if this module is preloaded, the
+ * SDK's linker makes Maps and Sets created at preload read-only, while arrays stay
+ * writable (copied to RAM on the first write).
+ */
+const owned: boolean[] = [];
+const levels: number[] = [];
 
 export interface DigitalOptions {
   pin: number;
@@ -41,17 +46,17 @@ export default class Digital {
     if (!Number.isInteger(pin) || pin < 0 || pin >= PIN_COUNT) throw new RangeError("invalid pin");
     if (!MODES.includes(mode)) throw new RangeError("invalid mode");
     if (options.onReadable && (mode === Output || mode === OutputOpenDrain)) throw new RangeError("onReadable on an output");
-    if (owners.has(pin)) throw new Error("in use");
-    owners.add(pin);
+    if (owned[pin]) throw new Error("in use");
+    owned[pin] = true;
     this.#pin = pin;
     this.#mode = mode;
     this.target = options.target;
-    if (!levels.has(pin)) levels.set(pin, mode === InputPullUp ? 1 : 0);
+    if (levels[pin] === undefined) levels[pin] = mode === InputPullUp ? 1 : 0;
   }
 
   read(): number {
     const pin = this.#open();
-    if (this.#mode === Output || this.#mode === OutputOpenDrain) return levels.get(pin) ?? 0;
+    if (this.#mode === Output || this.#mode === OutputOpenDrain) return levels[pin] ?? 0;
     return this.#mode === InputPullUp ? 1 : 0;
   }
 
@@ -59,14 +64,14 @@ export default class Digital {
     const pin = this.#open();
     if (this.#mode !== Output && this.#mode !== OutputOpenDrain) throw new Error("not an output");
     const level = value ? 1 : 0;
-    if (levels.get(pin) === level) return;
-    levels.set(pin, level);
+    if (levels[pin] === level) return;
+    levels[pin] = level;
     trace(`digital: pin ${pin} -> ${level}\n`);
   }
 
   close(): void {
     if (this.#pin === undefined) return;
-    owners.delete(this.#pin);
+    owned[this.#pin] = false;
     this.#pin = undefined;
   }
 

@@ -6,11 +6,12 @@ function setHandler(handler) @ "xs_control_set_handler";
 function emitLine(text) @ "xs_control_emit";
 function enabled() @ "xs_control_enabled";
 
-const commands = new Map();
+/* a plain object, not a Map: preloaded with the device stand-ins that use it, a Map would be read-only */
+const commands = Object.create(null);
 
 function dispatch(line) {
 	const words = line.trim().split(/\s+/);
-	const handler = commands.get(words[0]);
+	const handler = commands[words[0]];
 	if (!handler) {
 		emitLine(`error unknown command ${words[0]}`);
 		return;
@@ -30,9 +31,9 @@ const Control = Object.freeze({
 		return enabled();
 	},
 	register(command, handler) {
-		if (commands.size === 0)
+		if (Object.keys(commands).length === 0)
 			setHandler(dispatch);
-		commands.set(command, handler);
+		commands[command] = handler;
 	},
 	emit(text) {
 		if (enabled())
