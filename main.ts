@@ -60,7 +60,7 @@ function resource(name: string): ArrayBuffer | undefined {
   return name && Resource.exists(name) ? (new Resource(name) as unknown as ArrayBuffer) : undefined;
 }
 
-const settings = {
+const settings = Object.freeze({
   coapPort: integer(config.coapPort, 5683),
   coapsPort: integer(config.coapsPort, 5684),
   lightKind: text(config.lightKind) || "digital",
@@ -78,7 +78,7 @@ const settings = {
   dtlsMaxSessions: integer(config.dtlsMaxSessions, DEFAULT_MAX_SESSIONS),
   maxObservers: integer(config.maxObservers, DEFAULT_LIMITS.maxObservers),
   maxObserversPerResource: integer(config.maxObserversPerResource, DEFAULT_LIMITS.maxObserversPerResource),
-};
+});
 
 let running: { server: CoapServer; dtls: DtlsServer; telemetry?: TelemetryReporter; rd?: RdRegistration } | undefined;
 

@@ -9,10 +9,10 @@
  */
 
 /** Message types (RFC 7252 sec 3, the T field). */
-export const Type = { CON: 0, NON: 1, ACK: 2, RST: 3 } as const;
+export const Type = Object.freeze({ CON: 0, NON: 1, ACK: 2, RST: 3 } as const);
 export type Type = (typeof Type)[keyof typeof Type];
 
-const TYPE_NAMES = ["CON", "NON", "ACK", "RST"];
+const TYPE_NAMES = Object.freeze(["CON", "NON", "ACK", "RST"]);
 export function formatType(type: number): string {
   return TYPE_NAMES[type] ?? `type ${type}`;
 }
@@ -23,7 +23,7 @@ export function code(codeClass: number, detail: number): number {
 }
 
 /** Codes as numbers (RFC 7252 sec 12.1); `formatCode` prints them as "2.05". */
-export const Code = {
+export const Code = Object.freeze({
   EMPTY: 0,
   // requests (0.xx)
   GET: 1,
@@ -59,7 +59,7 @@ export const Code = {
   SERVICE_UNAVAILABLE: code(5, 3),
   GATEWAY_TIMEOUT: code(5, 4),
   PROXYING_NOT_SUPPORTED: code(5, 5),
-} as const;
+} as const);
 
 export function codeClass(c: number): number {
   return c >> 5;
@@ -91,7 +91,7 @@ export function isReservedCodeClass(c: number): boolean {
 }
 
 /** Option numbers (RFC 7252 sec 12.2, RFC 7641, RFC 7959, RFC 7967). */
-export const Option = {
+export const Option = Object.freeze({
   IF_MATCH: 1,
   URI_HOST: 3,
   ETAG: 4,
@@ -112,7 +112,7 @@ export const Option = {
   PROXY_SCHEME: 39,
   SIZE1: 60,
   NO_RESPONSE: 258,
-} as const;
+} as const);
 
 /** Odd option numbers are critical: a recipient that does not understand one must reject (sec 5.4.1). */
 export function isCritical(option: number): boolean {
@@ -125,13 +125,13 @@ export function isUnsafe(option: number): boolean {
 }
 
 /** Content formats the node uses (RFC 7252 sec 12.3, RFC 8428 for SenML). */
-export const ContentFormat = {
+export const ContentFormat = Object.freeze({
   TEXT_PLAIN: 0,
   LINK_FORMAT: 40,
   OCTET_STREAM: 42,
   JSON: 50,
   SENML_JSON: 110,
-} as const;
+} as const);
 
 /** Transmission parameters (RFC 7252 sec 4.8 and 4.8.2); milliseconds. */
 export interface TransportParams {

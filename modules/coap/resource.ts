@@ -23,12 +23,12 @@ export const METHOD_BY_CODE: ReadonlyMap<number, Method> = new Map<number, Metho
 ]);
 
 /** The code a handler's response gets when it names none. */
-export const DEFAULT_SUCCESS: Readonly<Record<Method, number>> = {
+export const DEFAULT_SUCCESS: Readonly<Record<Method, number>> = Object.freeze({
   GET: Code.CONTENT,
   POST: Code.CHANGED,
   PUT: Code.CHANGED,
   DELETE: Code.DELETED,
-};
+});
 
 export interface CoapRequest {
   method: Method;

@@ -8,7 +8,7 @@
  */
 const Input = 0, InputPullUp = 1, InputPullDown = 2, InputPullUpDown = 3, Output = 8, OutputOpenDrain = 9;
 const Rising = 1, Falling = 2;
-const MODES = [Input, InputPullUp, InputPullDown, InputPullUpDown, Output, OutputOpenDrain];
+const MODES = Object.freeze([Input, InputPullUp, InputPullDown, InputPullUpDown, Output, OutputOpenDrain]);
 const PIN_COUNT = 22; // ESP32-C3 GPIO 0..21, so a pin that is wrong on the device is wrong here
 
 /*
