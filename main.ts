@@ -108,7 +108,7 @@ export default function main(): void {
   };
   const light = new Light(
     createLightOutput({ kind: settings.lightKind, pin: settings.lightPin, activeLow: settings.lightActiveLow }),
-    new PreferenceLightStore(),
+    new PreferenceLightStore("light", "on", log),
   );
   const temperature = new TemperatureService({
     source: new Ds18b20({ bus: openBus({ pin: settings.onewirePin }), resolution: 12 }),

@@ -18,6 +18,12 @@ test("manifest.json passes the manifest check (module paths, twins, platforms, c
   assert.match(result.stdout, /^manifest: OK/m);
 });
 
+/* the host type-checks the lin module map (tsconfig.json); the device maps some specifiers to other files */
+test("the firmware type-checks with the esp32 module map too (tsconfig.esp32.json: light/output, light/neopixel, sensors/bus)", async () => {
+  const result = await run(["node", "node_modules/typescript/bin/tsc", "-p", "tsconfig.esp32.json"], { timeout: 120000 });
+  assert.equal(result.status, 0, `tsc -p tsconfig.esp32.json:\n${result.stdout}${result.stderr}`);
+}, { timeout: 130000 });
+
 test("the check reports what mcconfig would only warn about or silently ignore", async () => {
   const root = temporaryDirectory();
   for (const folder of ["modules", "modules/a", "sdkconfig"]) makeDirectory(`${root}/${folder}`);

@@ -6,7 +6,7 @@
 import { test, assert, fromHex, seededRandom, sleep, waitFor } from "../lib/harness";
 import { Child, SIGKILL, coapClient, scratchDirectory, startNode } from "../lib/process";
 import { openUDP, randomPort } from "../lib/net";
-import { now } from "host/runtime";
+import { now, writeFileAtomic } from "host/runtime";
 
 const PSK = ["-k", "esp32c3_key", "-u", "CoAP"];
 
@@ -86,3 +86,38 @@ test("100 PUTs alternating 0/1, each followed by a kill -9 at a random moment: n
   trace(`  seed ${seed}: ${counts.acknowledged} PUTs acknowledged before the kill, ${counts.unacknowledged} killed before their 2.04\n`);
   assert.ok(counts.acknowledged > 0, "some kills came after the acknowledgement");
 }, { timeout: 180000 });
+
+/* what a corrupted or foreign stored state looks like to the node: the simulator's preference file, or a value of another type */
+const CORRUPTIONS: [string, string, RegExp][] = [
+  ["truncated", '{"light":{"on":{"t":"b","v":tr', /preference: .* is not a store of domains/],
+  ["garbage", "\u0000\u00ff garbage", /preference: .* is not a store of domains/],
+  ["null", "null", /preference: .* is not a store of domains/],
+  ["an array", "[true]", /preference: .* is not a store of domains/],
+  ["an integer where a boolean belongs", '{"light":{"on":{"t":"i","v":7}}}', /light: the stored state light\/on is number 7, not a boolean: starting off/],
+  ["a string where a boolean belongs", '{"light":{"on":{"t":"s","v":"on"}}}', /light: the stored state light\/on is string on, not a boolean/],
+];
+
+for (const [what, contents, logged] of CORRUPTIONS) {
+  test(`a stored state that is ${what}: the node starts, says so, serves the default, and the next PUT is persisted`, async () => {
+    const data = scratchDirectory();
+    writeFileAtomic(`${data}/preferences.json`, contents);
+    const config = ports();
+    let node = await startNode(data, config);
+    try {
+      assert.match(node.stdout, logged);
+      assert.equal((await coapClient(["-m", "get", `coap://127.0.0.1:${config.coapPort}/light`])).trim(), "0", "the default state");
+      const put = await coapClient(["-m", "put", "-e", "1", "-v", "6", `coap://127.0.0.1:${config.coapPort}/light`]);
+      assert.match(put, /2\.04/);
+    } finally {
+      await kill9(node);
+    }
+    node = await startNode(data, config);
+    try {
+      assert.equal((await coapClient(["-m", "get", `coap://127.0.0.1:${config.coapPort}/light`])).trim(), "1", "the PUT acknowledged after the corruption survived a restart");
+      assert.ok(!logged.test(node.stdout), "and the store is sound again");
+    } finally {
+      node.kill();
+      await node.wait();
+    }
+  }, { timeout: 30000 });
+}

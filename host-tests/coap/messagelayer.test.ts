@@ -7,8 +7,8 @@
 import { test, assert, fromHex, toHex, seededRandom, sleep } from "../lib/harness";
 import { decode, encode, type CoapOption } from "coap/codec";
 import { MessageLayer, type ConOutcome, type Exchange, type Peer } from "coap/messagelayer";
-import { Code, DEFAULT_LIMITS, DEFAULT_TRANSPORT, EXCHANGE_LIFETIME, NON_LIFETIME, Type, type Limits } from "coap/numbers";
-import { setUriPath } from "coap/options";
+import { Code, DEFAULT_LIMITS, DEFAULT_TRANSPORT, EXCHANGE_LIFETIME, NON_LIFETIME, Option, Type, type Limits } from "coap/numbers";
+import { getUint, setUriPath } from "coap/options";
 import { CoapServer } from "coap/server";
 import { utf8Encode } from "coap/utf8";
 
@@ -299,21 +299,65 @@ test("message layer: pending CONs are bounded, the oldest given up first", () =>
   assert.equal(l.ml.isPending(CLIENT, mids[4]), true);
 });
 
-test("message layer: the deduplication cache is bounded by entries and bytes, oldest evicted first", () => {
-  const r = temperatureServer({ limits: { maxDedupEntries: 4 } });
-  for (let mid = 1; mid <= 10; mid++) r.server.receive(request({ mid, path: "temperature" }), CLIENT);
-  assert.equal(r.server.stats().dedup, 4);
-  assert.equal(r.calls(), 10);
-  r.server.receive(request({ mid: 10, path: "temperature" }), CLIENT); // newest: still known
-  assert.equal(r.calls(), 10);
-  r.server.receive(request({ mid: 1, path: "temperature" }), CLIENT); // oldest: forgotten
-  assert.equal(r.calls(), 11);
+test("message layer: deduplication is bounded per peer and in all and gives nothing up younger than MAX_TRANSMIT_WAIT; GETs take at most half; beyond: GETs run unremembered, other requests get 5.03 with Max-Age", () => {
+  const THIRD: Peer = { address: "192.0.2.3", port: 50000 };
+  const MAX_TRANSMIT_WAIT = 93_000; // 2 s x (2^5 - 1) x 1.5
+  const r = temperatureServer({ limits: { maxDedupEntries: 8, maxDedupPerPeer: 4 } });
+  let toggles = 0;
+  r.server.add("toggle", { put: () => (toggles++, { code: Code.CHANGED }) });
+  const put = (mid: number, peer: Peer) => r.server.receive(request({ mid, code: Code.PUT, path: "toggle", payload: "toggle" }), peer);
 
-  const b = temperatureServer({ limits: { maxDedupBytes: 50 } });
-  for (let mid = 1; mid <= 10; mid++) b.server.receive(request({ mid, path: "temperature" }), CLIENT);
-  const stats = b.server.stats();
-  ok(stats.dedupBytes <= 50, `dedup bytes ${stats.dedupBytes}`);
-  assert.equal(stats.dedup, 4); // each cached reply is 11 bytes
+  for (let mid = 1; mid <= 6; mid++) r.server.receive(request({ mid, path: "temperature" }), CLIENT);
+  assert.equal(r.calls(), 6);
+  assert.equal(r.server.stats().dedup, 4, "GETs fill at most half the cache");
+  r.server.receive(request({ mid: 1, path: "temperature" }), CLIENT);
+  assert.equal(r.calls(), 6, "a remembered GET is replayed, not run");
+  r.server.receive(request({ mid: 6, path: "temperature" }), CLIENT);
+  assert.equal(r.calls(), 7, "a GET that found no room was not remembered: it runs again (safe)");
+
+  r.take();
+  put(100, CLIENT);
+  assert.equal(toggles, 0, "the peer's share is full of young entries: the PUT must not run unremembered");
+  const refusal = decode(fromHex(r.take()[0]));
+  assert.equal(refusal.type, Type.ACK);
+  assert.equal(refusal.mid, 100);
+  assert.equal(refusal.code, Code.SERVICE_UNAVAILABLE);
+  assert.equal(getUint(refusal.options, Option.MAX_AGE), MAX_TRANSMIT_WAIT / 1000, "Max-Age: until its oldest entry may be given up");
+
+  for (let mid = 100; mid < 104; mid++) put(mid, OTHER);
+  assert.equal(toggles, 4, "another peer has a share of its own");
+  assert.equal(r.server.stats().dedup, 8);
+  put(1, THIRD);
+  assert.equal(toggles, 4, "the cache is full of entries younger than MAX_TRANSMIT_WAIT");
+
+  r.advance(MAX_TRANSMIT_WAIT);
+  put(1, THIRD);
+  assert.equal(toggles, 5, "the oldest entry (a GET) is given up once past MAX_TRANSMIT_WAIT");
+  put(100, OTHER);
+  assert.equal(toggles, 5, "the others are still remembered: a late duplicate does not run again");
+  put(100, CLIENT);
+  assert.equal(toggles, 6, "and the first peer's share has room again");
+  ok(r.server.stats().dedupBytes > 0);
+});
+
+test("message layer: a retransmitted non-idempotent PUT runs once however many requests other peers send in between", () => {
+  const r = temperatureServer();
+  let toggles = 0;
+  r.server.add("toggle", { put: () => (toggles++, { code: Code.CHANGED }) });
+  r.server.receive(request({ mid: 7, code: Code.PUT, path: "toggle", payload: "toggle" }), CLIENT);
+  const first = r.take();
+  for (let i = 0; i < 1000; i++) {
+    const flooder: Peer = { address: `198.51.100.${i % 250}`, port: 40000 + i };
+    r.server.receive(request({ mid: i, code: i % 2 ? Code.PUT : Code.GET, path: i % 2 ? "toggle" : "temperature", payload: "toggle" }), flooder);
+    if (i % 100 === 0) r.advance(1000);
+  }
+  const flood = toggles;
+  r.take();
+  r.advance(40_000); // the client's last retransmission (ACK_TIMEOUT 2 s, 4 retransmissions: up to 45 s after the first)
+  r.server.receive(request({ mid: 7, code: Code.PUT, path: "toggle", payload: "toggle" }), CLIENT);
+  assert.equal(toggles, flood, "the retransmission did not run the PUT again");
+  assert.deepEqual(r.take(), first, "the same reply again, byte for byte");
+  ok(r.server.stats().dedup <= DEFAULT_LIMITS.maxDedupEntries, `bounded: ${r.server.stats().dedup}`);
 });
 
 test("message layer: dropPeer forgets the peer's exchanges", async () => {

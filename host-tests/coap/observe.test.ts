@@ -55,7 +55,8 @@ function rig(limits?: Partial<Limits>) {
     /** GET with Observe=0; returns the response */
     register(peer: Peer, token: string, extra: { path?: string; accept?: number } = {}): CoapMessage {
       send(peer, { token, observe: 0, ...extra });
-      const replies = sent.splice(0);
+      // the reply to `peer`; an observer displaced by it is told too (a NON 5.03 to someone else)
+      const replies = sent.splice(0).filter((s) => s.peer === peer);
       assert.equal(replies.length, 1);
       return replies[0].message;
     },
@@ -185,7 +186,7 @@ test("observe: every N-th notification is CON, and one after 24 h whatever the c
 });
 
 test("observe: an observer whose CON notification times out is removed", () => {
-  const r = rig({ notifyConEvery: 1 });
+  const r = rig({ notifyConEvery: 1, observerProbeInterval: 10 * DAY }); // no liveness probe to Bob meanwhile
   r.register(ALICE, "01");
   r.register(BOB, "01");
   const notes = r.change();
@@ -299,3 +300,32 @@ test("observe: asynchronous renders are notified once they settle", async () => 
 
 
 
+
+test("observe: observers that vanish without a RST lose their places: probed after 60 s of silence, removed when the probe times out, displaced by a newcomer after 120 s", () => {
+  const r = rig();
+  for (let i = 0; i < 10_000; i++) {
+    const gone: Peer = { address: `198.51.100.${i % 100}`, port: 30000 + Math.floor(i / 100) };
+    r.register(gone, (i & 0xffff).toString(16).padStart(4, "0"));
+  }
+  assert.equal(r.server.observerCount("light"), DEFAULT_LIMITS.maxObserversPerResource, "the table is full of observers that are gone");
+  assert.equal(observeOf(r.register(ALICE, "a1")), undefined, "no place yet: none has been silent for long");
+
+  r.runUntil(r.state.clock + DEFAULT_LIMITS.observerStaleAfter + 1);
+  const probes = r.sent.splice(0).filter((s) => s.message.type === Type.CON);
+  assert.atLeast(probes.length, DEFAULT_LIMITS.maxObserversPerResource, "each silent observer was probed with a CON notification");
+  r.state.clock += 1;
+  const answer = r.register(ALICE, "a2");
+  ok(observeOf(answer) !== undefined, "the newcomer takes the place of one silent for over 120 s");
+
+  // the legitimate observer acknowledges what it gets; the vanished ones never do
+  const until = r.state.clock + 200_000;
+  for (let next = r.server.nextDeadline(); next !== undefined && next <= until; next = r.server.nextDeadline()) {
+    r.state.clock = next;
+    r.server.tick();
+    for (const s of r.sent.splice(0)) if (s.peer === ALICE && s.message.type === Type.CON) r.reply(ALICE, Type.ACK, s.message.mid);
+  }
+  assert.equal(r.server.observerCount("light"), 1, "only the legitimate observer is left, with nothing changed on the resource");
+  const note = r.change();
+  assert.equal(note.length, 1);
+  assert.equal(note[0].peer, ALICE);
+});

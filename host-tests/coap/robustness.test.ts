@@ -32,7 +32,7 @@ function withinLimits(stats: ServerStats, where: string): void {
     ["pending", LIMITS.maxPendingCon!],
     ["trackedNon", LIMITS.maxTrackedNon!],
     ["observers", LIMITS.maxObservers!],
-    ["asyncExchanges", LIMITS.maxAsyncExchanges!],
+    ["asyncExchanges", LIMITS.maxAsyncExchanges! * stats.resources], // the limit is per resource
   ];
   for (const [name, bound] of bounds) {
     if (!(stats[name] <= bound)) assert.fail(`${where}: ${name} ${stats[name]} exceeds ${bound} (${JSON.stringify(stats)})`);

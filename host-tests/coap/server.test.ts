@@ -212,13 +212,13 @@ test("server: 5.00 when a handler throws or rejects, reported through log, and t
   assert.equal(codeOf(r.reply({ path: "light" })), "2.05", "still serving");
 });
 
-test("server: an asynchronous handler that never settles gets 5.03; too many in flight get 5.03 at once", async () => {
+test("server: an asynchronous handler that never settles gets 5.03; too many in flight for one resource get 5.03 at once", async () => {
   const r = lightServer({ maxAsyncExchanges: 2, asyncHandlerTimeout: 10_000 });
   r.server.add("never", { get: () => new Promise(() => {}) });
   r.ask({ path: "never", token: "01" });
   r.ask({ path: "never", token: "02" });
   assert.equal(r.server.stats().asyncExchanges, 2);
-  const busy = r.reply({ path: "light" });
+  const busy = r.reply({ path: "never", token: "03" });
   assert.equal(codeOf(busy), "5.03");
   assert.equal(getMaxAge(busy.options), 1);
   assert.equal(r.server.nextDeadline(), r.state.clock + 10_000);
@@ -248,4 +248,28 @@ test("server: add replaces, remove forgets, paths are normalised", () => {
   assert.equal(text(r.reply({ path: "x" })), "two");
   r.server.remove("x");
   assert.equal(codeOf(r.reply({ path: "x" })), "4.04");
+});
+
+test("server: the limit on running handlers is per resource: a slow one's waiting requests cannot starve the others", async () => {
+  const r = rig({ maxAsyncExchanges: 8 });
+  const waiting: (() => void)[] = [];
+  r.server.add("temperature", { get: () => new Promise((resolve) => waiting.push(() => resolve({ payload: "21.5" }))) });
+  r.server.add("light", { get: () => ({ payload: "0" }) });
+  r.server.add("slow-light", { get: async () => ({ payload: "1" }) });
+  for (let i = 0; i < 8; i++) assert.equal(r.ask({ path: "temperature", token: `0${i}` })[0].code, Code.EMPTY, "an Empty ACK: the answer comes separately");
+  const busy = r.reply({ path: "temperature", token: "09" });
+  assert.equal(busy.code, Code.SERVICE_UNAVAILABLE, "the ninth request for the same resource waits its turn");
+  assert.equal(getMaxAge(busy.options), 1);
+  for (let i = 0; i < 20; i++) {
+    const light = r.reply({ path: "light" });
+    assert.equal(formatCode(light.code), "2.05", "another resource is served while /temperature waits");
+  }
+  r.ask({ path: "slow-light", token: "0a" });
+  await sleep(0);
+  assert.equal(formatCode(decode(r.sent.splice(0)[0].bytes).code), "2.05", "and another asynchronous one too");
+  for (const resolve of waiting) resolve();
+  await sleep(0);
+  assert.equal(r.sent.splice(0).filter((s) => decode(s.bytes).code === Code.CONTENT).length, 8);
+  assert.equal(r.server.stats().asyncExchanges, 0);
+  assert.equal(formatCode(r.ask({ path: "temperature", token: "0b" })[0].code), "0.00", "room again");
 });

@@ -24,6 +24,7 @@
  * refused at once with "busy"), `maxBody` bytes per reassembled body.
  */
 import type { CoapMessage, CoapOption } from "./codec";
+import { LimitLog, type LimitName } from "./limitlog";
 import { MessageLayer, peerKey, type ConOutcome, type Peer } from "./messagelayer";
 import { Code, DEFAULT_LIMITS, DEFAULT_TRANSPORT, Option, RESERVED_BLOCK_SZX, Type, codeClass, isResponseCode, type TransportParams } from "./numbers";
 import {
@@ -147,6 +148,8 @@ export interface ClientStats {
   exchanges: number;
   pending: number;
   dedup: number;
+  /** unexpected or malformed datagrams and full tables since start, by kind (each logged once per episode) */
+  limitHits: Partial<Record<LimitName, number>>;
 }
 
 const METHOD_CODES: ReadonlyMap<Method, number> = new Map<Method, number>([
@@ -236,6 +239,7 @@ export class CoapClient {
   #layer: MessageLayer;
   #random: () => number;
   #log: (message: string) => void;
+  #limitLog: LimitLog;
   /** by peer + token */
   #exchanges = new Map<string, Outstanding>();
   #closed = false;
@@ -244,6 +248,7 @@ export class CoapClient {
     this.#options = options;
     this.#limits = { ...DEFAULT_CLIENT_LIMITS, ...options.limits };
     this.#log = options.log ? (m) => options.log!(m) : () => {};
+    this.#limitLog = new LimitLog(this.#log, () => options.now());
     this.#random = options.random ? () => options.random!() : Math.random;
     const transport = { ...DEFAULT_TRANSPORT, ...options.transport };
     this.#layer = new MessageLayer({
@@ -251,9 +256,11 @@ export class CoapClient {
       now: () => options.now(),
       random: this.#random,
       log: this.#log,
+      limit: (name, detail) => this.#limitLog.hit(name, detail),
       limits: {
         ...DEFAULT_LIMITS,
         maxDedupEntries: this.#limits.maxDedupEntries,
+        maxDedupPerPeer: this.#limits.maxDedupEntries,
         maxDedupBytes: this.#limits.maxDedupEntries * 16,
         maxPendingCon: this.#limits.maxExchanges,
       },
@@ -353,7 +360,7 @@ export class CoapClient {
 
   stats(): ClientStats {
     const layer = this.#layer.stats();
-    return { exchanges: this.#exchanges.size, pending: layer.pending, dedup: layer.dedup };
+    return { exchanges: this.#exchanges.size, pending: layer.pending, dedup: layer.dedup, limitHits: this.#limitLog.counts() };
   }
 
   // ---- internals ----
@@ -400,7 +407,7 @@ export class CoapClient {
         if (reply && reply.code !== Code.EMPTY) {
           // piggybacked: matched by Message ID here, and the token must be ours too (sec 5.3.2)
           if (!sameBytes(reply.token, exchange.token)) {
-            this.#log(`piggybacked response with a foreign token from ${peerKey(exchange.peer)}: ignored`);
+            this.#limitLog.hit("unexpected", `piggybacked response with a foreign token from ${peerKey(exchange.peer)}: ignored`);
             return; // the exchange waits on; a separate response may still come, or the deadline
           }
           this.#response(exchange, reply);
@@ -420,7 +427,7 @@ export class CoapClient {
   #separate(message: CoapMessage, peer: Peer): boolean {
     const exchange = this.#exchanges.get(`${peerKey(peer)}#${tokenHex(message.token)}`);
     if (!exchange) {
-      this.#log(`response ${message.mid} with unknown token from ${peerKey(peer)}: rejected`);
+      this.#limitLog.hit("unexpected", `response ${message.mid} with an unknown token from ${peerKey(peer)}: rejected`);
       return false;
     }
     if (exchange.mid !== undefined) {

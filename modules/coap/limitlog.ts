@@ -1,5 +1,6 @@
 /*
- * Reports bounded resources that overflow once per episode, not once per datagram:
+ * Reports bounded resources that overflow, and unexpected or malformed datagrams, once
+ * per episode, not once per datagram:
  * the first hit of a limit is logged, later hits are only counted, and a limit that
  * has been quiet for LIMIT_QUIET_MS logs again on its next hit (with the count of
  * the episode before). A flood therefore costs one log line, and the counts stay
@@ -7,7 +8,7 @@
  */
 export const LIMIT_QUIET_MS = 60_000;
 
-export type LimitName = "dedup" | "pending-con" | "tracked-non" | "observers" | "async-handlers" | "malformed";
+export type LimitName = "dedup" | "pending-con" | "tracked-non" | "observers" | "async-handlers" | "malformed" | "unexpected";
 
 interface Episode {
   hits: number;

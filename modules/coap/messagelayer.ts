@@ -22,16 +22,42 @@
  *   (retransmitted like any CON) or, for a NON request, as a NON.
  * - A duplicate CON gets the bytes cached for it (piggybacked response or Empty
  *   ACK) again, unchanged; a duplicate NON is dropped. The handler never runs twice.
+ * - Deduplication within bounded memory, exact where it matters: a request that must
+ *   not run twice (anything but GET and FETCH) is remembered for its lifetime
+ *   (EXCHANGE_LIFETIME, NON_LIFETIME), with at most maxDedupPerPeer entries per peer, so
+ *   a flood from other peers cannot take its room. When the peer's share or the cache
+ *   (maxDedupEntries) is full, its oldest entry is given up only once older than
+ *   MAX_TRANSMIT_WAIT (93 s: no conforming client retransmits after that; a duplicate
+ *   delayed longer in the network is the only inexactness); otherwise the request is not
+ *   run and gets 5.03 with a Max-Age saying when room frees up (sec 4.5's conservative
+ *   answer).
+ *   GET and FETCH may run again harmlessly: they are remembered (for replaying the same
+ *   bytes) only while the cache is less than half full, so they never crowd out the
+ *   others; beyond that they are served unremembered. Responses to our requests too.
+ * - Message IDs (sec 4.4) are unpredictable to other peers: each peer gets its own
+ *   sequence from a random start (at most MAX_MID_PEERS remembered, oldest first), so
+ *   a co-observer that learns its own IDs cannot forge a RST for someone else's.
  */
 import type { LimitName } from "./limitlog";
 import { CoapFormatError, decode, emptyMessage, encode, type CoapMessage, type CoapOption } from "./codec";
-import { Code, Type, isReservedCodeClass, isResponseCode, type Limits, type TransportParams } from "./numbers";
+import { Code, Option, Type, isReservedCodeClass, isResponseCode, type Limits, type TransportParams } from "./numbers";
+import { encodeUint } from "./options";
+
+/** peers whose Message ID sequence is remembered; a peer beyond it gets a fresh random start */
+export const MAX_MID_PEERS = 64;
 
 export interface Peer {
   address: string;
   port: number;
   /** a transport session (DTLS) the peer talks through; part of its identity */
   session?: string;
+}
+
+const EMPTY_PAYLOAD = new Uint8Array(0);
+
+/** GET and FETCH change nothing on the server: running one twice is harmless (RFC 7252 sec 4.5, RFC 8132) */
+function isSafe(code: number): boolean {
+  return code === Code.GET || code === Code.FETCH;
 }
 
 export function peerKey(peer: Peer): string {
@@ -85,9 +111,14 @@ export interface SendConOptions {
 interface DedupEntry {
   peer: string;
   expires: number;
+  /** when the message arrived */
+  received: number;
   /** the bytes to send again for a duplicate (CON only) */
   reply?: Uint8Array;
 }
+
+/** What deduplication says about an incoming message. */
+type DedupVerdict = "new" | "duplicate" | "no-room";
 
 interface PendingCon {
   peer: Peer;
@@ -112,12 +143,13 @@ export class Exchange {
   readonly peer: Peer;
   readonly received: number;
   #layer: MessageLayer;
-  #dedupKey: string;
+  /** undefined when the exchange could not be remembered (a safe request served anyway) */
+  #dedupKey: string | undefined;
   #answered = false;
   /** true while the request is being handed up: a response then is piggybacked */
   #synchronous = true;
 
-  constructor(layer: MessageLayer, request: CoapMessage, peer: Peer, dedupKey: string, received: number) {
+  constructor(layer: MessageLayer, request: CoapMessage, peer: Peer, dedupKey: string | undefined, received: number) {
     this.#layer = layer;
     this.request = request;
     this.peer = peer;
@@ -162,9 +194,12 @@ export class Exchange {
 
 export class MessageLayer {
   #options: MessageLayerOptions;
-  #nextMid: number;
+  /** the next Message ID per peer key, oldest peer first */
+  #nextMids = new Map<string, number>();
   /** peer + Message ID of requests received, oldest first (Map keeps insertion order) */
   #dedup = new Map<string, DedupEntry>();
+  /** entries of #dedup per peer key */
+  #dedupPerPeer = new Map<string, number>();
   #dedupBytes = 0;
   /** our CONs awaiting ACK/RST, keyed by peer + Message ID, oldest first */
   #pending = new Map<string, PendingCon>();
@@ -176,7 +211,6 @@ export class MessageLayer {
   constructor(options: MessageLayerOptions) {
     this.#options = options;
     this.#limit = options.limit ? (name, detail) => options.limit!(name, detail) : (_name, detail) => options.log(detail);
-    this.#nextMid = Math.floor(options.random() * 0x10000) & 0xffff;
   }
 
   receive(datagram: Uint8Array, peer: Peer): void {
@@ -235,9 +269,15 @@ export class MessageLayer {
     }
     const key = `${peerKey(peer)}#${message.mid}`;
     const now = this.#options.now();
-    if (this.#replayed(key, peer, confirmable, now)) return;
+    const safe = isSafe(message.code);
+    const verdict = this.#deduplicate(key, peer, confirmable, safe, now);
+    if (verdict === "duplicate") return;
+    if (verdict === "no-room" && !safe) {
+      this.#refuseNoRoom(message, peer, now);
+      return;
+    }
 
-    const exchange = new Exchange(this, message, peer, key, now);
+    const exchange = new Exchange(this, message, peer, verdict === "new" ? key : undefined, now);
     try {
       this.#options.onRequest(exchange);
     } catch (error) {
@@ -246,8 +286,24 @@ export class MessageLayer {
     exchange._handedUp();
     if (!exchange.answered && confirmable) {
       // separate response (sec 5.2.2): acknowledge now so the client stops retransmitting
-      this._reply(key, encode(emptyMessage(Type.ACK, message.mid)), peer);
+      this._reply(verdict === "new" ? key : undefined, encode(emptyMessage(Type.ACK, message.mid)), peer);
     }
+  }
+
+  /** No room to remember a request that must not run twice: 5.03 until the entry in its way can be given up. */
+  #refuseNoRoom(message: CoapMessage, peer: Peer, now: number): void {
+    const key = peerKey(peer);
+    const peerFull = (this.#dedupPerPeer.get(key) ?? 0) >= this.#options.limits.maxDedupPerPeer;
+    let expires = now + 1000;
+    for (const entry of this.#dedup.values()) {
+      if (!peerFull || entry.peer === key) {
+        expires = entry.received + this.#maxTransmitWait(); // when it can be given up
+        break;
+      }
+    }
+    const seconds = Math.max(1, Math.ceil((expires - now) / 1000));
+    const parts = { code: Code.SERVICE_UNAVAILABLE, token: message.token, options: [{ number: Option.MAX_AGE, value: encodeUint(seconds) }], payload: EMPTY_PAYLOAD };
+    this.#options.send(encode({ ...parts, type: message.type === Type.CON ? Type.ACK : Type.NON, mid: message.type === Type.CON ? message.mid : this.#allocateMid(key) }), peer);
   }
 
   /** A separate response to a request of ours: deduplicated, then acknowledged or rejected. */
@@ -255,41 +311,83 @@ export class MessageLayer {
     const confirmable = message.type === Type.CON;
     const key = `${peerKey(peer)}#${message.mid}`;
     // a duplicate means our ACK (or RST) was lost: the same answer again, not handed up twice
-    if (this.#replayed(key, peer, confirmable, this.#options.now())) return;
+    const verdict = this.#deduplicate(key, peer, confirmable, true, this.#options.now());
+    if (verdict === "duplicate") return;
     let accepted = false;
     try {
       accepted = this.#options.onResponse!(message, peer);
     } catch (error) {
       this.#options.log(`response handler failed: ${error}`);
     }
-    if (accepted && confirmable) this._reply(key, encode(emptyMessage(Type.ACK, message.mid)), peer);
-    else if (!accepted) this._reply(key, encode(emptyMessage(Type.RST, message.mid)), peer);
+    const remembered = verdict === "new" ? key : undefined;
+    if (accepted && confirmable) this._reply(remembered, encode(emptyMessage(Type.ACK, message.mid)), peer);
+    else if (!accepted) this._reply(remembered, encode(emptyMessage(Type.RST, message.mid)), peer);
   }
 
   /**
    * Deduplication (RFC 7252 sec 4.5): a message seen from this peer with this Message ID
-   * within its lifetime gets the cached reply again and true; anything else is remembered
-   * (an expired entry first forgotten: the peer may reuse a Message ID) and false.
+   * within its lifetime gets the cached reply again ("duplicate"); anything else is
+   * remembered ("new"; an expired entry is forgotten first: the peer may reuse a Message
+   * ID) unless the peer's share or the whole cache is full ("no-room").
    */
-  #replayed(key: string, peer: Peer, confirmable: boolean, now: number): boolean {
+  #deduplicate(key: string, peer: Peer, confirmable: boolean, safe: boolean, now: number): DedupVerdict {
     const duplicate = this.#dedup.get(key);
     if (duplicate && duplicate.expires > now) {
       if (duplicate.reply) this.#options.send(duplicate.reply, peer);
-      return true;
+      return "duplicate";
     }
     if (duplicate) this.#forgetDedup(key, duplicate);
+    const { maxDedupEntries, maxDedupPerPeer, maxDedupBytes } = this.#options.limits;
+    const owner = peerKey(peer);
+    const owned = this.#dedupPerPeer.get(owner) ?? 0;
+    if (safe) {
+      if (this.#dedup.size >= maxDedupEntries / 2 || this.#dedupBytes >= maxDedupBytes / 2 || owned >= maxDedupPerPeer) return "no-room";
+    } else if (!this.#makeRoom(owner, owned, now)) {
+      this.#limit("dedup", `deduplication cache full (${maxDedupEntries} entries, ${maxDedupPerPeer} per peer, ${maxDedupBytes} bytes, none older than ${this.#maxTransmitWait() / 1000} s): requests that must not run twice get 5.03`);
+      return "no-room";
+    }
     const { exchangeLifetime, nonLifetime } = this.#options.transport;
-    this.#remember(key, { peer: peerKey(peer), expires: now + (confirmable ? exchangeLifetime : nonLifetime) });
-    return false;
+    this.#dedup.set(key, { peer: owner, expires: now + (confirmable ? exchangeLifetime : nonLifetime), received: now });
+    this.#dedupPerPeer.set(owner, owned + 1);
+    return "new";
   }
 
-  /** Sends a reply to a CON and keeps it for duplicates (used by Exchange). */
-  _reply(dedupKey: string, bytes: Uint8Array, peer: Peer): void {
-    const entry = this.#dedup.get(dedupKey);
+  /** MAX_TRANSMIT_WAIT (sec 4.8.2): after it, a conforming client no longer retransmits a CON. */
+  #maxTransmitWait(): number {
+    const { ackTimeout, ackRandomFactor, maxRetransmit } = this.#options.transport;
+    return ackTimeout * (2 ** (maxRetransmit + 1) - 1) * ackRandomFactor;
+  }
+
+  /**
+   * Room for one more entry of `owner` (which has `owned`): in its share, giving up its
+   * own oldest entry if that is past MAX_TRANSMIT_WAIT, and in the whole cache, giving
+   * up the cache's oldest if that is.
+   */
+  #makeRoom(owner: string, owned: number, now: number): boolean {
+    const { maxDedupEntries, maxDedupPerPeer, maxDedupBytes } = this.#options.limits;
+    const wait = this.#maxTransmitWait();
+    if (owned >= maxDedupPerPeer) {
+      for (const [key, entry] of this.#dedup) {
+        if (entry.peer !== owner) continue;
+        if (now - entry.received < wait) return false;
+        this.#forgetDedup(key, entry);
+        break;
+      }
+    }
+    while (this.#dedup.size >= maxDedupEntries || this.#dedupBytes >= maxDedupBytes) {
+      const [key, oldest] = this.#dedup.entries().next().value!;
+      if (now - oldest.received < wait) return false;
+      this.#forgetDedup(key, oldest);
+    }
+    return true;
+  }
+
+  /** Sends a reply to a CON and keeps it for duplicates when the exchange is remembered (used by Exchange). */
+  _reply(dedupKey: string | undefined, bytes: Uint8Array, peer: Peer): void {
+    const entry = dedupKey === undefined ? undefined : this.#dedup.get(dedupKey);
     if (entry && !entry.reply) {
       entry.reply = bytes;
       this.#dedupBytes += bytes.length;
-      this.#bound();
     }
     this.#options.send(bytes, peer);
   }
@@ -298,33 +396,26 @@ export class MessageLayer {
     this.#options.log(message);
   }
 
-  #remember(key: string, entry: DedupEntry): void {
-    this.#dedup.set(key, entry);
-    this.#bound();
-  }
-
-  /** Evicts the oldest deduplication entries until both limits hold. */
-  #bound(): void {
-    const { maxDedupEntries, maxDedupBytes } = this.#options.limits;
-    for (const [key, entry] of this.#dedup) {
-      if (this.#dedup.size <= maxDedupEntries && this.#dedupBytes <= maxDedupBytes) break;
-      this.#forgetDedup(key, entry);
-      this.#limit("dedup", `deduplication cache full (${maxDedupEntries} entries, ${maxDedupBytes} bytes): oldest exchanges forgotten early`);
-    }
-  }
-
   #forgetDedup(key: string, entry: DedupEntry): void {
     this.#dedup.delete(key);
     if (entry.reply) this.#dedupBytes -= entry.reply.length;
+    const owned = (this.#dedupPerPeer.get(entry.peer) ?? 1) - 1;
+    if (owned > 0) this.#dedupPerPeer.set(entry.peer, owned);
+    else this.#dedupPerPeer.delete(entry.peer);
   }
 
   #reset(mid: number, peer: Peer): void {
     this.#options.send(encode(emptyMessage(Type.RST, mid)), peer);
   }
 
-  #allocateMid(): number {
-    const mid = this.#nextMid;
-    this.#nextMid = (mid + 1) & 0xffff;
+  /** The next Message ID for a peer: its own sequence, from a random start the first time. */
+  #allocateMid(key: string): number {
+    let mid = this.#nextMids.get(key);
+    if (mid === undefined) {
+      mid = Math.floor(this.#options.random() * 0x10000) & 0xffff;
+      if (this.#nextMids.size >= MAX_MID_PEERS) this.#nextMids.delete(this.#nextMids.keys().next().value!);
+    }
+    this.#nextMids.set(key, (mid + 1) & 0xffff);
     return mid;
   }
 
@@ -332,9 +423,9 @@ export class MessageLayer {
   sendConfirmable(parts: MessageParts, peer: Peer, options: SendConOptions = {}): number {
     const now = this.#options.now();
     const { ackTimeout, ackRandomFactor } = this.#options.transport;
-    const mid = this.#allocateMid();
-    const bytes = encode({ ...parts, type: Type.CON, mid });
     const key = peerKey(peer);
+    const mid = this.#allocateMid(key);
+    const bytes = encode({ ...parts, type: Type.CON, mid });
     let retransmissions = 0;
     let timeout = ackTimeout * (1 + this.#options.random() * (ackRandomFactor - 1));
     if (options.supersedes !== undefined) {
@@ -367,10 +458,10 @@ export class MessageLayer {
 
   /** Sends a NON; `onReset` runs if the peer rejects it with RST within NON_LIFETIME. */
   sendNonConfirmable(parts: MessageParts, peer: Peer, onReset?: () => void): number {
-    const mid = this.#allocateMid();
+    const key = peerKey(peer);
+    const mid = this.#allocateMid(key);
     const bytes = encode({ ...parts, type: Type.NON, mid });
     if (onReset) {
-      const key = peerKey(peer);
       this.#trackedNon.set(`${key}#${mid}`, {
         peerKey: key,
         expires: this.#options.now() + this.#options.transport.nonLifetime,
@@ -450,6 +541,7 @@ export class MessageLayer {
   /** Forgets everything about a peer: its session is gone. */
   dropPeer(peer: Peer): void {
     const key = peerKey(peer);
+    this.#nextMids.delete(key);
     for (const [k, entry] of this.#dedup) if (entry.peer === key) this.#forgetDedup(k, entry);
     for (const [k, entry] of this.#trackedNon) if (entry.peerKey === key) this.#trackedNon.delete(k);
     const dropped: PendingCon[] = [];
@@ -462,9 +554,10 @@ export class MessageLayer {
     for (const pending of dropped) pending.onDone?.("cancelled");
   }
 
-  stats(): { dedup: number; dedupBytes: number; pending: number; trackedNon: number } {
+  stats(): { dedup: number; dedupPeers: number; dedupBytes: number; pending: number; trackedNon: number } {
     return {
       dedup: this.#dedup.size,
+      dedupPeers: this.#dedupPerPeer.size,
       dedupBytes: this.#dedupBytes,
       pending: this.#pending.size,
       trackedNon: this.#trackedNon.size,

@@ -177,9 +177,14 @@ export const RESERVED_BLOCK_SZX = 7;
 
 /** Bounds on everything the server remembers; each has a conservative default for an ESP32-C3. */
 export interface Limits {
-  /** deduplication entries (peer + Message ID) kept for replay; oldest evicted first */
+  /**
+   * deduplication entries (peer + Message ID) kept for their whole lifetime (RFC 7252
+   * sec 4.5), all peers together; none is forgotten early (see messagelayer.ts)
+   */
   maxDedupEntries: number;
-  /** total bytes of cached responses in the deduplication cache; oldest evicted first */
+  /** deduplication entries of one peer, so that other peers cannot take its room */
+  maxDedupPerPeer: number;
+  /** bytes of cached responses in the deduplication cache (exceeded by at most one response) */
   maxDedupBytes: number;
   /** outstanding CON messages we retransmit; oldest given up first */
   maxPendingCon: number;
@@ -189,7 +194,7 @@ export interface Limits {
   maxObserversPerResource: number;
   /** observers over all resources */
   maxObservers: number;
-  /** handlers still working on a request (asynchronous); beyond it requests get 5.03 */
+  /** handlers of one resource still working on a request (asynchronous); beyond it that resource's requests get 5.03 */
   maxAsyncExchanges: number;
   /** ms an asynchronous handler may take before the request is answered 5.03 */
   asyncHandlerTimeout: number;
@@ -201,9 +206,22 @@ export interface Limits {
   notifyConEvery: number;
   /** ms after which a notification is sent CON whatever the count (RFC 7641 sec 4.5: 24 h) */
   notifyConInterval: number;
+  /**
+   * ms without a sign of life (registration, ACK of a CON notification) after which an
+   * observer gets a confirmable notification of the current state, a liveness probe, even
+   * when nothing changed: an observer that is gone then times out and is removed
+   */
+  observerProbeInterval: number;
+  /**
+   * ms without a sign of life after which an observer gives its place to a new
+   * registration when the resource's or the server's table is full (it has left a
+   * probe unanswered for this long minus observerProbeInterval)
+   */
+  observerStaleAfter: number;
 }
 
 export const MAX_DEDUP_ENTRIES = 64;
+export const MAX_DEDUP_PER_PEER = 16;
 export const MAX_DEDUP_BYTES = 16 * 1024;
 export const MAX_PENDING_CON = 16;
 export const MAX_TRACKED_NON = 32;
@@ -215,9 +233,14 @@ export const MAX_REQUEST_PAYLOAD = 1024;
 export const DEFAULT_BLOCK_SZX = MAX_BLOCK_SZX;
 export const NOTIFY_CON_EVERY = 20;
 export const NOTIFY_CON_INTERVAL = 24 * 60 * 60 * 1000;
+/* a probe's CON gives up after MAX_TRANSMIT_WAIT (93 s): a dead observer is gone 60 + 93 s after its last sign of life */
+export const OBSERVER_PROBE_INTERVAL = 60_000;
+/* 60 s more than the probe interval: by then the probe went out 4 times (2, 6, 14, 30 s) unanswered */
+export const OBSERVER_STALE_AFTER = 120_000;
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxDedupEntries: MAX_DEDUP_ENTRIES,
+  maxDedupPerPeer: MAX_DEDUP_PER_PEER,
   maxDedupBytes: MAX_DEDUP_BYTES,
   maxPendingCon: MAX_PENDING_CON,
   maxTrackedNon: MAX_TRACKED_NON,
@@ -229,4 +252,6 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   defaultBlockSzx: DEFAULT_BLOCK_SZX,
   notifyConEvery: NOTIFY_CON_EVERY,
   notifyConInterval: NOTIFY_CON_INTERVAL,
+  observerProbeInterval: OBSERVER_PROBE_INTERVAL,
+  observerStaleAfter: OBSERVER_STALE_AFTER,
 });

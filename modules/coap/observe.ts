@@ -8,6 +8,13 @@
  * sequence numbers, increasing), 3.6 / 4.2 (deregistration), 4.5 (a CON at
  * least every 24 hours; an observer that does not acknowledge one is removed),
  * 4.5.2 (a newer notification supersedes one still in flight).
+ *
+ * Liveness: an observer that vanished without a RST would keep its place forever if
+ * nothing changed. Each observer remembers its last sign of life (the registration,
+ * an ACK to a CON notification); after observerProbeInterval without one it gets a
+ * CON notification of the current state (the server's tick), which removes it when
+ * unanswered; and when a table is full, a new registration takes the place of the
+ * observer silent for longest, if that is more than observerStaleAfter.
  */
 import type { Peer } from "./messagelayer";
 import { peerKey } from "./messagelayer";
@@ -29,9 +36,12 @@ export interface Observer {
   lastCon: number;
   /** Message ID of the CON notification in flight, if any */
   pendingMid?: number;
+  /** the last sign of life: the registration, or an ACK to a CON notification */
+  confirmedAt: number;
 }
 
-export type RegisterResult = "added" | "replaced" | "full";
+/** "displaced": added in the place of a stale observer (returned by register()'s `displaced`) */
+export type RegisterResult = "added" | "replaced" | "displaced" | "full";
 
 function tokenHex(token: Uint8Array): string {
   let out = "";
@@ -75,22 +85,50 @@ export class ObserveRegistry {
    * response without Observe (RFC 7641 sec 4.1), and observers already registered
    * keep their notifications.
    */
-  register(observer: Observer): RegisterResult {
+  register(observer: Observer, now: number): { result: RegisterResult; displaced?: Observer } {
     const key = observerKey(observer.peer, observer.token);
     let observers = this.#byPath.get(observer.path);
     if (observers?.has(key)) {
       observers.set(key, observer);
-      return "replaced";
+      return { result: "replaced" };
     }
-    if (this.#count >= this.#limits.maxObservers) return "full";
-    if ((observers?.size ?? 0) >= this.#limits.maxObserversPerResource) return "full";
+    let displaced: Observer | undefined;
+    const pathFull = (observers?.size ?? 0) >= this.#limits.maxObserversPerResource;
+    if (pathFull || this.#count >= this.#limits.maxObservers) {
+      displaced = this.#stalest(pathFull ? observer.path : undefined, now);
+      if (!displaced) return { result: "full" };
+      this.remove(displaced);
+      observers = this.#byPath.get(observer.path);
+    }
     if (!observers) {
       observers = new Map();
       this.#byPath.set(observer.path, observers);
     }
     observers.set(key, observer);
     this.#count++;
-    return "added";
+    return displaced ? { result: "displaced", displaced } : { result: "added" };
+  }
+
+  /** The observer (of `path`, or of any path) silent for longest, if longer than observerStaleAfter. */
+  #stalest(path: string | undefined, now: number): Observer | undefined {
+    let stalest: Observer | undefined;
+    for (const [p, observers] of this.#byPath) {
+      if (path !== undefined && p !== path) continue;
+      for (const observer of observers.values()) if (!stalest || observer.confirmedAt < stalest.confirmedAt) stalest = observer;
+    }
+    return stalest && now - stalest.confirmedAt > this.#limits.observerStaleAfter ? stalest : undefined;
+  }
+
+  /** Every observer, for the liveness probes. */
+  all(): Observer[] {
+    const out: Observer[] = [];
+    for (const observers of this.#byPath.values()) for (const observer of observers.values()) out.push(observer);
+    return out;
+  }
+
+  /** When this observer is due for a liveness probe (nothing in flight and silent for observerProbeInterval). */
+  probeDue(observer: Observer): number {
+    return observer.confirmedAt + this.#limits.observerProbeInterval;
   }
 
   find(path: string, peer: Peer, token: Uint8Array): Observer | undefined {
@@ -159,7 +197,8 @@ export class ObserveRegistry {
     return (
       inFlight ||
       observer.sinceCon + 1 >= this.#limits.notifyConEvery ||
-      now - observer.lastCon >= this.#limits.notifyConInterval
+      now - observer.lastCon >= this.#limits.notifyConInterval ||
+      now - observer.confirmedAt >= this.#limits.observerProbeInterval
     );
   }
 }

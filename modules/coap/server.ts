@@ -128,6 +128,8 @@ function clockSeededRandom(seed: number): () => number {
 interface AsyncExchange {
   exchange: Exchange;
   deadline: number;
+  /** the resource's path key: the limit on running handlers is per resource */
+  key: string;
 }
 
 /** The outcome of checking a request before any handler runs. */
@@ -146,6 +148,8 @@ export class CoapServer {
   #log: (message: string) => void;
   #limitLog: LimitLog;
   #async = new Set<AsyncExchange>();
+  /** asynchronous handlers running per resource path key */
+  #asyncPerResource = new Map<string, number>();
 
   constructor(options: ServerOptions) {
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -199,6 +203,11 @@ export class CoapServer {
   nextDeadline(): number | undefined {
     let next = this.#layer.nextDeadline();
     for (const pending of this.#async) if (next === undefined || pending.deadline < next) next = pending.deadline;
+    for (const observer of this.#observe.all()) {
+      if (this.#probing(observer)) continue;
+      const due = this.#observe.probeDue(observer);
+      if (next === undefined || due < next) next = due;
+    }
     return next;
   }
 
@@ -209,9 +218,12 @@ export class CoapServer {
       const now = this.#now();
       for (const pending of Array.from(this.#async)) {
         if (pending.deadline > now) continue;
-        this.#async.delete(pending);
+        this.#forgetAsync(pending);
         this.#log(`handler timed out for ${peerKey(pending.exchange.peer)}`);
         this.#refuse(pending.exchange, { code: Code.SERVICE_UNAVAILABLE, diagnostic: "handler timed out" });
+      }
+      for (const observer of this.#observe.all()) {
+        if (!this.#probing(observer) && this.#observe.probeDue(observer) <= now) this.#probe(observer);
       }
     } catch (error) {
       this.#log(`tick failed: ${error}`);
@@ -300,8 +312,9 @@ export class CoapServer {
     // deregistration takes effect on receipt; the GET is then answered as usual (RFC 7641 sec 3.6)
     if (observe === 1) this.#observe.deregister(key, exchange.peer, message.token);
 
-    if (this.#async.size >= this.#limits.maxAsyncExchanges) {
-      this.#limitLog.hit("async-handlers", `${this.#limits.maxAsyncExchanges} asynchronous handlers running: new requests get 5.03`);
+    // per resource: a slow resource (a sensor conversion) cannot starve the others
+    if ((this.#asyncPerResource.get(key) ?? 0) >= this.#limits.maxAsyncExchanges) {
+      this.#limitLog.hit("async-handlers", `${this.#limits.maxAsyncExchanges} asynchronous handlers running for /${key}: its new requests get 5.03`);
       return this.#refuse(exchange, { code: Code.SERVICE_UNAVAILABLE, diagnostic: "busy", options: [maxAgeOption(1)] });
     }
 
@@ -337,11 +350,13 @@ export class CoapServer {
     if (!(result instanceof Promise)) return done(result ?? {});
     let pending: AsyncExchange | undefined;
     if (exchange) {
-      pending = { exchange, deadline: this.#now() + this.#limits.asyncHandlerTimeout };
+      const key = request.path.join("/");
+      pending = { exchange, deadline: this.#now() + this.#limits.asyncHandlerTimeout, key };
       this.#async.add(pending);
+      this.#asyncPerResource.set(key, (this.#asyncPerResource.get(key) ?? 0) + 1);
     }
     const settle = (response: CoapResponse) => {
-      if (pending && !this.#async.delete(pending)) return; // timed out meanwhile: already answered
+      if (pending && !this.#forgetAsync(pending)) return; // timed out meanwhile: already answered
       try {
         done(response);
       } catch (error) {
@@ -355,6 +370,15 @@ export class CoapServer {
         settle(internalError(error));
       },
     );
+  }
+
+  /** Forgets a running handler; false when it was already forgotten (timed out). */
+  #forgetAsync(pending: AsyncExchange): boolean {
+    if (!this.#async.delete(pending)) return false;
+    const left = (this.#asyncPerResource.get(pending.key) ?? 1) - 1;
+    if (left > 0) this.#asyncPerResource.set(pending.key, left);
+    else this.#asyncPerResource.delete(pending.key);
+    return true;
   }
 
   /**
@@ -431,7 +455,7 @@ export class CoapServer {
     if (request.observe === 0) {
       if (success && (!block2 || block2.num === 0)) {
         const now = this.#now();
-        const result = this.#observe.register({
+        const { result, displaced } = this.#observe.register({
           path: key,
           peer: exchange.peer,
           peerKey: peerKey(exchange.peer),
@@ -440,9 +464,11 @@ export class CoapServer {
           szx: block2 ? Math.min(block2.szx, szx) : szx,
           sinceCon: 0,
           lastCon: now,
-        });
+          confirmedAt: now,
+        }, now);
         if (result !== "full") setObserve(parts.options, this.#observe.nextSequence(key));
-        else this.#limitLog.hit("observers", `observer limit reached (${this.#limits.maxObserversPerResource} per resource, ${this.#limits.maxObservers} in all): new registrations are answered without Observe`);
+        else this.#limitLog.hit("observers", `observer limit reached (${this.#limits.maxObserversPerResource} per resource, ${this.#limits.maxObservers} in all), none silent for ${this.#limits.observerStaleAfter / 1000} s: new registrations are answered without Observe`);
+        if (displaced) this.#endDisplaced(displaced);
       } else if (!success) {
         // an error ends an existing observation with this token (RFC 7641 sec 4.2)
         this.#observe.deregister(key, exchange.peer, request.token);
@@ -482,6 +508,32 @@ export class CoapServer {
     }
   }
 
+  /** Whether a CON notification to this observer is in flight (its answer is the sign of life awaited). */
+  #probing(observer: Observer): boolean {
+    return observer.pendingMid !== undefined && this.#layer.isPending(observer.peer, observer.pendingMid);
+  }
+
+  /** A liveness probe: the current state, confirmable, to an observer silent for observerProbeInterval. */
+  #probe(observer: Observer): void {
+    const resource = this.#resources.get(observer.path);
+    if (!resource?.get) return;
+    const sequence = this.#observe.nextSequence(observer.path);
+    this.#run(resource.get, observer.request, (response) => {
+      if (this.#observe.isCurrent(observer)) this.#sendNotification(observer, resource, response, sequence);
+    });
+  }
+
+  /** An observer that lost its place to a new registration: told, in case it still listens (RFC 7641 sec 4.2). */
+  #endDisplaced(observer: Observer): void {
+    this.#limitLog.hit("observers", `observer tables full: a new registration takes the place of one silent for over ${this.#limits.observerStaleAfter / 1000} s`);
+    if (this.#probing(observer)) this.#layer.cancel(observer.peer, observer.pendingMid!);
+    try {
+      this.#layer.sendNonConfirmable({ code: Code.SERVICE_UNAVAILABLE, token: observer.token, options: [], payload: utf8Encode("observation ended") }, observer.peer);
+    } catch (error) {
+      this.#log(`cannot tell ${observer.peerKey} its observation ended: ${error}`);
+    }
+  }
+
   #sendNotification(observer: Observer, resource: Resource, response: CoapResponse, sequence: number): void {
     let parts: MessageParts;
     try {
@@ -515,6 +567,7 @@ export class CoapServer {
           supersedes: inFlight ? observer.pendingMid : undefined,
           onDone: (outcome) => {
             if (observer.pendingMid === mid) observer.pendingMid = undefined;
+            if (outcome === "ack") observer.confirmedAt = this.#now();
             if (outcome === "reset" || outcome === "timeout" || outcome === "evicted") {
               if (this.#observe.remove(observer)) this.#log(`observer ${observer.peerKey} of /${observer.path} removed: ${outcome}`);
             }

@@ -15,6 +15,15 @@ export interface LightOutput {
   set(on: boolean): void;
 }
 
+/** What `light/output`'s createLightOutput() builds (the esp32 build maps that module to esp32/output.ts). */
+export interface LightOutputSettings {
+  /** "digital" (a GPIO), or "neopixel" (esp32 build only) */
+  kind: string;
+  pin: number;
+  /** for "digital": on = low */
+  activeLow: boolean;
+}
+
 export interface LightStore {
   load(): boolean | undefined;
   /** must be durable when it returns (it throws when it could not write) */

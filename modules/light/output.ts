@@ -5,15 +5,7 @@
  * build it is in.
  */
 import { DigitalLight } from "./digital";
-import type { LightOutput } from "./light";
-
-export interface LightOutputSettings {
-  /** "digital" (a GPIO), or "neopixel" (esp32 build only) */
-  kind: string;
-  pin: number;
-  /** for "digital": on = low */
-  activeLow: boolean;
-}
+import type { LightOutput, LightOutputSettings } from "./light";
 
 export function createLightOutput(settings: LightOutputSettings): LightOutput {
   if (settings.kind !== "digital") throw new RangeError(`light kind "${settings.kind}" is not available in this build (digital only)`);

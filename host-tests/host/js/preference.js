@@ -11,13 +11,38 @@ import { dataDirectory, readFile, writeFileAtomic } from "host/runtime";
 const NAME_MAX = 15;
 const VALUE_MAX = 4000;
 
-const folder = dataDirectory();
-const path = folder ? `${folder}/preferences.json` : undefined;
-let store = {};
-if (path) {
-	const text = readFile(path);
-	if (text !== undefined)
-		store = JSON.parse(text);
+/*
+ * Read on first use, not when the module loads (it is preloaded, as on the device,
+ * where the SDK reads NVS at run time). A file that is not a JSON object of domains
+ * (truncated, garbage, null, an array) stands for NVS entries that fail their CRC,
+ * which NVS skips: every value reads as absent, the store says so once, and the next
+ * set() rewrites the file. (A partition NVS cannot initialise at all stops the SDK's
+ * start-up, ESP_ERROR_CHECK(nvs_flash_init()) in its main.c: no app code runs then.)
+ */
+let store;
+function loaded() {
+	if (store)
+		return store;
+	store = {};
+	const folder = dataDirectory();
+	const text = folder ? readFile(`${folder}/preferences.json`) : undefined;
+	if (text === undefined)
+		return store;
+	let parsed, problem;
+	try {
+		parsed = JSON.parse(text);
+	}
+	catch (error) {
+		problem = String(error.message);
+	}
+	const object = (value) => (typeof value === "object") && (value !== null) && !Array.isArray(value);
+	if ((problem === undefined) && object(parsed) && Object.values(parsed).every(object)) {
+		for (const domain of Object.keys(parsed))
+			store[domain] = Object.assign(Object.create(null), parsed[domain]);
+	}
+	else
+		trace(`preference: ${folder}/preferences.json is not a store of domains (${problem ?? JSON.stringify(parsed).slice(0, 40)}): every value reads as absent until the next set() rewrites it\n`);
+	return store;
 }
 
 function checkName(what, name) {
@@ -67,8 +92,9 @@ function encode(value) {
 }
 
 function save() {
-	if (path)
-		writeFileAtomic(path, JSON.stringify(store));
+	const folder = dataDirectory();
+	if (folder)
+		writeFileAtomic(`${folder}/preferences.json`, JSON.stringify(loaded()));
 }
 
 class Preference {
@@ -76,28 +102,29 @@ class Preference {
 		checkName("domain", domain);
 		checkName("key", key);
 		const entry = encode(value);
-		(store[domain] ??= {})[key] = entry;
+		(loaded()[domain] ??= Object.create(null))[key] = entry;
 		save();
 	}
 	static get(domain, key) {
 		checkName("domain", domain);
 		checkName("key", key);
-		const entry = store[domain]?.[key];
+		const entry = loaded()[domain]?.[key];
 		if (!entry)
 			return undefined;
+		/* an entry of another shape reads as the value it holds, as NVS returns whatever type was stored */
 		return (entry.t === "a") ? unhex(entry.v) : entry.v;
 	}
 	static delete(domain, key) {
 		checkName("domain", domain);
 		checkName("key", key);
-		if (store[domain]?.[key] === undefined)
+		if (loaded()[domain]?.[key] === undefined)
 			return;
-		delete store[domain][key];
+		delete loaded()[domain][key];
 		save();
 	}
 	static keys(domain) {
 		checkName("domain", domain);
-		return Object.keys(store[domain] ?? {});
+		return Object.keys(loaded()[domain] ?? {});
 	}
 }
 Object.freeze(Preference);

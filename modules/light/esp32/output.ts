@@ -3,9 +3,8 @@
  * ESP32-C3-DevKitM-1's on-board NeoPixel, or a plain GPIO for an LED of your own.
  */
 import { DigitalLight } from "light/digital";
-import type { LightOutput } from "light/light";
+import type { LightOutput, LightOutputSettings } from "light/light";
 import { NeoPixelLight } from "light/neopixel";
-import type { LightOutputSettings } from "light/output";
 
 export function createLightOutput(settings: LightOutputSettings): LightOutput {
   if (settings.kind === "neopixel") return new NeoPixelLight({ pin: settings.pin });
