@@ -83,7 +83,11 @@ export class DTLSSession {
   constructor(context: DTLSContext, transportId: string | undefined);
   /** a client session sends its first flight (ClientHello) */
   start(now: number): SessionState;
-  /** hands one received datagram in */
+  /**
+   * hands one received datagram in. An established server session drops, unread, a
+   * datagram holding an epoch-0 record or record headers that do not tile it: only
+   * records that can authenticate reach its Mbed TLS context.
+   */
   receive(datagram: Bytes, now: number): SessionState;
   /** retransmits the last flight, or fails with "handshake timed out", once `deadline` passed */
   tick(now: number): SessionState;

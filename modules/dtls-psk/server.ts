@@ -8,6 +8,10 @@
  * - Cookies first (RFC 6347 4.2.1): a peer without a session gets a HelloVerifyRequest
  *   built statelessly by the binding; only a ClientHello whose cookie proves the
  *   peer's address creates a session. Nothing is kept for the others.
+ * - An established session is touched only by records that can authenticate for it
+ *   (epoch 1 and later): a plaintext epoch-0 record from its address and port is either
+ *   a cookie-verified ClientHello, which replaces the session (RFC 6347 4.2.8), or the
+ *   datagram is dropped before Mbed TLS and counted as `forged` (records.ts says why).
  * - One session per peer address+port; at most `maxSessions` (handshaking ones
  *   included). When the table is full, a new peer takes the place of the least
  *   recently active session that has been quiet for at least `evictQuietMs`;
@@ -18,6 +22,8 @@
  * - A failed handshake (unknown identity, wrong key, a client certificate from another
  *   CA, expired or missing, timeout) is freed at once after its fatal alert went out;
  *   the reason is logged, never a key.
+ * - What a peer can cause once per datagram (forged records, errors) is logged once
+ *   per episode (episodes.ts) and counted.
  * - Datagrams from unknown peers that are not ClientHellos are dropped silently.
  */
 import {
@@ -31,6 +37,10 @@ import {
   type CredentialBytes,
 } from "./binding";
 import { credentialOf } from "./describe";
+import { EpisodeLog } from "./episodes";
+import { authenticatable, isClientHello, startsWithHandshake } from "./records";
+
+export { isClientHello } from "./records";
 
 export interface Peer {
   address: string;
@@ -94,6 +104,10 @@ export interface DtlsServerStats {
   evicted: number;
   /** datagrams dropped without a session (not a ClientHello, malformed) */
   dropped: number;
+  /** datagrams for an established session dropped before Mbed TLS: epoch-0 records that are no cookie-verified ClientHello, or malformed record headers */
+  forged: number;
+  /** exceptions from the binding or a callback, caught */
+  errors: number;
 }
 
 export const DEFAULT_MAX_SESSIONS = 8;
@@ -103,9 +117,6 @@ export const DEFAULT_EVICT_QUIET_MS = 10_000;
 /** what one call may emit, so a misbehaving binding can never spin the loop */
 const MAX_RECORDS_PER_CALL = 32;
 
-const CONTENT_HANDSHAKE = 22;
-const HANDSHAKE_CLIENT_HELLO = 1;
-
 interface Entry {
   key: string;
   id: string;
@@ -113,18 +124,6 @@ interface Entry {
   native: DTLSSession;
   lastActive: number;
   established: boolean;
-}
-
-/** An epoch-0 DTLS ClientHello at the start of a datagram (the binding checks the rest). */
-export function isClientHello(datagram: Uint8Array): boolean {
-  return (
-    datagram.length >= 25 &&
-    datagram[0] === CONTENT_HANDSHAKE &&
-    datagram[1] === 0xfe &&
-    datagram[3] === 0 &&
-    datagram[4] === 0 &&
-    datagram[13] === HANDSHAKE_CLIENT_HELLO
-  );
 }
 
 export function peerTransportId(peer: Peer): string {
@@ -157,6 +156,7 @@ export class DtlsServer {
   readonly #maxSessions: number;
   readonly #idleTimeoutMs: number;
   readonly #evictQuietMs: number;
+  readonly #episodes: EpisodeLog;
   #serial = 0;
   #closed = false;
   readonly #counters = {
@@ -166,6 +166,8 @@ export class DtlsServer {
     refused: 0,
     evicted: 0,
     dropped: 0,
+    forged: 0,
+    errors: 0,
   };
 
   constructor(options: DtlsServerOptions) {
@@ -173,20 +175,22 @@ export class DtlsServer {
     this.#maxSessions = Math.max(1, Math.floor(options.maxSessions ?? DEFAULT_MAX_SESSIONS));
     this.#idleTimeoutMs = Math.max(1, options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
     this.#evictQuietMs = Math.max(0, options.evictQuietMs ?? DEFAULT_EVICT_QUIET_MS);
+    this.#episodes = new EpisodeLog((message) => this.#log(message));
     this.#context = serverContext(options);
   }
 
   /** Hands in one datagram received from `peer`. Never throws. */
   receive(datagram: Uint8Array, peer: Peer): void {
     if (this.#closed) return;
+    const key = peerTransportId(peer);
     try {
-      const key = peerTransportId(peer);
       const entry = this.#sessions.get(key);
       if (entry && !isClientHello(datagram)) {
-        this.#feed(entry, datagram);
+        if (entry.established) this.#feedEstablished(entry, datagram);
+        else this.#feed(entry, datagram);
         return;
       }
-      if (!entry && (datagram.length === 0 || datagram[0] !== CONTENT_HANDSHAKE)) {
+      if (!entry && !startsWithHandshake(datagram)) {
         this.#counters.dropped++;
         return;
       }
@@ -198,8 +202,10 @@ export class DtlsServer {
         return;
       }
       if (!verdict) {
-        if (entry) this.#feed(entry, datagram); // malformed or fragmented: mbedTLS decides
-        else this.#counters.dropped++;
+        // malformed or fragmented: a handshake in progress lets Mbed TLS decide; an established session never sees it
+        if (!entry) this.#counters.dropped++;
+        else if (entry.established) this.#forged(entry);
+        else this.#feed(entry, datagram);
         return;
       }
       if (entry) {
@@ -212,7 +218,7 @@ export class DtlsServer {
       }
       this.#open(key, datagram, peer);
     } catch (error) {
-      this.#log(`dtls: datagram from ${peer.address}:${peer.port} dropped: ${error}`);
+      this.#error(() => `dtls: datagram from ${key} dropped: ${error}`);
     }
   }
 
@@ -231,7 +237,7 @@ export class DtlsServer {
       }
       return written === data.length;
     } catch (error) {
-      this.#log(`dtls: write to ${entry.id} failed: ${error}`);
+      this.#error(() => `dtls: write to ${entry.id} failed: ${error}`);
       return false;
     }
   }
@@ -270,7 +276,7 @@ export class DtlsServer {
           this.#settle(entry);
         }
       } catch (error) {
-        this.#log(`dtls: tick of ${entry.id} failed: ${error}`);
+        this.#error(() => `dtls: tick of ${entry.id} failed: ${error}`);
         this.#remove(entry, "internal error");
       }
     }
@@ -337,6 +343,18 @@ export class DtlsServer {
     return true;
   }
 
+  /** An established session gets only the records that can authenticate for it. */
+  #feedEstablished(entry: Entry, datagram: Uint8Array): void {
+    const records = authenticatable(datagram);
+    if (records) this.#feed(entry, records);
+    else this.#forged(entry);
+  }
+
+  #forged(entry: Entry): void {
+    this.#counters.forged++;
+    this.#episodes.note("forged", this.#options.now(), () => `dtls: ${entry.id}: a datagram with plaintext (epoch 0) or malformed records ignored, the session is unchanged`);
+  }
+
   #feed(entry: Entry, datagram: Uint8Array): void {
     const now = this.#options.now();
     entry.lastActive = now;
@@ -353,7 +371,7 @@ export class DtlsServer {
       try {
         this.#options.send(new Uint8Array(out), entry.peer);
       } catch (error) {
-        this.#log(`dtls: send to ${entry.id} failed: ${error}`);
+        this.#error(() => `dtls: send to ${entry.id} failed: ${error}`);
       }
     }
   }
@@ -365,7 +383,7 @@ export class DtlsServer {
       try {
         this.#options.onData(new Uint8Array(plaintext), entry.peer, entry.id);
       } catch (error) {
-        this.#log(`dtls: onData of ${entry.id} threw: ${error}`);
+        this.#error(() => `dtls: onData of ${entry.id} threw: ${error}`);
       }
       if (this.#sessions.get(entry.key) !== entry) return; // the handler closed it
     }
@@ -401,7 +419,7 @@ export class DtlsServer {
         this.#flush(entry);
       }
     } catch (error) {
-      this.#log(`dtls: close of ${entry.id} failed: ${error}`);
+      this.#error(() => `dtls: close of ${entry.id} failed: ${error}`);
     }
     this.#remove(entry, reason);
   }
@@ -418,8 +436,13 @@ export class DtlsServer {
     try {
       this.#options.onClose?.(entry.peer, entry.id, reason);
     } catch (error) {
-      this.#log(`dtls: onClose of ${entry.id} threw: ${error}`);
+      this.#error(() => `dtls: onClose of ${entry.id} threw: ${error}`);
     }
+  }
+
+  #error(message: () => string): void {
+    this.#counters.errors++;
+    this.#episodes.note("error", this.#options.now(), message);
   }
 
   #log(message: string): void {
