@@ -2,12 +2,12 @@
  * An attacker on the node's network against the DtlsServer, in process with the
  * Loopback's hand-moved clock: forged plaintext records aimed at an established
  * session, half-open handshakes that hold the session table, newcomers that push out
- * an observer, refusals that flood the log.
+ * an observer, refusals that flood the log, and log lines that say what happened.
  */
 import { test, assert, seededRandom } from "../lib/harness";
-import { ESTABLISHED, HANDSHAKING } from "dtls-psk/binding";
+import { ESTABLISHED, HANDSHAKING, SUITES } from "dtls-psk/binding";
 import type { Peer } from "dtls-psk/server";
-import { Loopback, type TestClient } from "./loopback";
+import { IDENTITY, KEY, Loopback, type TestClient } from "./loopback";
 import { CONTENT_APPLICATION_DATA, CONTENT_HANDSHAKE, FORGED_EPOCH0, clientHello, clientHelloFragment, datagram, record } from "./records";
 
 const text = (bytes: Uint8Array): string => String.fromArrayBuffer(bytes.slice().buffer as ArrayBuffer);
@@ -275,6 +275,29 @@ test("1,000 refused newcomers log one line; a refusal after 60 quiet seconds sta
     const after = net.logs.slice(before);
     assert.equal(after.length, 2, after.join("\n"));
     assert.match(after[1], /1000/, "the new episode's line counts the one before");
+    peerNamedOnce(net.logs);
+  } finally {
+    net.dispose();
+  }
+});
+
+test("no shared cipher suite: the log says so, and does not claim the client presented no credentials; a wrong key names the identity", () => {
+  const net = new Loopback({ suites: [SUITES.PSK_WITH_AES_128_CCM_8] });
+  try {
+    const c = net.client(40600, IDENTITY, KEY, 0, [SUITES.PSK_WITH_AES_128_GCM_SHA256]);
+    c.start();
+    net.pump();
+    assert.equal(net.server.stats().sessions, 0);
+    assert.deepEqual(net.closed.map((e) => e.reason), ["no shared cipher suite"]);
+    const line = net.logs.find((l) => l.includes("failed:")) ?? "";
+    assert.match(line, /failed: no shared cipher suite$/);
+    assert.ok(!line.includes("no credentials presented"), line);
+    // the credential part where the client did present one
+    net.connect(40610, IDENTITY, bytesOf("wrong_key"));
+    net.connect(40611);
+    assert.match(net.logs.join("\n"), /failed: bad record mac \(wrong key\?\) \(identity "CoAP"\)/);
+    assert.match(net.logs.join("\n"), /established \(TLS-PSK-WITH-AES-128-CCM-8, identity "CoAP"\)/);
+    assert.ok(!net.logs.some((l) => l.includes("no credentials presented")), net.logs.join("\n"));
     peerNamedOnce(net.logs);
   } finally {
     net.dispose();

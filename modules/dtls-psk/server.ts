@@ -23,7 +23,7 @@
  *   (at least `evictQuietMs`) that `keep()` does not hold; else it is refused.
  * - A session quiet for `idleTimeoutMs` is closed with close_notify.
  * - A failed handshake (unknown identity, wrong key, a client certificate from another
- *   CA, expired or missing, timeout) is freed at once after its fatal
+ *   CA, expired or missing, no shared suite, timeout) is freed at once after its fatal
  *   alert went out; the reason is logged, never a key.
  * - What a peer can cause once per datagram (refusals, forged records, expired
  *   handshakes, errors) is logged once per episode (episodes.ts) and counted.
@@ -355,14 +355,15 @@ export class DtlsServer {
     if (state === ESTABLISHED && !entry.established) {
       entry.established = true;
       this.#counters.handshakesCompleted++;
-      this.#log(`dtls: ${entry.id} established (${entry.native.suite}, ${credentialOf(entry.native)})`);
+      this.#log(`dtls: ${entry.id} established (${entry.native.suite}, ${credentialOf(entry.native) ?? "no credentials presented"})`);
     } else if (state === FAILED) {
       const reason = entry.native.reason ?? "failed";
       if (!entry.established) {
         this.#counters.handshakesFailed++;
-        this.#log(`dtls: handshake with ${entry.peer.address}:${entry.peer.port} failed: ${reason} (${credentialOf(entry.native)})`);
+        const credential = credentialOf(entry.native);
+        this.#log(`dtls: handshake ${entry.id} failed: ${reason}${credential ? ` (${credential})` : ""}`);
       } else this.#log(`dtls: ${entry.id} failed: ${reason}`);
-      this.#remove(entry, reason);
+      this.#remove(entry, reason, true);
     } else if (state === CLOSED) {
       this.#remove(entry, entry.native.reason ?? "closed");
     } else if (state !== HANDSHAKING && state !== ESTABLISHED) {
@@ -384,7 +385,8 @@ export class DtlsServer {
     this.#remove(entry, reason);
   }
 
-  #remove(entry: Entry, reason: string): void {
+  /** Frees a session and runs onClose; `logged`: its end is in the log already. */
+  #remove(entry: Entry, reason: string, logged = false): void {
     if (this.#sessions.get(entry.key) !== entry) return;
     this.#sessions.delete(entry.key);
     try {
@@ -392,7 +394,7 @@ export class DtlsServer {
     } catch {
       // already freed
     }
-    if (entry.established) this.#log(`dtls: ${entry.id} ended: ${reason}`);
+    if (entry.established && !logged) this.#log(`dtls: ${entry.id} ended: ${reason}`);
     try {
       this.#options.onClose?.(entry.peer, entry.id, reason);
     } catch (error) {
