@@ -6,6 +6,7 @@
 import { CLIENT, DTLSContext, DTLSSession, ESTABLISHED, type SessionState } from "dtls-psk/binding";
 import { DtlsServer, type DtlsServerOptions, type Peer } from "dtls-psk/server";
 import { bytesKeptBy } from "./heap";
+import { clientHello, cookieOf } from "./records";
 
 export const IDENTITY = "CoAP";
 export const KEY: Uint8Array = new Uint8Array(ArrayBuffer.fromString("esp32c3_key"));
@@ -35,9 +36,9 @@ export class TestClient {
   /** decrypted application records */
   readonly received: Uint8Array[] = [];
 
-  constructor(readonly net: Loopback, port: number, identity: string = IDENTITY, key: Uint8Array = KEY, flags = 0) {
+  constructor(readonly net: Loopback, port: number, identity: string = IDENTITY, key: Uint8Array = KEY, flags = 0, suites?: readonly number[]) {
     this.peer = { address: "127.0.0.1", port };
-    this.context = new DTLSContext(ArrayBuffer.fromString(identity), key, CLIENT | flags);
+    this.context = new DTLSContext(ArrayBuffer.fromString(identity), key, CLIENT | flags, suites);
     this.session = new DTLSSession(this.context, "");
   }
 
@@ -121,8 +122,8 @@ export class Loopback {
     this.serverBytes += bytesKeptBy(() => this.server.receive(datagram, peer));
   }
 
-  client(port: number, identity: string = IDENTITY, key: Uint8Array = KEY, flags = 0): TestClient {
-    const c = new TestClient(this, port, identity, key, flags);
+  client(port: number, identity: string = IDENTITY, key: Uint8Array = KEY, flags = 0, suites?: readonly number[]): TestClient {
+    const c = new TestClient(this, port, identity, key, flags, suites);
     this.clients.set(port, c);
     return c;
   }
@@ -142,6 +143,23 @@ export class Loopback {
       if (!moved) return;
     }
     throw new Error("loopback did not settle");
+  }
+
+  /**
+   * A ClientHello from `peer` with the cookie the server just gave it: what a peer that
+   * can receive at its address sends second. Not delivered: the caller hands it in.
+   */
+  verifiedHello(peer: Peer, random?: () => number): Uint8Array {
+    const sent = this.serverSent.length;
+    this.server.receive(clientHello({ random }), peer);
+    const cookie = this.serverSent.length > sent ? cookieOf(this.serverSent[sent].datagram) : undefined;
+    if (!cookie) throw new Error(`no HelloVerifyRequest for ${peer.address}|${peer.port}`);
+    return clientHello({ cookie, sequence: 1, random });
+  }
+
+  /** A half-open handshake: the cookie exchange done, the server's flight sent to nobody. */
+  halfOpen(peer: Peer, random?: () => number): void {
+    this.server.receive(this.verifiedHello(peer, random), peer);
   }
 
   /** Full handshake of a new client; returns it established. */

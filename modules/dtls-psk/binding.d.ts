@@ -12,6 +12,17 @@ export const CLOSED: 2;
 export const FAILED: 3;
 export type SessionState = 0 | 1 | 2 | 3;
 
+// What a peer presented to authenticate itself (DTLSSession `credential`):
+/** the handshake ended before the peer had to present anything */
+export const CREDENTIAL_UNSEEN: 0;
+/** nothing: an empty Certificate answered our CertificateRequest, or the handshake asked for nothing */
+export const CREDENTIAL_NONE: 1;
+/** a PSK identity (`identity`, perhaps empty) */
+export const CREDENTIAL_IDENTITY: 2;
+/** a certificate (`peerCertificate`, undefined when it could not be parsed) */
+export const CREDENTIAL_CERTIFICATE: 3;
+export type CredentialKind = 0 | 1 | 2 | 3;
+
 /** DTLSContext flag: offer ECDHE-PSK suites before plain PSK ones. */
 export const PREFER_ECDHE: 1;
 /** DTLSContext flag: a client (static PSK and/or certificates; answers HelloVerifyRequests). */
@@ -83,7 +94,11 @@ export class DTLSSession {
   constructor(context: DTLSContext, transportId: string | undefined);
   /** a client session sends its first flight (ClientHello) */
   start(now: number): SessionState;
-  /** hands one received datagram in */
+  /**
+   * hands one received datagram in. An established server session drops, unread, a
+   * datagram holding an epoch-0 record or record headers that do not tile it: only
+   * records that can authenticate reach its Mbed TLS context.
+   */
   receive(datagram: Bytes, now: number): SessionState;
   /** retransmits the last flight, or fails with "handshake timed out", once `deadline` passed */
   tick(now: number): SessionState;
@@ -110,10 +125,12 @@ export class DTLSSession {
   readonly error: number;
   /** the negotiated cipher suite, once established */
   readonly suite: string | undefined;
-  /** the PSK identity the client presented, once it has */
+  /** the PSK identity the client presented (empty if it presented an empty one), once it has */
   readonly identity: ArrayBuffer | undefined;
   /** the subject of the peer's certificate ("CN=coap-client"), once it presented one */
   readonly peerCertificate: string | undefined;
+  /** what the peer presented to authenticate itself, so far */
+  readonly credential: CredentialKind;
 }
 
 /** [live sessions, live contexts] of the whole process (heap figures: the simulator host's host/meter) */

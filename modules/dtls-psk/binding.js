@@ -7,6 +7,11 @@ export const ESTABLISHED = 1;
 export const CLOSED = 2;
 export const FAILED = 3;
 
+export const CREDENTIAL_UNSEEN = 0;
+export const CREDENTIAL_NONE = 1;
+export const CREDENTIAL_IDENTITY = 2;
+export const CREDENTIAL_CERTIFICATE = 3;
+
 export const PREFER_ECDHE = 1;
 export const CLIENT = 2;
 
@@ -49,6 +54,7 @@ export class DTLSSession @ "xs_dtls_session_destructor" {
 	get suite() @ "xs_dtls_session_get_suite";
 	get identity() @ "xs_dtls_session_get_identity";
 	get peerCertificate() @ "xs_dtls_session_get_peer_certificate";
+	get credential() @ "xs_dtls_session_get_credential";
 }
 Object.freeze(DTLSSession.prototype);
 

@@ -2,7 +2,7 @@
  * How a peer is named in log lines: its PSK identity or the subject of its
  * certificate, printable and bounded. Never a key.
  */
-import type { DTLSSession } from "./binding";
+import { CREDENTIAL_CERTIFICATE, CREDENTIAL_IDENTITY, CREDENTIAL_NONE, type DTLSSession } from "./binding";
 
 /** Printable, quoted form of a PSK identity or certificate subject (public data). */
 export function printable(value: ArrayBuffer | string | undefined): string {
@@ -17,11 +17,23 @@ export function printable(value: ArrayBuffer | string | undefined): string {
   return `"${text}"`;
 }
 
-/** `identity "CoAP"`, `certificate "CN=coap-client"` or `no credentials presented`. */
-export function credentialOf(native: DTLSSession): string {
-  const identity = native.identity;
-  if (identity) return `identity ${printable(identity)}`;
-  const subject = native.peerCertificate;
-  if (subject !== undefined) return `certificate ${printable(subject)}`;
-  return "no credentials presented";
+/**
+ * `identity "CoAP"`, `certificate "CN=coap-client"`, `no credentials presented` (the
+ * client sent none: an empty Certificate, or a handshake that asked for none), or
+ * undefined when the handshake ended before the client had to present anything (no
+ * shared cipher suite, a lost flight): then there is nothing true to say about it.
+ */
+export function credentialOf(native: DTLSSession): string | undefined {
+  switch (native.credential) {
+    case CREDENTIAL_IDENTITY:
+      return `identity ${printable(native.identity)}`;
+    case CREDENTIAL_CERTIFICATE: {
+      const subject = native.peerCertificate;
+      return subject !== undefined ? `certificate ${printable(subject)}` : "a certificate that could not be parsed";
+    }
+    case CREDENTIAL_NONE:
+      return "no credentials presented";
+    default:
+      return undefined;
+  }
 }

@@ -8,146 +8,63 @@
  * - Cookies first (RFC 6347 4.2.1): a peer without a session gets a HelloVerifyRequest
  *   built statelessly by the binding; only a ClientHello whose cookie proves the
  *   peer's address creates a session. Nothing is kept for the others.
+ * - An established session is touched only by records that can authenticate for it
+ *   (epoch 1 and later): a plaintext epoch-0 record from its address and port is either
+ *   a cookie-verified ClientHello, which replaces the session (RFC 6347 4.2.8), or the
+ *   datagram is dropped before Mbed TLS and counted as `forged` (records.ts says why).
+ * - A session's activity time moves on authenticated progress only: a handshake step
+ *   (the binding's state or output changed because of the datagram), application data
+ *   delivered, a write. Junk keeps nothing alive.
  * - One session per peer address+port; at most `maxSessions` (handshaking ones
- *   included). When the table is full, a new peer takes the place of the least
- *   recently active session that has been quiet for at least `evictQuietMs`;
- *   if every session is busier than that, the new peer is refused (its ClientHello
- *   is dropped, it retries). Active sessions are never pushed out by newcomers.
- * - A session quiet for `idleTimeoutMs` (nothing received and nothing written) is
- *   closed with close_notify.
+ *   included). A handshake not established `handshakeTimeoutMs` after its ClientHello
+ *   is freed. When the table is full, a cookie-verified newcomer takes the place of
+ *   the oldest handshake (a real client retransmits its flight and gets back in; a
+ *   half-open one never completes), else of the established session quiet longest
+ *   (at least `evictQuietMs`) that `keep()` does not hold; else it is refused.
+ * - A session quiet for `idleTimeoutMs` is closed with close_notify.
  * - A failed handshake (unknown identity, wrong key, a client certificate from another
- *   CA, expired or missing, timeout) is freed at once after its fatal alert went out;
- *   the reason is logged, never a key.
+ *   CA, expired or missing, no shared suite, timeout) is freed at once after its fatal
+ *   alert went out; the reason is logged, never a key.
+ * - What a peer can cause once per datagram (refusals, forged records, expired
+ *   handshakes, errors) is logged once per episode (episodes.ts) and counted.
  * - Datagrams from unknown peers that are not ClientHellos are dropped silently.
  */
-import {
-  CLOSED,
-  DTLSContext,
-  DTLSSession,
-  ESTABLISHED,
-  FAILED,
-  HANDSHAKING,
-  PREFER_ECDHE,
-  type CredentialBytes,
-} from "./binding";
+import { CLOSED, DTLSContext, DTLSSession, ESTABLISHED, FAILED, HANDSHAKING } from "./binding";
 import { credentialOf } from "./describe";
+import { EpisodeLog } from "./episodes";
+import {
+  DEFAULT_EVICT_QUIET_MS,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_SESSIONS,
+  serverContext,
+  type DtlsServerOptions,
+  type DtlsServerStats,
+  type Peer,
+} from "./options";
+import { authenticatable, isClientHello, startsWithHandshake } from "./records";
 
-export interface Peer {
-  address: string;
-  port: number;
-}
-
-/** Certificate mode (ECDHE-ECDSA, P-256). */
-export interface ServerCertificateOptions {
-  /** the node's certificate chain: PEM (leaf first) or one DER certificate */
-  cert: CredentialBytes;
-  /** its private key, PEM or DER (SEC1 or PKCS#8); parsed once, never logged */
-  key: CredentialBytes;
-  /** the CA(s) whose client certificates are accepted: PEM bundle or one DER certificate */
-  ca?: CredentialBytes;
-  /**
-   * require and verify a client certificate signed by `ca` (default true). A client
-   * with another CA's certificate, an expired one or none gets a fatal alert.
-   */
-  mutualAuth?: boolean;
-}
-
-export interface DtlsServerOptions {
-  /** PSK identity (with `key`); leave both out for certificates only */
-  identity?: string;
-  /** raw PSK bytes ("esp32c3_key" as ASCII by default, as libcoap's -k sends it) */
-  key?: Uint8Array;
-  /** certificate mode; with identity/key as well, one context offers both kinds of suite */
-  certificate?: ServerCertificateOptions;
-  /** called whenever a datagram must go out */
-  send(record: Uint8Array, peer: Peer): void;
-  /** monotonic milliseconds */
-  now(): number;
-  /** a decrypted application datagram (one CoAP message) */
-  onData(data: Uint8Array, peer: Peer, session: string): void;
-  /** the session ended: closed, evicted or failed (drop its observers) */
-  onClose?(peer: Peer, session: string, reason: string): void;
-  log?(message: string): void;
-  /** sessions kept at once, handshaking ones included (default 8) */
-  maxSessions?: number;
-  /** a session with no traffic for this long is closed (default 120 000 ms) */
-  idleTimeoutMs?: number;
-  /** when full, a session quiet for at least this long yields to a new peer (default 10 000 ms) */
-  evictQuietMs?: number;
-  /** offer ECDHE-PSK suites before plain PSK ones (forward secrecy, one ECDH per handshake) */
-  preferEcdhe?: boolean;
-  /** IANA cipher suite numbers in preference order (default: binding's SUITES, see preferEcdhe) */
-  suites?: readonly number[];
-}
-
-export interface DtlsServerStats {
-  /** sessions in the table, handshaking ones included */
-  sessions: number;
-  handshaking: number;
-  established: number;
-  helloVerifyRequests: number;
-  handshakesCompleted: number;
-  handshakesFailed: number;
-  /** new peers turned away because the table was full of busy sessions */
-  refused: number;
-  /** sessions pushed out for a new peer, or closed as idle */
-  evicted: number;
-  /** datagrams dropped without a session (not a ClientHello, malformed) */
-  dropped: number;
-}
-
-export const DEFAULT_MAX_SESSIONS = 8;
-export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
-export const DEFAULT_EVICT_QUIET_MS = 10_000;
+export type { DtlsServerOptions, DtlsServerStats, Peer, ServerCertificateOptions } from "./options";
+export { DEFAULT_EVICT_QUIET_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, serverContext } from "./options";
+export { isClientHello } from "./records";
 
 /** what one call may emit, so a misbehaving binding can never spin the loop */
 const MAX_RECORDS_PER_CALL = 32;
-
-const CONTENT_HANDSHAKE = 22;
-const HANDSHAKE_CLIENT_HELLO = 1;
 
 interface Entry {
   key: string;
   id: string;
   peer: Peer;
   native: DTLSSession;
+  /** when its ClientHello opened it: the handshake deadline and "oldest handshake" count from here */
+  opened: number;
+  /** the last authenticated progress: a handshake step, application data in, a write out */
   lastActive: number;
   established: boolean;
 }
 
-/** An epoch-0 DTLS ClientHello at the start of a datagram (the binding checks the rest). */
-export function isClientHello(datagram: Uint8Array): boolean {
-  return (
-    datagram.length >= 25 &&
-    datagram[0] === CONTENT_HANDSHAKE &&
-    datagram[1] === 0xfe &&
-    datagram[3] === 0 &&
-    datagram[4] === 0 &&
-    datagram[13] === HANDSHAKE_CLIENT_HELLO
-  );
-}
-
 export function peerTransportId(peer: Peer): string {
   return `${peer.address}|${peer.port}`;
-}
-
-/** Builds the binding's context from PSK and certificate options, enforcing the policy. */
-export function serverContext(options: Pick<DtlsServerOptions, "identity" | "key" | "certificate" | "preferEcdhe" | "suites">): DTLSContext {
-  const psk = options.identity !== undefined || options.key !== undefined;
-  if (psk && (options.identity === undefined || options.key === undefined)) throw new TypeError("dtls: a PSK needs both identity and key");
-  const certificate = options.certificate;
-  if (!psk && !certificate) throw new TypeError("dtls: no credentials (a PSK, a certificate, or both)");
-  const mutual = certificate !== undefined && certificate.mutualAuth !== false;
-  if (mutual && certificate.ca === undefined) throw new TypeError("dtls: mutual authentication needs certificate.ca (or mutualAuth: false)");
-  return new DTLSContext(
-    psk ? ArrayBuffer.fromString(options.identity!) : undefined,
-    psk ? options.key : undefined,
-    options.preferEcdhe ? PREFER_ECDHE : 0,
-    options.suites,
-    certificate?.cert,
-    certificate?.key,
-    mutual ? certificate.ca : undefined,
-  );
 }
 
 export class DtlsServer {
@@ -157,15 +74,20 @@ export class DtlsServer {
   readonly #maxSessions: number;
   readonly #idleTimeoutMs: number;
   readonly #evictQuietMs: number;
+  readonly #handshakeTimeoutMs: number;
+  readonly #episodes: EpisodeLog;
   #serial = 0;
   #closed = false;
   readonly #counters = {
     helloVerifyRequests: 0,
     handshakesCompleted: 0,
     handshakesFailed: 0,
+    handshakesExpired: 0,
     refused: 0,
     evicted: 0,
     dropped: 0,
+    forged: 0,
+    errors: 0,
   };
 
   constructor(options: DtlsServerOptions) {
@@ -173,20 +95,24 @@ export class DtlsServer {
     this.#maxSessions = Math.max(1, Math.floor(options.maxSessions ?? DEFAULT_MAX_SESSIONS));
     this.#idleTimeoutMs = Math.max(1, options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
     this.#evictQuietMs = Math.max(0, options.evictQuietMs ?? DEFAULT_EVICT_QUIET_MS);
+    this.#handshakeTimeoutMs = Math.max(1, options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    this.#episodes = new EpisodeLog((message) => this.#log(message));
     this.#context = serverContext(options);
   }
 
   /** Hands in one datagram received from `peer`. Never throws. */
   receive(datagram: Uint8Array, peer: Peer): void {
     if (this.#closed) return;
+    const now = this.#options.now();
+    const key = peerTransportId(peer);
     try {
-      const key = peerTransportId(peer);
       const entry = this.#sessions.get(key);
       if (entry && !isClientHello(datagram)) {
-        this.#feed(entry, datagram);
+        if (entry.established) this.#feedEstablished(entry, datagram, now);
+        else this.#feed(entry, datagram, now);
         return;
       }
-      if (!entry && (datagram.length === 0 || datagram[0] !== CONTENT_HANDSHAKE)) {
+      if (!entry && !startsWithHandshake(datagram)) {
         this.#counters.dropped++;
         return;
       }
@@ -198,21 +124,23 @@ export class DtlsServer {
         return;
       }
       if (!verdict) {
-        if (entry) this.#feed(entry, datagram); // malformed or fragmented: mbedTLS decides
-        else this.#counters.dropped++;
+        // malformed or fragmented: a handshake in progress lets Mbed TLS decide; an established session never sees it
+        if (!entry) this.#counters.dropped++;
+        else if (entry.established) this.#forged(entry, now);
+        else this.#feed(entry, datagram, now);
         return;
       }
       if (entry) {
         if (!entry.established) {
-          this.#feed(entry, datagram); // a retransmitted ClientHello of this handshake
+          this.#feed(entry, datagram, now); // a retransmitted ClientHello of this handshake
           return;
         }
         // RFC 6347 4.2.8: a new handshake from the same address+port replaces the old session
         this.#end(entry, "client reconnected", false);
       }
-      this.#open(key, datagram, peer);
+      this.#open(key, datagram, peer, now);
     } catch (error) {
-      this.#log(`dtls: datagram from ${peer.address}:${peer.port} dropped: ${error}`);
+      this.#error(now, () => `dtls: datagram from ${key} dropped: ${error}`);
     }
   }
 
@@ -220,18 +148,18 @@ export class DtlsServer {
   write(peer: Peer, data: Uint8Array): boolean {
     const entry = this.#sessions.get(peerTransportId(peer));
     if (!entry || !entry.established) return false;
+    const now = this.#options.now();
     try {
-      const now = this.#options.now();
       const written = entry.native.write(data, now);
       entry.lastActive = now;
-      this.#flush(entry);
+      this.#flush(entry, now);
       if (entry.native.state !== ESTABLISHED) {
         this.#settle(entry);
         return false;
       }
       return written === data.length;
     } catch (error) {
-      this.#log(`dtls: write to ${entry.id} failed: ${error}`);
+      this.#error(now, () => `dtls: write to ${entry.id} failed: ${error}`);
       return false;
     }
   }
@@ -245,19 +173,26 @@ export class DtlsServer {
   nextDeadline(): number | undefined {
     let earliest: number | undefined;
     for (const entry of this.#sessions.values()) {
+      let due = entry.lastActive + this.#idleTimeoutMs;
+      if (!entry.established) due = Math.min(due, entry.opened + this.#handshakeTimeoutMs);
       const retransmit = entry.native.deadline;
-      const idle = entry.lastActive + this.#idleTimeoutMs;
-      const due = retransmit >= 0 && retransmit < idle ? retransmit : idle;
+      if (retransmit >= 0 && retransmit < due) due = retransmit;
       if (earliest === undefined || due < earliest) earliest = due;
     }
     return earliest;
   }
 
-  /** Retransmits flights whose timer expired, fails handshakes that gave up, closes idle sessions. */
+  /** Frees handshakes past their deadline, closes idle sessions, retransmits flights whose timer expired. */
   tick(): void {
     const now = this.#options.now();
     for (const entry of [...this.#sessions.values()]) {
       try {
+        if (!entry.established && now - entry.opened >= this.#handshakeTimeoutMs) {
+          this.#counters.handshakesExpired++;
+          this.#episodes.note("expired", now, () => `dtls: handshake ${entry.id} not established ${this.#handshakeTimeoutMs} ms after its ClientHello, freed`);
+          this.#remove(entry, "handshake deadline passed");
+          continue;
+        }
         if (now - entry.lastActive >= this.#idleTimeoutMs) {
           this.#counters.evicted++;
           this.#end(entry, "idle", true);
@@ -266,11 +201,11 @@ export class DtlsServer {
         const deadline = entry.native.deadline;
         if (deadline >= 0 && now >= deadline) {
           entry.native.tick(now);
-          this.#flush(entry);
+          this.#flush(entry, now);
           this.#settle(entry);
         }
       } catch (error) {
-        this.#log(`dtls: tick of ${entry.id} failed: ${error}`);
+        this.#error(now, () => `dtls: tick of ${entry.id} failed: ${error}`);
         this.#remove(entry, "internal error");
       }
     }
@@ -305,11 +240,10 @@ export class DtlsServer {
     };
   }
 
-  #open(key: string, hello: Uint8Array, peer: Peer): void {
-    const now = this.#options.now();
+  #open(key: string, hello: Uint8Array, peer: Peer, now: number): void {
     if (!this.#makeRoom(now)) {
       this.#counters.refused++;
-      this.#log(`dtls: ${peer.address}:${peer.port} refused: ${this.#sessions.size} sessions, none quiet`);
+      this.#episodes.note("refused", now, () => `dtls: new peer ${key} refused: ${this.#sessions.size} sessions, none may give way (handshaking: none; established: kept, or active in the last ${this.#evictQuietMs} ms)`);
       return;
     }
     const entry: Entry = {
@@ -317,19 +251,31 @@ export class DtlsServer {
       id: `${key}#${++this.#serial}`,
       peer: { address: peer.address, port: peer.port },
       native: new DTLSSession(this.#context, key),
+      opened: now,
       lastActive: now,
       established: false,
     };
     this.#sessions.set(key, entry);
-    this.#feed(entry, hello);
+    this.#feed(entry, hello, now);
   }
 
-  /** The least recently active session quiet for evictQuietMs gives way; false when none is. */
+  /**
+   * Room for a cookie-verified newcomer in a full table: the oldest handshake gives way
+   * (a real client retransmits and gets back in; a half-open one would never finish),
+   * else the established session quiet longest, for at least evictQuietMs, that keep()
+   * does not hold. False when none may. At most maxSessions steps and keep() calls.
+   */
   #makeRoom(now: number): boolean {
     if (this.#sessions.size < this.#maxSessions) return true;
     let victim: Entry | undefined;
     for (const entry of this.#sessions.values()) {
-      if (now - entry.lastActive >= this.#evictQuietMs && (!victim || entry.lastActive < victim.lastActive)) victim = entry;
+      if (!entry.established && (!victim || entry.opened < victim.opened)) victim = entry;
+    }
+    if (!victim) {
+      for (const entry of this.#sessions.values()) {
+        if (now - entry.lastActive < this.#evictQuietMs || (victim && entry.lastActive >= victim.lastActive)) continue;
+        if (!this.#kept(entry, now)) victim = entry;
+      }
     }
     if (!victim) return false;
     this.#counters.evicted++;
@@ -337,38 +283,69 @@ export class DtlsServer {
     return true;
   }
 
-  #feed(entry: Entry, datagram: Uint8Array): void {
-    const now = this.#options.now();
-    entry.lastActive = now;
+  #kept(entry: Entry, now: number): boolean {
+    const keep = this.#options.keep;
+    if (!keep) return false;
+    try {
+      return keep(entry.peer, entry.id) === true;
+    } catch (error) {
+      this.#error(now, () => `dtls: keep() of ${entry.id} threw: ${error}`);
+      return true; // when in doubt, the session the application cares about stays
+    }
+  }
+
+  /** An established session gets only the records that can authenticate for it. */
+  #feedEstablished(entry: Entry, datagram: Uint8Array, now: number): void {
+    const records = authenticatable(datagram);
+    if (records) this.#feed(entry, records, now);
+    else this.#forged(entry, now);
+  }
+
+  #forged(entry: Entry, now: number): void {
+    this.#counters.forged++;
+    this.#episodes.note("forged", now, () => `dtls: ${entry.id}: a datagram with plaintext (epoch 0) or malformed records ignored, the session is unchanged`);
+  }
+
+  #feed(entry: Entry, datagram: Uint8Array, now: number): void {
+    const before = entry.native.state;
     entry.native.receive(datagram, now);
-    this.#flush(entry);
-    this.#deliver(entry);
+    const sent = this.#flush(entry, now);
+    const delivered = this.#deliver(entry, now);
+    // progress that only the peer (or a retransmission Mbed TLS accepted) can cause; junk changes none of it
+    if (sent > 0 || delivered > 0 || entry.native.state !== before) entry.lastActive = now;
     this.#settle(entry);
   }
 
-  #flush(entry: Entry): void {
-    for (let i = 0; i < MAX_RECORDS_PER_CALL; i++) {
+  /** Sends what the binding queued; how many datagrams went. */
+  #flush(entry: Entry, now: number): number {
+    let count = 0;
+    for (; count < MAX_RECORDS_PER_CALL; count++) {
       const out = entry.native.output();
-      if (!out) return;
+      if (!out) break;
       try {
         this.#options.send(new Uint8Array(out), entry.peer);
       } catch (error) {
-        this.#log(`dtls: send to ${entry.id} failed: ${error}`);
+        this.#error(now, () => `dtls: send to ${entry.id} failed: ${error}`);
       }
     }
+    return count;
   }
 
-  #deliver(entry: Entry): void {
-    for (let i = 0; i < MAX_RECORDS_PER_CALL; i++) {
+  /** Hands decrypted records to onData; how many. */
+  #deliver(entry: Entry, now: number): number {
+    let count = 0;
+    while (count < MAX_RECORDS_PER_CALL) {
       const plaintext = entry.native.read();
-      if (!plaintext) return;
+      if (!plaintext) break;
+      count++;
       try {
         this.#options.onData(new Uint8Array(plaintext), entry.peer, entry.id);
       } catch (error) {
-        this.#log(`dtls: onData of ${entry.id} threw: ${error}`);
+        this.#error(now, () => `dtls: onData of ${entry.id} threw: ${error}`);
       }
-      if (this.#sessions.get(entry.key) !== entry) return; // the handler closed it
+      if (this.#sessions.get(entry.key) !== entry) break; // the handler closed it
     }
+    return count;
   }
 
   /** Acts on the state the binding reports after a call. */
@@ -378,14 +355,15 @@ export class DtlsServer {
     if (state === ESTABLISHED && !entry.established) {
       entry.established = true;
       this.#counters.handshakesCompleted++;
-      this.#log(`dtls: ${entry.id} established (${entry.native.suite}, ${credentialOf(entry.native)})`);
+      this.#log(`dtls: ${entry.id} established (${entry.native.suite}, ${credentialOf(entry.native) ?? "no credentials presented"})`);
     } else if (state === FAILED) {
       const reason = entry.native.reason ?? "failed";
       if (!entry.established) {
         this.#counters.handshakesFailed++;
-        this.#log(`dtls: handshake with ${entry.peer.address}:${entry.peer.port} failed: ${reason} (${credentialOf(entry.native)})`);
+        const credential = credentialOf(entry.native);
+        this.#log(`dtls: handshake ${entry.id} failed: ${reason}${credential ? ` (${credential})` : ""}`);
       } else this.#log(`dtls: ${entry.id} failed: ${reason}`);
-      this.#remove(entry, reason);
+      this.#remove(entry, reason, true);
     } else if (state === CLOSED) {
       this.#remove(entry, entry.native.reason ?? "closed");
     } else if (state !== HANDSHAKING && state !== ESTABLISHED) {
@@ -397,16 +375,18 @@ export class DtlsServer {
   #end(entry: Entry, reason: string, notify: boolean): void {
     try {
       if (notify) {
-        entry.native.closeNotify(this.#options.now());
-        this.#flush(entry);
+        const now = this.#options.now();
+        entry.native.closeNotify(now);
+        this.#flush(entry, now);
       }
     } catch (error) {
-      this.#log(`dtls: close of ${entry.id} failed: ${error}`);
+      this.#error(this.#options.now(), () => `dtls: close of ${entry.id} failed: ${error}`);
     }
     this.#remove(entry, reason);
   }
 
-  #remove(entry: Entry, reason: string): void {
+  /** Frees a session and runs onClose; `logged`: its end is in the log already. */
+  #remove(entry: Entry, reason: string, logged = false): void {
     if (this.#sessions.get(entry.key) !== entry) return;
     this.#sessions.delete(entry.key);
     try {
@@ -414,12 +394,17 @@ export class DtlsServer {
     } catch {
       // already freed
     }
-    if (entry.established) this.#log(`dtls: ${entry.id} ended: ${reason}`);
+    if (entry.established && !logged) this.#log(`dtls: ${entry.id} ended: ${reason}`);
     try {
       this.#options.onClose?.(entry.peer, entry.id, reason);
     } catch (error) {
-      this.#log(`dtls: onClose of ${entry.id} threw: ${error}`);
+      this.#error(this.#options.now(), () => `dtls: onClose of ${entry.id} threw: ${error}`);
     }
+  }
+
+  #error(now: number, message: () => string): void {
+    this.#counters.errors++;
+    this.#episodes.note("error", now, message);
   }
 
   #log(message: string): void {

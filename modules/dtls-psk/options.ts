@@ -1,0 +1,112 @@
+/*
+ * What a DtlsServer is made from: its options and their defaults, the figures
+ * stats() reports, and the binding context built from the credentials (the policy
+ * checks live here so server.ts holds only the session table).
+ */
+import { DTLSContext, PREFER_ECDHE, type CredentialBytes } from "./binding";
+
+export interface Peer {
+  address: string;
+  port: number;
+}
+
+/** Certificate mode (ECDHE-ECDSA, P-256). */
+export interface ServerCertificateOptions {
+  /** the node's certificate chain: PEM (leaf first) or one DER certificate */
+  cert: CredentialBytes;
+  /** its private key, PEM or DER (SEC1 or PKCS#8); parsed once, never logged */
+  key: CredentialBytes;
+  /** the CA(s) whose client certificates are accepted: PEM bundle or one DER certificate */
+  ca?: CredentialBytes;
+  /**
+   * require and verify a client certificate signed by `ca` (default true). A client
+   * with another CA's certificate, an expired one or none gets a fatal alert.
+   */
+  mutualAuth?: boolean;
+}
+
+export interface DtlsServerOptions {
+  /** PSK identity (with `key`); leave both out for certificates only */
+  identity?: string;
+  /** raw PSK bytes ("esp32c3_key" as ASCII by default, as libcoap's -k sends it) */
+  key?: Uint8Array;
+  /** certificate mode; with identity/key as well, one context offers both kinds of suite */
+  certificate?: ServerCertificateOptions;
+  /** called whenever a datagram must go out */
+  send(record: Uint8Array, peer: Peer): void;
+  /** monotonic milliseconds */
+  now(): number;
+  /** a decrypted application datagram (one CoAP message) */
+  onData(data: Uint8Array, peer: Peer, session: string): void;
+  /** the session ended: closed, evicted or failed (drop its observers) */
+  onClose?(peer: Peer, session: string, reason: string): void;
+  /** true: never evicted for a newcomer, e.g. it has observers (asked only when the table is full) */
+  keep?(peer: Peer, session: string): boolean;
+  log?(message: string): void;
+  /** sessions kept at once, handshaking ones included (default 8) */
+  maxSessions?: number;
+  /** a session with no authenticated traffic for this long is closed (default 120 000 ms) */
+  idleTimeoutMs?: number;
+  /** when full, an established session quiet for at least this long may yield to a new peer (default 10 000 ms) */
+  evictQuietMs?: number;
+  /** a handshake not established this long after its ClientHello is freed (default 15 000 ms, see DEFAULT_HANDSHAKE_TIMEOUT_MS) */
+  handshakeTimeoutMs?: number;
+  /** offer ECDHE-PSK suites before plain PSK ones (forward secrecy, one ECDH per handshake) */
+  preferEcdhe?: boolean;
+  /** IANA cipher suite numbers in preference order (default: binding's SUITES, see preferEcdhe) */
+  suites?: readonly number[];
+}
+
+export interface DtlsServerStats {
+  /** sessions in the table, handshaking ones included */
+  sessions: number;
+  handshaking: number;
+  established: number;
+  helloVerifyRequests: number;
+  handshakesCompleted: number;
+  /** handshakes that ended with an alert (wrong key, unknown identity, certificate, no shared suite, Mbed TLS's timeout) */
+  handshakesFailed: number;
+  /** handshakes freed at handshakeTimeoutMs */
+  handshakesExpired: number;
+  /** cookie-verified new peers turned away because no session could give way */
+  refused: number;
+  /** sessions pushed out for a new peer, or closed as idle */
+  evicted: number;
+  /** datagrams dropped without a session (not a ClientHello, malformed) */
+  dropped: number;
+  /** datagrams for an established session dropped before Mbed TLS: epoch-0 records that are no cookie-verified ClientHello, or malformed record headers */
+  forged: number;
+  /** exceptions from the binding or a callback, caught */
+  errors: number;
+}
+
+export const DEFAULT_MAX_SESSIONS = 8;
+export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
+export const DEFAULT_EVICT_QUIET_MS = 10_000;
+/**
+ * Mbed TLS alone gives a silent peer 1+2+4+...+60 s (RFC 6347's doubling timer), two
+ * minutes of a session slot and its buffers. A PSK handshake is two round trips after
+ * the cookie; 15 s still covers our flight lost three times (resent at 1, 3 and 7 s)
+ * and the seconds of ECC a certificate handshake costs on the C3. A client slower than
+ * that starts again with a new ClientHello.
+ */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 15_000;
+
+/** Builds the binding's context from PSK and certificate options, enforcing the policy. */
+export function serverContext(options: Pick<DtlsServerOptions, "identity" | "key" | "certificate" | "preferEcdhe" | "suites">): DTLSContext {
+  const psk = options.identity !== undefined || options.key !== undefined;
+  if (psk && (options.identity === undefined || options.key === undefined)) throw new TypeError("dtls: a PSK needs both identity and key");
+  const certificate = options.certificate;
+  if (!psk && !certificate) throw new TypeError("dtls: no credentials (a PSK, a certificate, or both)");
+  const mutual = certificate !== undefined && certificate.mutualAuth !== false;
+  if (mutual && certificate.ca === undefined) throw new TypeError("dtls: mutual authentication needs certificate.ca (or mutualAuth: false)");
+  return new DTLSContext(
+    psk ? ArrayBuffer.fromString(options.identity!) : undefined,
+    psk ? options.key : undefined,
+    options.preferEcdhe ? PREFER_ECDHE : 0,
+    options.suites,
+    certificate?.cert,
+    certificate?.key,
+    mutual ? certificate.ca : undefined,
+  );
+}

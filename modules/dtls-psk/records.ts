@@ -1,0 +1,60 @@
+/*
+ * DTLS record headers as the session table reads them before any session state is
+ * touched (RFC 6347 4.1): type(1) version(2) epoch(2) sequence_number(6) length(2),
+ * then `length` bytes; a datagram may carry several records. Only headers: the
+ * binding and Mbed TLS read the rest.
+ */
+export const RECORD_HEADER = 13;
+const CONTENT_HANDSHAKE = 22;
+const HANDSHAKE_CLIENT_HELLO = 1;
+
+/** An epoch-0 DTLS ClientHello at the start of a datagram (the binding checks the rest). */
+export function isClientHello(datagram: Uint8Array): boolean {
+  return (
+    datagram.length >= 25 &&
+    datagram[0] === CONTENT_HANDSHAKE &&
+    datagram[1] === 0xfe &&
+    datagram[3] === 0 &&
+    datagram[4] === 0 &&
+    datagram[13] === HANDSHAKE_CLIENT_HELLO
+  );
+}
+
+/** A handshake record first: what a new peer must send (anything else from a stranger is noise). */
+export function startsWithHandshake(datagram: Uint8Array): boolean {
+  return datagram.length > 0 && datagram[0] === CONTENT_HANDSHAKE;
+}
+
+/**
+ * What an established session may be handed of `datagram`: only records that can
+ * authenticate for it, i.e. of epoch 1 or later (an epoch-0 record is plaintext:
+ * anyone can forge it from the peer's address, and Mbed TLS's client-reconnect check
+ * turns a malformed one into an error after which its context is unusable).
+ *
+ * - every record epoch >= 1: the datagram itself;
+ * - a leading run of epoch-0 records, then only epoch >= 1: the part after the run.
+ *   That is a peer's retransmitted final flight (ClientKeyExchange and
+ *   ChangeCipherSpec in epoch 0, Finished in epoch 1) after our Finished was lost; its
+ *   Finished is what makes Mbed TLS send ours again;
+ * - otherwise undefined: no record of epoch >= 1, an epoch-0 record after one (the
+ *   attacker's "junk epoch-1, then epoch 0"), or headers that do not tile the datagram
+ *   (a length running past its end, a header cut short).
+ *
+ * One pass over the headers, at most datagram.length / 13 steps; no copy.
+ */
+export function authenticatable(datagram: Uint8Array): Uint8Array | undefined {
+  const n = datagram.length;
+  let first = -1;
+  for (let p = 0; p < n; ) {
+    if (n - p < RECORD_HEADER) return undefined;
+    const epoch = (datagram[p + 3] << 8) | datagram[p + 4];
+    const end = p + RECORD_HEADER + ((datagram[p + 11] << 8) | datagram[p + 12]);
+    if (end > n) return undefined;
+    if (epoch !== 0) {
+      if (first < 0) first = p;
+    } else if (first >= 0) return undefined;
+    p = end;
+  }
+  if (first < 0) return undefined;
+  return first === 0 ? datagram : datagram.subarray(first);
+}
