@@ -139,6 +139,8 @@ export default function main(): void {
     now: monotonicNow,
     onData: (data, peer, session) => server.receive(data, { ...peer, session }),
     onClose: (peer, session) => server.dropPeer({ ...peer, session }),
+    /* a session with observers is never evicted for a newcomer: its notifications would stop silently */
+    keep: (peer, session) => server.hasObservers({ ...peer, session }),
     log,
   });
   scheduler.add(dtls);

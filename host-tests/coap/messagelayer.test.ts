@@ -299,7 +299,7 @@ test("message layer: pending CONs are bounded, the oldest given up first", () =>
   assert.equal(l.ml.isPending(CLIENT, mids[4]), true);
 });
 
-test("message layer: deduplication is bounded per peer and in all and gives nothing up younger than MAX_TRANSMIT_WAIT; GETs take at most half; beyond: GETs run unremembered, other requests get 5.03 with Max-Age", () => {
+test("message layer: deduplication: a share per peer (its own oldest gives way), the cache gives nothing up younger than MAX_TRANSMIT_WAIT, GETs take at most half; beyond: GETs run unremembered, other requests get 5.03 with Max-Age", () => {
   const THIRD: Peer = { address: "192.0.2.3", port: 50000 };
   const MAX_TRANSMIT_WAIT = 93_000; // 2 s x (2^5 - 1) x 1.5
   const r = temperatureServer({ limits: { maxDedupEntries: 8, maxDedupPerPeer: 4 } });
@@ -315,28 +315,28 @@ test("message layer: deduplication is bounded per peer and in all and gives noth
   r.server.receive(request({ mid: 6, path: "temperature" }), CLIENT);
   assert.equal(r.calls(), 7, "a GET that found no room was not remembered: it runs again (safe)");
 
-  r.take();
+  for (let mid = 100; mid < 104; mid++) put(mid, CLIENT);
+  assert.equal(toggles, 4, "a full share gives up the peer's own oldest entries");
   put(100, CLIENT);
-  assert.equal(toggles, 0, "the peer's share is full of young entries: the PUT must not run unremembered");
+  assert.equal(toggles, 4, "its newest are remembered");
+  for (let mid = 100; mid < 104; mid++) put(mid, OTHER);
+  assert.equal(toggles, 8, "another peer has a share of its own");
+  assert.equal(r.server.stats().dedup, 8);
+
+  r.take();
+  put(1, THIRD);
+  assert.equal(toggles, 8, "the cache is full of entries younger than MAX_TRANSMIT_WAIT: the PUT must not run unremembered");
   const refusal = decode(fromHex(r.take()[0]));
   assert.equal(refusal.type, Type.ACK);
-  assert.equal(refusal.mid, 100);
+  assert.equal(refusal.mid, 1);
   assert.equal(refusal.code, Code.SERVICE_UNAVAILABLE);
-  assert.equal(getUint(refusal.options, Option.MAX_AGE), MAX_TRANSMIT_WAIT / 1000, "Max-Age: until its oldest entry may be given up");
-
-  for (let mid = 100; mid < 104; mid++) put(mid, OTHER);
-  assert.equal(toggles, 4, "another peer has a share of its own");
-  assert.equal(r.server.stats().dedup, 8);
-  put(1, THIRD);
-  assert.equal(toggles, 4, "the cache is full of entries younger than MAX_TRANSMIT_WAIT");
+  assert.equal(getUint(refusal.options, Option.MAX_AGE), MAX_TRANSMIT_WAIT / 1000, "Max-Age: until the oldest entry may be given up");
 
   r.advance(MAX_TRANSMIT_WAIT);
   put(1, THIRD);
-  assert.equal(toggles, 5, "the oldest entry (a GET) is given up once past MAX_TRANSMIT_WAIT");
-  put(100, OTHER);
-  assert.equal(toggles, 5, "the others are still remembered: a late duplicate does not run again");
-  put(100, CLIENT);
-  assert.equal(toggles, 6, "and the first peer's share has room again");
+  assert.equal(toggles, 9, "the oldest entry is given up once past MAX_TRANSMIT_WAIT");
+  put(103, OTHER);
+  assert.equal(toggles, 9, "the others are still remembered: a late duplicate does not run again");
   ok(r.server.stats().dedupBytes > 0);
 });
 

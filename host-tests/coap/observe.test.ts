@@ -329,3 +329,14 @@ test("observe: observers that vanish without a RST lose their places: probed aft
   assert.equal(note.length, 1);
   assert.equal(note[0].peer, ALICE);
 });
+
+test("observe: hasObservers() tells whether a peer (and its DTLS session) observes anything, for the session table's keep()", () => {
+  const r = rig();
+  const alice = { ...ALICE, session: "s1" };
+  assert.equal(r.server.hasObservers(alice), false);
+  r.register(alice, "01");
+  assert.equal(r.server.hasObservers(alice), true);
+  assert.equal(r.server.hasObservers(ALICE), false, "the same address without the session is another peer");
+  r.deregister(alice, "01");
+  assert.equal(r.server.hasObservers(alice), false);
+});

@@ -143,6 +143,22 @@ test("after forged records, a cookie-verified ClientHello from the same port sti
   }
 });
 
+test("a late copy of the ClientHello that opened an established session (the network duplicated it) is no restart", () => {
+  const net = new Loopback();
+  try {
+    const c = net.connect(40325);
+    const id = net.server.sessionOf(c.peer);
+    const opening = c.sent.find((datagram) => datagram[0] === 22 && datagram[13] === 1 && datagram.length > c.sent[0].length);
+    assert.ok(opening, "the client's second ClientHello, with the cookie");
+    net.server.receive(opening, c.peer);
+    assert.deepEqual(net.closed, [], "the session lives on");
+    assert.equal(net.server.sessionOf(c.peer), id);
+    stillWorks(net, c, "after the duplicated ClientHello");
+  } finally {
+    net.dispose();
+  }
+});
+
 test("junk does not count as activity: a quiet session still goes idle while junk arrives every second", () => {
   const net = new Loopback({ idleTimeoutMs: 5000 });
   try {

@@ -24,13 +24,14 @@
  *   ACK) again, unchanged; a duplicate NON is dropped. The handler never runs twice.
  * - Deduplication within bounded memory, exact where it matters: a request that must
  *   not run twice (anything but GET and FETCH) is remembered for its lifetime
- *   (EXCHANGE_LIFETIME, NON_LIFETIME), with at most maxDedupPerPeer entries per peer, so
- *   a flood from other peers cannot take its room. When the peer's share or the cache
- *   (maxDedupEntries) is full, its oldest entry is given up only once older than
- *   MAX_TRANSMIT_WAIT (93 s: no conforming client retransmits after that; a duplicate
- *   delayed longer in the network is the only inexactness); otherwise the request is not
- *   run and gets 5.03 with a Max-Age saying when room frees up (sec 4.5's conservative
- *   answer).
+ *   (EXCHANGE_LIFETIME, NON_LIFETIME) in its peer's share of maxDedupPerPeer entries, so
+ *   a flood from other peers cannot take its room. A full share gives up the peer's own
+ *   oldest entry: with NSTART = 1 (sec 4.7) a client has one exchange outstanding, so
+ *   only a client keeping more than maxDedupPerPeer at once could see an old one run
+ *   again. When the whole cache (maxDedupEntries) is full, its oldest entry is given up
+ *   only once older than MAX_TRANSMIT_WAIT (93 s: no conforming client retransmits after
+ *   that); otherwise the request is not run and gets 5.03 with a Max-Age saying when
+ *   room frees up (sec 4.5's conservative answer).
  *   GET and FETCH may run again harmlessly: they are remembered (for replaying the same
  *   bytes) only while the cache is less than half full, so they never crowd out the
  *   others; beyond that they are served unremembered. Responses to our requests too.
@@ -290,17 +291,11 @@ export class MessageLayer {
     }
   }
 
-  /** No room to remember a request that must not run twice: 5.03 until the entry in its way can be given up. */
+  /** No room to remember a request that must not run twice: 5.03 until the cache's oldest entry can be given up. */
   #refuseNoRoom(message: CoapMessage, peer: Peer, now: number): void {
     const key = peerKey(peer);
-    const peerFull = (this.#dedupPerPeer.get(key) ?? 0) >= this.#options.limits.maxDedupPerPeer;
-    let expires = now + 1000;
-    for (const entry of this.#dedup.values()) {
-      if (!peerFull || entry.peer === key) {
-        expires = entry.received + this.#maxTransmitWait(); // when it can be given up
-        break;
-      }
-    }
+    const oldest = this.#dedup.values().next().value;
+    const expires = oldest ? oldest.received + this.#maxTransmitWait() : now + 1000;
     const seconds = Math.max(1, Math.ceil((expires - now) / 1000));
     const parts = { code: Code.SERVICE_UNAVAILABLE, token: message.token, options: [{ number: Option.MAX_AGE, value: encodeUint(seconds) }], payload: EMPTY_PAYLOAD };
     this.#options.send(encode({ ...parts, type: message.type === Type.CON ? Type.ACK : Type.NON, mid: message.type === Type.CON ? message.mid : this.#allocateMid(key) }), peer);
@@ -343,12 +338,12 @@ export class MessageLayer {
     if (safe) {
       if (this.#dedup.size >= maxDedupEntries / 2 || this.#dedupBytes >= maxDedupBytes / 2 || owned >= maxDedupPerPeer) return "no-room";
     } else if (!this.#makeRoom(owner, owned, now)) {
-      this.#limit("dedup", `deduplication cache full (${maxDedupEntries} entries, ${maxDedupPerPeer} per peer, ${maxDedupBytes} bytes, none older than ${this.#maxTransmitWait() / 1000} s): requests that must not run twice get 5.03`);
+      this.#limit("dedup", `deduplication cache full (${maxDedupEntries} entries, ${maxDedupBytes} bytes, none older than ${this.#maxTransmitWait() / 1000} s): requests that must not run twice get 5.03`);
       return "no-room";
     }
     const { exchangeLifetime, nonLifetime } = this.#options.transport;
     this.#dedup.set(key, { peer: owner, expires: now + (confirmable ? exchangeLifetime : nonLifetime), received: now });
-    this.#dedupPerPeer.set(owner, owned + 1);
+    this.#dedupPerPeer.set(owner, (this.#dedupPerPeer.get(owner) ?? 0) + 1);
     return "new";
   }
 
@@ -360,8 +355,8 @@ export class MessageLayer {
 
   /**
    * Room for one more entry of `owner` (which has `owned`): in its share, giving up its
-   * own oldest entry if that is past MAX_TRANSMIT_WAIT, and in the whole cache, giving
-   * up the cache's oldest if that is.
+   * own oldest entry, and in the whole cache, giving up the cache's oldest if that is
+   * past MAX_TRANSMIT_WAIT.
    */
   #makeRoom(owner: string, owned: number, now: number): boolean {
     const { maxDedupEntries, maxDedupPerPeer, maxDedupBytes } = this.#options.limits;
@@ -369,7 +364,6 @@ export class MessageLayer {
     if (owned >= maxDedupPerPeer) {
       for (const [key, entry] of this.#dedup) {
         if (entry.peer !== owner) continue;
-        if (now - entry.received < wait) return false;
         this.#forgetDedup(key, entry);
         break;
       }

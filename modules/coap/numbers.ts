@@ -182,7 +182,7 @@ export interface Limits {
    * sec 4.5), all peers together; none is forgotten early (see messagelayer.ts)
    */
   maxDedupEntries: number;
-  /** deduplication entries of one peer, so that other peers cannot take its room */
+  /** deduplication entries of one peer, so that other peers cannot take its room (its own oldest gives way) */
   maxDedupPerPeer: number;
   /** bytes of cached responses in the deduplication cache (exceeded by at most one response) */
   maxDedupBytes: number;
@@ -221,7 +221,7 @@ export interface Limits {
 }
 
 export const MAX_DEDUP_ENTRIES = 64;
-export const MAX_DEDUP_PER_PEER = 16;
+export const MAX_DEDUP_PER_PEER = 8;
 export const MAX_DEDUP_BYTES = 16 * 1024;
 export const MAX_PENDING_CON = 16;
 export const MAX_TRACKED_NON = 32;

@@ -259,6 +259,12 @@ export class CoapServer {
     return this.#limitLog.counts();
   }
 
+  /** Whether `peer` (with its DTLS session, if any) observes anything: its session should be kept. */
+  hasObservers(peer: Peer): boolean {
+    const key = peerKey(peer);
+    return this.#observe.all().some((observer) => observer.peerKey === key);
+  }
+
   /** Number of observers of a resource (for applications and tests). */
   observerCount(path: string): number {
     return this.#observe.sizeOf(splitPath(path).join("/"));

@@ -61,6 +61,22 @@ interface Entry {
   /** the last authenticated progress: a handshake step, application data in, a write out */
   lastActive: number;
   established: boolean;
+  /** ClientHello.random of the hello that opened it: a copy of that hello arriving late is no restart */
+  helloRandom: Uint8Array;
+}
+
+/* ClientHello.random: after the record header (13), the handshake header (12) and client_version (2) */
+const RANDOM_OFFSET = 13 + 12 + 2;
+const RANDOM_LENGTH = 32;
+
+function helloRandom(hello: Uint8Array): Uint8Array {
+  return hello.slice(RANDOM_OFFSET, RANDOM_OFFSET + RANDOM_LENGTH);
+}
+
+function sameRandom(random: Uint8Array, hello: Uint8Array): boolean {
+  if (random.length !== RANDOM_LENGTH || hello.length < RANDOM_OFFSET + RANDOM_LENGTH) return false;
+  for (let i = 0; i < RANDOM_LENGTH; i++) if (hello[RANDOM_OFFSET + i] !== random[i]) return false;
+  return true;
 }
 
 export function peerTransportId(peer: Peer): string {
@@ -133,6 +149,11 @@ export class DtlsServer {
       if (entry) {
         if (!entry.established) {
           this.#feed(entry, datagram, now); // a retransmitted ClientHello of this handshake
+          return;
+        }
+        // a late copy of the hello that opened this session (the network duplicated it) is no restart
+        if (sameRandom(entry.helloRandom, datagram)) {
+          this.#forged(entry, now);
           return;
         }
         // RFC 6347 4.2.8: a new handshake from the same address+port replaces the old session
@@ -254,6 +275,7 @@ export class DtlsServer {
       opened: now,
       lastActive: now,
       established: false,
+      helloRandom: helloRandom(hello),
     };
     this.#sessions.set(key, entry);
     this.#feed(entry, hello, now);
