@@ -872,7 +872,9 @@ static int offersNoSuiteOfOurs(DTLSSession s)
  * with a valid cookie for this peer -> true; without one -> an ArrayBuffer holding a
  * HelloVerifyRequest (record and message sequence numbers copied from the
  * ClientHello, server_version 1.0 as the RFC recommends), never larger than the
- * ClientHello; anything else -> false. Nothing is allocated.
+ * ClientHello; anything else -> false. Nothing is allocated. Throws when Mbed TLS
+ * cannot make a cookie at all (seen in the emulated C3 with a PSA configuration that
+ * had no HMAC driver: every ClientHello was dropped without a word).
  */
 void xs_dtls_context_hello(xsMachine* the)
 {
@@ -899,9 +901,13 @@ void xs_dtls_context_hello(xsMachine* the)
 	valid = cookieLength && (mbedtls_ssl_cookie_check(&c->cookies, cookie, cookieLength, id, idLength) == 0);
 	p = hvr + 13 + 12 + 3;
 	error = valid ? 0 : mbedtls_ssl_cookie_write(&c->cookies, &p, hvr + sizeof(hvr), id, idLength);
-	if (valid || error) {
-		xsmcSetBoolean(xsResult, valid);
+	if (valid) {
+		xsmcSetTrue(xsResult);
 		return;
+	}
+	if (error) {
+		/* no cookie, no handshake for anyone: say why (the session table logs it once per episode) */
+		xsUnknownError("cannot make a cookie (Mbed TLS -0x%04x)", (unsigned)-error);
 	}
 	cookieLength = (size_t)(p - (hvr + 13 + 12 + 3));
 	bodyLength = 3 + cookieLength;
