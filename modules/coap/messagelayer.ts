@@ -41,8 +41,8 @@
  */
 import type { LimitName } from "./limitlog";
 import { CoapFormatError, decode, emptyMessage, encode, type CoapMessage, type CoapOption } from "./codec";
-import { Code, Option, Type, isReservedCodeClass, isResponseCode, type Limits, type TransportParams } from "./numbers";
-import { encodeUint } from "./options";
+import { Code, Type, isReservedCodeClass, isResponseCode, type Limits, type TransportParams } from "./numbers";
+import { setMaxAge } from "./options";
 
 /** peers whose Message ID sequence is remembered; a peer beyond it gets a fresh random start */
 export const MAX_MID_PEERS = 64;
@@ -297,8 +297,11 @@ export class MessageLayer {
     const oldest = this.#dedup.values().next().value;
     const expires = oldest ? oldest.received + this.#maxTransmitWait() : now + 1000;
     const seconds = Math.max(1, Math.ceil((expires - now) / 1000));
-    const parts = { code: Code.SERVICE_UNAVAILABLE, token: message.token, options: [{ number: Option.MAX_AGE, value: encodeUint(seconds) }], payload: EMPTY_PAYLOAD };
-    this.#options.send(encode({ ...parts, type: message.type === Type.CON ? Type.ACK : Type.NON, mid: message.type === Type.CON ? message.mid : this.#allocateMid(key) }), peer);
+    const options: CoapOption[] = [];
+    setMaxAge(options, seconds);
+    const confirmable = message.type === Type.CON;
+    const mid = confirmable ? message.mid : this.#allocateMid(key);
+    this.#options.send(encode({ type: confirmable ? Type.ACK : Type.NON, code: Code.SERVICE_UNAVAILABLE, mid, token: message.token, options, payload: EMPTY_PAYLOAD }), peer);
   }
 
   /** A separate response to a request of ours: deduplicated, then acknowledged or rejected. */

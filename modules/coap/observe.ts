@@ -126,9 +126,28 @@ export class ObserveRegistry {
     return out;
   }
 
-  /** When this observer is due for a liveness probe (nothing in flight and silent for observerProbeInterval). */
+  /** When this observer is due for a liveness probe (silent for observerProbeInterval). */
   probeDue(observer: Observer): number {
     return observer.confirmedAt + this.#limits.observerProbeInterval;
+  }
+
+  /** The earliest probe due among observers `probing` says have none in flight (no array: it runs per datagram). */
+  nextProbe(probing: (observer: Observer) => boolean): number | undefined {
+    let next: number | undefined;
+    for (const observers of this.#byPath.values()) {
+      for (const observer of observers.values()) {
+        if (probing(observer)) continue;
+        const due = this.probeDue(observer);
+        if (next === undefined || due < next) next = due;
+      }
+    }
+    return next;
+  }
+
+  /** Whether the peer with this key observes anything. */
+  observes(key: string): boolean {
+    for (const observers of this.#byPath.values()) for (const observer of observers.values()) if (observer.peerKey === key) return true;
+    return false;
   }
 
   find(path: string, peer: Peer, token: Uint8Array): Observer | undefined {

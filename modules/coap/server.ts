@@ -148,6 +148,8 @@ export class CoapServer {
   #log: (message: string) => void;
   #limitLog: LimitLog;
   #async = new Set<AsyncExchange>();
+  /** #probing as a value, made once: nextDeadline() hands it to the registry per datagram */
+  #probingFn = (observer: Observer): boolean => this.#probing(observer);
   /** asynchronous handlers running per resource path key */
   #asyncPerResource = new Map<string, number>();
 
@@ -203,11 +205,8 @@ export class CoapServer {
   nextDeadline(): number | undefined {
     let next = this.#layer.nextDeadline();
     for (const pending of this.#async) if (next === undefined || pending.deadline < next) next = pending.deadline;
-    for (const observer of this.#observe.all()) {
-      if (this.#probing(observer)) continue;
-      const due = this.#observe.probeDue(observer);
-      if (next === undefined || due < next) next = due;
-    }
+    const probe = this.#observe.nextProbe(this.#probingFn);
+    if (probe !== undefined && (next === undefined || probe < next)) next = probe;
     return next;
   }
 
@@ -261,8 +260,7 @@ export class CoapServer {
 
   /** Whether `peer` (with its DTLS session, if any) observes anything: its session should be kept. */
   hasObservers(peer: Peer): boolean {
-    const key = peerKey(peer);
-    return this.#observe.all().some((observer) => observer.peerKey === key);
+    return this.#observe.observes(peerKey(peer));
   }
 
   /** Number of observers of a resource (for applications and tests). */

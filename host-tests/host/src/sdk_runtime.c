@@ -266,10 +266,15 @@ static void walkHeap(txMachine* the, void (*visit)(txMachine*, txSlot*))
 		slot->flag &= ~XS_MARK_FLAG;
 }
 
+static void constFunctionVariable(txSlot* slot);
+
+/* fxPrepareHeap's first pass and its closure pass: they touch different slots, so one walk does both */
 static void visitFreeze(txMachine* the, txSlot* slot)
 {
 	if (slot->kind == XS_INSTANCE_KIND)
 		freezePreloadedInstance(slot);
+	else if (slot->kind == XS_CLOSURE_KIND)
+		constFunctionVariable(slot);
 }
 
 static void visitPetrify(txMachine* the, txSlot* slot)
@@ -279,12 +284,9 @@ static void visitPetrify(txMachine* the, txSlot* slot)
 }
 
 /* a module variable (or any captured one) that holds a function becomes const */
-static void visitClosure(txMachine* the, txSlot* slot)
+static void constFunctionVariable(txSlot* slot)
 {
-	txSlot* variable;
-	if (slot->kind != XS_CLOSURE_KIND)
-		return;
-	variable = slot->value.closure;
+	txSlot* variable = slot->value.closure;
 	if (!variable)
 		return;
 	if (((variable->kind == XS_REFERENCE_KIND) && isFunction(variable->value.reference)))
@@ -321,6 +323,5 @@ void hostPreload(txMachine* the, const char** specifiers, int count)
 	gPreloadedHostCount = gPreloadedHostCapacity = 0;
 	fxCollectGarbage(the);
 	walkHeap(the, visitFreeze);
-	walkHeap(the, visitPetrify);
-	walkHeap(the, visitClosure);
+	walkHeap(the, visitPetrify);   /* after every freeze: whether an instance is frozen depends on them all */
 }
