@@ -5,8 +5,9 @@
  *
  *   node host-tests/manifest.mjs --check [--root DIR] [--sdk DIR | --sdk-git GITDIR]
  *       prints every problem and exits 1 if there is any, else prints one OK line
- *   node host-tests/manifest.mjs --config PLATFORM [key=value ...] [--root DIR]
- *       prints configFor(root, PLATFORM, overrides) as JSON (key=value as on mcconfig's command line)
+ *   node host-tests/manifest.mjs --config PLATFORM [--board NAME] [key=value ...] [--root DIR]
+ *       prints configFor(root, PLATFORM, overrides) as JSON (key=value as on mcconfig's command line;
+ *       --board as COAP_BOARD=NAME in mcconfig's environment)
  *
  * `--sdk DIR` (an SDK work tree) or `--sdk-git GITDIR` (a bare mirror, read with
  * `git ls-tree`) also checks the $(MODDABLE)/$(MODULES) paths; that is for use by
@@ -24,6 +25,10 @@
  *   "esp32/*", then "esp32", then "...".
  * - `config` objects merge deeply, the including manifest last, then key=value
  *   arguments from the command line replace top-level keys with strings.
+ * - The project's own includes ("./certs/manifest.json", "./sdkconfig/$(COAP_BOARD)/...")
+ *   are followed; $(NAME) comes from the environment, else from a `"NAME ?=": default`
+ *   build entry. `build` values are read parent first, then its includes, so an
+ *   include's value wins (SDKCONFIGPATH, NAME); "./" in them is the include's folder.
  * - `preload` (top level and the platform section, concatenated) names modules, not
  *   paths; a name that matches no module preloads nothing, silently: an error here.
  *   Every module of the project's own must be preloaded (its code and objects then
@@ -37,6 +42,13 @@ import { fileURLToPath } from "node:url";
 
 /** The platforms this firmware is built for: the device and the SDK's desktop simulator. */
 export const PLATFORMS = ["esp32/esp32c3", "lin"];
+/** The builds checked: each board of the device (COAP_BOARD), and the simulator. */
+export const BUILDS = [
+  { platform: "esp32/esp32c3", board: "devkitm-1" },
+  { platform: "esp32/esp32c3", board: "qemu" },
+  { platform: "lin" },
+];
+const buildName = (build) => (build.board ? `${build.platform} (COAP_BOARD=${build.board})` : build.platform);
 
 /** File extensions mcconfig's ModulesRule turns into something (anything else is ignored and counts for nothing). */
 const MODULE_EXTENSIONS = new Set([".js", ".mjs", ".ts", ".d.ts", ".c", ".cc", ".cpp", ".m", ".h", ".java", ".json", ".pio"]);
@@ -90,30 +102,48 @@ export function readManifest(root) {
 }
 
 /**
+ * The project's own manifests a build reads, in mcconfig's order (each one's includes
+ * before it): [{ file, directory, manifest, section }]. Includes of the SDK ($(MODDABLE)...)
+ * are not followed. `variables` stand for mcconfig's environment (COAP_BOARD).
+ */
+export function projectManifests(root, platform, variables = {}) {
+  const out = [];
+  const environment = { ...variables };
+  const visit = (file, seen) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const manifest = JSON.parse(readFileSync(file, "utf8"));
+    const section = platformSection(manifest.platforms, platform);
+    for (const build of [manifest.build, section?.build]) {
+      for (const [name, value] of Object.entries(isObject(build) ? build : {})) {
+        if (name.endsWith(" ?=") && !(name.slice(0, -3) in environment)) environment[name.slice(0, -3)] = value;
+      }
+    }
+    for (const include of [...asList(manifest.include), ...asList(section?.include)]) {
+      if (typeof include !== "string") continue;
+      const path = include.replace(/\$\(([^)]+)\)/g, (whole, name) => environment[name] ?? whole);
+      if (path.startsWith("./") || path.startsWith("../")) visit(resolve(dirname(file), path), seen);
+    }
+    out.push({ file, directory: dirname(file), manifest, section });
+  };
+  visit(resolve(root, "manifest.json"), new Set());
+  return out;
+}
+
+/**
  * The project's part of `mc/config` for a platform: the manifest's "config" merged
  * with the matching platform section's "config", then `overrides` (mcconfig's
  * key=value arguments: top-level keys, values kept as given, strings from a command line).
  * A real build also merges the SDK's own manifests' config first (e.g. "sntp" from
  * manifest_net.json, "led" from the esp32c3 target); this has only the project's keys.
  */
-export function configFor(root, platform, overrides = {}) {
-  const config = projectConfig(root, "manifest.json", platform, new Set());
-  for (const [name, value] of Object.entries(overrides)) config[name] = value;
-  return config;
-}
-
-/* a manifest's config after the project's own manifests it includes ("./certs/manifest.json"): includes first, the including manifest last, as mcconfig merges */
-function projectConfig(root, path, platform, seen) {
-  const file = resolve(root, path);
-  if (seen.has(file)) return {};
-  seen.add(file);
-  const manifest = JSON.parse(readFileSync(file, "utf8"));
-  const section = platformSection(manifest.platforms, platform);
+export function configFor(root, platform, overrides = {}, variables = {}) {
   const config = {};
-  for (const include of [...asList(manifest.include), ...asList(section?.include)])
-    if (typeof include === "string" && include.startsWith("./")) deepMerge(config, projectConfig(dirname(file), include, platform, seen));
-  deepMerge(config, manifest.config);
-  deepMerge(config, section?.config);
+  for (const { manifest, section } of projectManifests(root, platform, variables)) {
+    deepMerge(config, manifest.config);
+    deepMerge(config, section?.config);
+  }
+  for (const [name, value] of Object.entries(overrides)) config[name] = value;
   return config;
 }
 
@@ -121,16 +151,40 @@ function asList(value) {
   return value === undefined ? [] : Array.isArray(value) ? value : [value];
 }
 
-/** The modules a build for `platform` preloads (manifest "preload" and the platform section's), as specifiers. */
-export function preloadsFor(root, platform) {
-  const manifest = readManifest(root);
-  const section = platformSection(manifest.platforms, platform);
-  return [...asList(manifest.preload), ...asList(section?.preload)];
+/** The modules a build for `platform` preloads (every project manifest's "preload" and its platform section's), as specifiers. */
+export function preloadsFor(root, platform, variables = {}) {
+  return projectManifests(root, platform, variables).flatMap(({ manifest, section }) => [...asList(manifest.preload), ...asList(section?.preload)]);
+}
+
+/** A build value as mcconfig ends up with it: the last manifest read (parent before includes) that sets it; "./" values resolved. */
+function buildValue(root, platform, variables, name) {
+  const manifests = projectManifests(root, platform, variables);
+  /* projectManifests lists includes before their parent; mcconfig reads build values parent first */
+  const order = [];
+  const byFile = new Map(manifests.map((entry) => [entry.file, entry]));
+  const walk = (entry, seen) => {
+    if (!entry || seen.has(entry.file)) return;
+    seen.add(entry.file);
+    order.push(entry);
+    for (const include of [...asList(entry.manifest.include), ...asList(entry.section?.include)]) {
+      if (typeof include !== "string") continue;
+      const path = include.replace(/\$\(COAP_BOARD\)/g, variables.COAP_BOARD ?? "devkitm-1");
+      if (path.startsWith("./") || path.startsWith("../")) walk(byFile.get(resolve(entry.directory, path)), seen);
+    }
+  };
+  walk(byFile.get(resolve(root, "manifest.json")), new Set());
+  let value;
+  for (const { directory, manifest, section } of order) {
+    for (const build of [manifest.build, section?.build]) {
+      if (isObject(build) && typeof build[name] === "string") value = build[name].startsWith("./") ? resolve(directory, build[name]) : build[name];
+    }
+  }
+  return value;
 }
 
 /** JavaScript source of an `mc/config` module, shaped like the one mcconfig generates (a deep-frozen object). */
-export function configModuleSource(root, platform, overrides = {}) {
-  return `/* generated from manifest.json for ${platform}: do not edit */\nexport default Object.freeze(${JSON.stringify(configFor(root, platform, overrides), null, "\t")}, true);\n`;
+export function configModuleSource(root, platform, overrides = {}, variables = {}) {
+  return `/* generated from manifest.json for ${platform}: do not edit */\nexport default Object.freeze(${JSON.stringify(configFor(root, platform, overrides, variables), null, "\t")}, true);\n`;
 }
 
 /* ---------------------------------------------------------------- files */
@@ -250,19 +304,29 @@ function targetOf(key) {
 
 /* ---------------------------------------------------------------- checks */
 
-function checkModules(manifest, platform, context, problems) {
-  const section = platformSection(manifest.platforms, platform);
+/* a module source of a manifest in `directory`, with its "./" or "../" path made absolute (a trailing "/" kept) */
+function absoluteSource(source, directory) {
+  const path = sourcePath(source);
+  if (typeof path !== "string" || !(path.startsWith("./") || path.startsWith("../"))) return source;
+  const absolute = resolve(directory, path) + (path.endsWith("/") ? "/" : "");
+  return typeof source === "string" ? absolute : { ...source, source: absolute };
+}
+
+function checkModules(entries, platform, context, problems) {
   const combined = {};
-  for (const modules of [manifest.modules, section?.modules]) {
-    if (modules === undefined) continue;
-    if (!isObject(modules)) {
-      problems.push(`${platform}: "modules" must be an object`);
-      continue;
+  for (const { directory, manifest, section } of entries) {
+    for (const modules of [manifest.modules, section?.modules]) {
+      if (modules === undefined) continue;
+      if (!isObject(modules)) {
+        problems.push(`${platform}: "modules" must be an object`);
+        continue;
+      }
+      for (const [key, value] of Object.entries(modules)) combined[key] = [...(combined[key] ?? []), ...sourcesOf(value).map((source) => absoluteSource(source, directory))];
     }
-    for (const [key, value] of Object.entries(modules)) combined[key] = [...(combined[key] ?? []), ...sourcesOf(value)];
   }
 
   const excluded = new Set();
+  const unresolved = new Set();
   const targets = new Map(); // target -> Set of source files (script modules only)
   const cObjects = new Map(); // object file name -> Set of C sources
   const visit = (key, source, straight) => {
@@ -275,8 +339,10 @@ function checkModules(manifest, platform, context, problems) {
     const star = resolvedKey.lastIndexOf("*");
     const target = key === "~" ? { name: "~", straight: false } : star >= 0 ? { name: resolvedKey.slice(0, star), straight: false } : { name: resolvedKey, straight };
     const resolved = resolveModuleSource(path, target, context);
-    if (resolved.kind === "missing-folder") problems.push(`${platform}: modules["${key}"]: "${path}": folder ${shown(context, resolved.directory)} not found (mcconfig stops: directory not found)`);
-    else if (resolved.kind === "files" && resolved.files.length === 0) problems.push(`${platform}: modules["${key}"]: "${path}" matches no file (mcconfig only warns "no modules match" and builds without it)`);
+    if (resolved.kind === "skip" && !key.includes("*")) unresolved.add(targetOf(key)); // an SDK module, not checked without --sdk
+    const label = path.startsWith(`${context.root}/`) ? `./${relative(context.root, path)}${path.endsWith("/") ? "/" : ""}` : path;
+    if (resolved.kind === "missing-folder") problems.push(`${platform}: modules["${key}"]: "${label}": folder ${shown(context, resolved.directory)} not found (mcconfig stops: directory not found)`);
+    else if (resolved.kind === "files" && resolved.files.length === 0) problems.push(`${platform}: modules["${key}"]: "${label}" matches no file (mcconfig only warns "no modules match" and builds without it)`);
     return resolved.kind === "files" ? resolved.files : [];
   };
 
@@ -303,14 +369,14 @@ function checkModules(manifest, platform, context, problems) {
     }
   }
 
-  const preloads = [...asList(manifest.preload), ...asList(section?.preload)];
+  const preloads = entries.flatMap(({ manifest, section }) => [...asList(manifest.preload), ...asList(section?.preload)]);
   const preloaded = new Set();
   for (const name of preloads) {
     if (typeof name !== "string") {
       problems.push(`${platform}: preload entries are module names (strings)`);
       continue;
     }
-    if (!targets.has(targetOf(name))) problems.push(`${platform}: preload "${name}" names no module of this build (mcconfig preloads nothing for it, silently)`);
+    if (!targets.has(targetOf(name)) && !unresolved.has(targetOf(name))) problems.push(`${platform}: preload "${name}" names no module of this build (mcconfig preloads nothing for it, silently)`);
     preloaded.add(targetOf(name));
   }
   for (const [target, paths] of targets) {
@@ -332,21 +398,24 @@ function checkModules(manifest, platform, context, problems) {
   }
 }
 
-function checkIncludes(manifest, context, problems) {
-  const includes = [...sourcesOf(manifest.include)];
-  for (const [name, section] of Object.entries(manifest.platforms ?? {})) {
-    for (const include of sourcesOf(section?.include)) includes.push(include);
-    if (section?.include !== undefined && !Array.isArray(section.include) && typeof section.include !== "string") problems.push(`platforms["${name}"].include must be a path or an array of paths`);
-  }
-  for (const include of includes) {
-    if (typeof include !== "string") continue; // git includes are not used here
-    const variable = /^\$\(([^)]+)\)/.exec(include);
-    if (variable) {
-      if (context.sdkTree && variable[1] in context.variables) {
-        const path = context.variables[variable[1]] + include.slice(variable[0].length);
-        if (!context.sdkTree.exists(path)) problems.push(`include "${include}" is not in the SDK (mcconfig stops: manifest not found)`);
-      }
-    } else if (!existsSync(resolve(context.root, include))) problems.push(`include "${include}" not found`);
+function checkIncludes(entries, board, context, problems) {
+  for (const { file, directory, manifest } of entries) {
+    const includes = [...sourcesOf(manifest.include)];
+    for (const [name, section] of Object.entries(manifest.platforms ?? {})) {
+      for (const include of sourcesOf(section?.include)) includes.push(include);
+      if (section?.include !== undefined && !Array.isArray(section.include) && typeof section.include !== "string") problems.push(`${shown(context, file)}: platforms["${name}"].include must be a path or an array of paths`);
+    }
+    for (const include of includes) {
+      if (typeof include !== "string") continue; // git includes are not used here
+      const path = include.replace(/\$\(COAP_BOARD\)/g, board ?? "devkitm-1");
+      const variable = /^\$\(([^)]+)\)/.exec(path);
+      if (variable) {
+        if (context.sdkTree && variable[1] in context.variables) {
+          const inSdk = context.variables[variable[1]] + path.slice(variable[0].length);
+          if (!context.sdkTree.exists(inSdk)) problems.push(`${shown(context, file)}: include "${include}" is not in the SDK (mcconfig stops: manifest not found)`);
+        }
+      } else if (!existsSync(resolve(directory, path))) problems.push(`${shown(context, file)}: include "${path}" not found`);
+    }
   }
 }
 
@@ -366,8 +435,9 @@ function checkPlatforms(manifest, problems) {
   }
 }
 
-function checkConfig(root, platform, problems) {
-  const config = configFor(root, platform);
+function checkConfig(root, build, problems) {
+  const platform = buildName(build);
+  const config = configFor(root, build.platform, {}, build.board ? { COAP_BOARD: build.board } : {});
   const say = (message) => problems.push(`${platform}: config.${message}`);
   const gpio = (name) => {
     const value = config[name];
@@ -384,10 +454,10 @@ function checkConfig(root, platform, problems) {
     if (!Number.isInteger(config[name]) || config[name] < 1 || config[name] > 65535) say(`${name} must be a UDP port 1..65535 (is ${JSON.stringify(config[name])})`);
   }
   if (config.coapPort === config.coapsPort) say(`coapPort and coapsPort are both ${config.coapPort}`);
-  if (platform.startsWith("esp32")) {
-    if (config.lightKind === "neopixel" && config.led?.rainbow !== false)
-      say(`led.rainbow must be false: the esp32c3 target's set-up otherwise animates the same pixel (build/devices/esp32/targets/esp32c3/setup-target.js)`);
-  } else if (config.lightKind === "neopixel") say(`lightKind "neopixel" needs the esp32 neopixel driver: use "digital" on ${platform}`);
+  if (build.platform.startsWith("esp32")) {
+    if (config.led?.rainbow !== false)
+      say(`led.rainbow must be false: the esp32c3 target's set-up otherwise animates the on-board pixel from its own timer (build/devices/esp32/targets/esp32c3/setup-target.js), and in QEMU, which has no RMT, blocks forever`);
+  } else if (config.lightKind === "neopixel") say(`lightKind "neopixel" needs the esp32 neopixel driver: use "digital" on ${build.platform}`);
   for (const name of ["ssid", "password"]) {
     if (name in config) say(`${name} is set in manifest.json: give it on the mcconfig command line (${name}=...) so it stays out of the repository`);
   }
@@ -402,7 +472,10 @@ function checkBuild(manifest, root, problems) {
     if (!deps.some((dep) => dep?.idf === "mbedtls")) problems.push(`platforms.esp32.dependency must have { "idf": "mbedtls" } (ESP-IDF's Mbed TLS for the DTLS binding)`);
     const path = esp32.build?.SDKCONFIGPATH;
     if (typeof path !== "string" || !path.startsWith("./")) problems.push(`platforms.esp32.build.SDKCONFIGPATH must name the project's sdkconfig folder ("./sdkconfig")`);
-    else checkSdkconfig(resolve(root, path), problems);
+    for (const build of BUILDS.filter((each) => each.platform.startsWith("esp32"))) {
+      const folder = buildValue(root, build.platform, build.board ? { COAP_BOARD: build.board } : {}, "SDKCONFIGPATH");
+      if (typeof folder === "string" && folder.startsWith("/")) checkSdkconfig(folder, root, problems);
+    }
   }
   if (isObject(lin)) {
     const libraries = lin.build?.LIBRARIES;
@@ -413,29 +486,38 @@ function checkBuild(manifest, root, problems) {
   if (isObject(compilerOptions) && "paths" in compilerOptions) problems.push(`typescript.tsconfig.compilerOptions.paths replaces the module map mcconfig generates: remove it`);
 }
 
-function checkSdkconfig(directory, problems) {
-  const file = join(directory, "sdkconfig.defaults");
-  if (!existsSync(file)) {
-    problems.push(`${file} not found (SDKCONFIGPATH)`);
-    return;
-  }
+/* SDKCONFIGPATH's sdkconfig.defaults, then sdkconfig.defaults.release (mcconfig reads it too in release builds, the default) */
+function checkSdkconfig(directory, root, problems) {
   const options = new Map();
-  readFileSync(file, "utf8").split(/\r?\n/).forEach((line, index) => {
-    const where = `sdkconfig/sdkconfig.defaults:${index + 1}`;
-    if (/^#\s*CONFIG_\w+ is not set/.test(line)) problems.push(`${where}: mcconfig skips "#" lines, so "${line.trim()}" changes nothing: write ${line.replace(/^#\s*(CONFIG_\w+).*$/, "$1")}=n`);
-    if (line === "" || line.startsWith("#")) return;
-    const match = /^(CONFIG_\w+)=(.*)$/.exec(line);
-    if (!match) problems.push(`${where}: not NAME=value: "${line}"`);
-    else if (options.has(match[1])) problems.push(`${where}: ${match[1]} set twice`);
-    else options.set(match[1], match[2]);
-  });
+  for (const name of ["sdkconfig.defaults", "sdkconfig.defaults.release"]) {
+    const file = join(directory, name);
+    const shownFile = relative(root, file);
+    if (!existsSync(file)) {
+      if (name === "sdkconfig.defaults") problems.push(`${shownFile} not found (SDKCONFIGPATH)`);
+      continue;
+    }
+    const seen = new Set();
+    readFileSync(file, "utf8").split(/\r?\n/).forEach((line, index) => {
+      const where = `${shownFile}:${index + 1}`;
+      if (/^#\s*CONFIG_\w+ is not set/.test(line)) problems.push(`${where}: mcconfig skips "#" lines, so "${line.trim()}" changes nothing: write ${line.replace(/^#\s*(CONFIG_\w+).*$/, "$1")}=n`);
+      if (line === "" || line.startsWith("#")) return;
+      const match = /^(CONFIG_\w+)=(.*)$/.exec(line);
+      if (!match) problems.push(`${where}: not NAME=value: "${line}"`);
+      else if (seen.has(match[1])) problems.push(`${where}: ${match[1]} set twice`);
+      else {
+        seen.add(match[1]);
+        options.set(match[1], match[2]);
+      }
+    });
+  }
+  const folder = relative(root, directory) || ".";
   for (const name of REQUIRED_SDKCONFIG) {
-    if (options.get(name) !== "y") problems.push(`sdkconfig/sdkconfig.defaults must set ${name}=y`);
+    if (options.get(name) !== "y") problems.push(`${folder}/sdkconfig.defaults must set ${name}=y`);
   }
   for (const name of ["CONFIG_MBEDTLS_SSL_IN_CONTENT_LEN", "CONFIG_MBEDTLS_SSL_OUT_CONTENT_LEN"]) {
     const value = Number(options.get(name));
     if (options.has(name) && !(Number.isInteger(value) && value >= MIN_RECORD_CONTENT && value <= 16384))
-      problems.push(`sdkconfig/sdkconfig.defaults: ${name}=${options.get(name)} must be ${MIN_RECORD_CONTENT}..16384 (one full datagram)`);
+      problems.push(`${folder}: ${name}=${options.get(name)} must be ${MIN_RECORD_CONTENT}..16384 (one full datagram)`);
   }
 }
 
@@ -463,12 +545,19 @@ export function checkManifest(root, options = {}) {
   }
 
   checkPlatforms(manifest, problems);
-  checkIncludes(manifest, context, problems);
   checkBuild(manifest, root, problems);
-  for (const platform of PLATFORMS) {
-    if (!platformSection(manifest.platforms, platform) || platformSection(manifest.platforms, platform) === manifest.platforms?.["..."]) continue;
-    checkModules(manifest, platform, context, problems);
-    checkConfig(root, platform, problems);
+  for (const build of BUILDS) {
+    if (!platformSection(manifest.platforms, build.platform) || platformSection(manifest.platforms, build.platform) === manifest.platforms?.["..."]) continue;
+    let entries;
+    try {
+      entries = projectManifests(root, build.platform, build.board ? { COAP_BOARD: build.board } : {});
+    } catch (error) {
+      problems.push(`${buildName(build)}: ${error.message}`);
+      continue;
+    }
+    checkIncludes(entries, build.board, context, problems);
+    checkModules(entries, buildName(build), context, problems);
+    checkConfig(root, build, problems);
   }
   return [...new Set(problems)];
 }
@@ -481,13 +570,15 @@ function main(argv) {
   let command;
   let platform;
   const overrides = {};
+  const variables = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--check") command = "check";
     else if (arg === "--config") {
       command = "config";
       platform = argv[++i];
-    } else if (arg === "--root") root = argv[++i];
+    } else if (arg === "--board") variables.COAP_BOARD = argv[++i];
+    else if (arg === "--root") root = argv[++i];
     else if (arg === "--sdk") options.sdk = argv[++i];
     else if (arg === "--sdk-git") options.sdkGit = argv[++i];
     else if (command === "config" && arg.includes("=")) {
@@ -499,11 +590,11 @@ function main(argv) {
     }
   }
   if (command === "config" && platform) {
-    process.stdout.write(`${JSON.stringify(configFor(root, platform, overrides), null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(configFor(root, platform, overrides, variables), null, 2)}\n`);
     return 0;
   }
   if (command !== "check") {
-    process.stderr.write("usage: node host-tests/manifest.mjs --check [--root DIR] [--sdk DIR | --sdk-git GITDIR]\n       node host-tests/manifest.mjs --config PLATFORM [key=value ...] [--root DIR]\n");
+    process.stderr.write("usage: node host-tests/manifest.mjs --check [--root DIR] [--sdk DIR | --sdk-git GITDIR]\n       node host-tests/manifest.mjs --config PLATFORM [--board NAME] [key=value ...] [--root DIR]\n");
     return 64;
   }
   const problems = checkManifest(root, options);
@@ -512,7 +603,7 @@ function main(argv) {
     process.stdout.write(`manifest: ${problems.length} problem${problems.length === 1 ? "" : "s"} in ${join(resolve(root), "manifest.json")}\n`);
     return 1;
   }
-  process.stdout.write(`manifest: OK (${PLATFORMS.join(", ")}${options.sdk || options.sdkGit ? ", SDK paths checked" : ""})\n`);
+  process.stdout.write(`manifest: OK (${BUILDS.map(buildName).join(", ")}${options.sdk || options.sdkGit ? ", SDK paths checked" : ""})\n`);
   return 0;
 }
 

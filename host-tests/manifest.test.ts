@@ -4,9 +4,15 @@
  */
 import { test, assert } from "./lib/harness";
 import { run } from "./lib/process";
-import { makeDirectory, temporaryDirectory, writeFileAtomic } from "host/runtime";
+import { makeDirectory, readFile, temporaryDirectory, writeFileAtomic } from "host/runtime";
 
 const SCRIPT = "host-tests/manifest.mjs";
+
+function readFileString(path: string): string {
+  const text = readFile(path);
+  if (text === undefined) throw new Error(`${path} not found`);
+  return text;
+}
 
 async function node(args: string[]) {
   return run(["node", SCRIPT, ...args], { timeout: 20000 });
@@ -80,4 +86,39 @@ test("configFor: key=value arguments replace top-level keys with strings, as on 
   assert.equal(config.lightPin, "5");
   assert.equal(config.pskKey, "a=b");
   assert.equal(config.coapPort, 5683);
+});
+
+test("the qemu board (COAP_BOARD=qemu): Ethernet set-up, a plain GPIO light, the memory log, the emulator's sdkconfig", async () => {
+  const result = await node(["--config", "esp32/esp32c3", "--board", "qemu"]);
+  assert.equal(result.status, 0, result.stderr);
+  const qemu = JSON.parse(result.stdout) as Record<string, unknown>;
+  assert.deepEqual(
+    { kind: qemu.lightKind, led: qemu.led, memoryLogPeriod: qemu.memoryLogPeriod, identity: qemu.pskIdentity },
+    { kind: "digital", led: { rainbow: false }, memoryLogPeriod: 1000, identity: "CoAP" },
+  );
+  const board = JSON.parse(readFileString("sdkconfig/qemu/manifest.json")) as {
+    build: Record<string, string>;
+    include: string[];
+    modules: Record<string, unknown>;
+    preload: string[];
+  };
+  assert.equal(board.build.SDKCONFIGPATH, "./", "the board's own sdkconfig folder");
+  assert.ok(!board.include.some((path) => /manifest_net|modules\/io\/manifest|neopixel/.test(path)), `Wi-Fi and NeoPixel stay out: ${board.include}`);
+  for (const name of ["setup/ethernet", "network/openeth", "embedded:io/socket/udp"]) assert.ok(board.preload.includes(name), `${name} preloaded`);
+  /* release builds read sdkconfig.defaults (the device's own, through a link) and then sdkconfig.defaults.release */
+  const device = readFileString("sdkconfig/sdkconfig.defaults");
+  assert.equal(readFileString("sdkconfig/qemu/sdkconfig.defaults"), device);
+  const release = readFileString("sdkconfig/qemu/sdkconfig.defaults.release");
+  for (const line of ["CONFIG_ETH_USE_OPENETH=y", "CONFIG_APP_NO_BLOBS=y", "CONFIG_ESP_CONSOLE_UART_DEFAULT=y"]) assert.match(release, new RegExp(`^${line}$`, "m"));
+  /* the device itself never gets the emulator's Ethernet */
+  const devkit = await node(["--config", "esp32/esp32c3", "--board", "devkitm-1"]);
+  assert.equal((JSON.parse(devkit.stdout) as Record<string, unknown>).lightKind, "neopixel");
+  assert.ok(!/openeth|setup\/ethernet/.test(readFileString("sdkconfig/devkitm-1/manifest.json")), "the device board has no emulator Ethernet");
+});
+
+test("npm run emulate without the SDK, ESP-IDF or QEMU says what is missing and exits 2", async () => {
+  const result = await run(["env", "-i", "PATH=/usr/bin:/bin", "HOME=/tmp", "node", "host-tests/emulator/emulate.mjs"], { timeout: 30000 });
+  assert.equal(result.status, 2, result.stdout + result.stderr);
+  for (const what of [/MISSING Moddable SDK \(MODDABLE\)/, /MISSING ESP-IDF v6\.0 \(IDF_PATH\)/, /MISSING qemu-system-riscv32 with -machine esp32c3/, /cannot run: \d+ tools missing/])
+    assert.match(result.stdout, what);
 });

@@ -1,0 +1,438 @@
+/*
+ * The device suite of `npm run emulate`: the firmware built for the `qemu` board,
+ * booted in QEMU's esp32c3 machine, tested from outside as a user would: libcoap's
+ * clients (notls, openssl, gnutls), raw CoAP datagrams from node where a test needs
+ * to see options or to send many, QEMU's QMP for the link, SIGKILL for power cuts,
+ * and the serial log (boot lines; the `memory:` lines setup/memorylog prints every
+ * second on this board).
+ *
+ * Ends with "N passed, N failed, N skipped" and a table of the memory figures.
+ */
+import { spawn } from "node:child_process";
+import { createSocket } from "node:dgram";
+
+const MEMORY = /memory: heap free (\d+) largest (\d+) lowest (\d+); xs chunks (\d+)\/(\d+) slots (\d+)\/(\d+); stack (\d+)\/(\d+) slots \(peak (\d+|\?)\); task stack free (\d+)/g;
+const PSK = ["-u", "CoAP", "-k", "esp32c3_key"];
+
+/* ------------------------------------------------------------ clients */
+
+/** Runs a libcoap client; resolves with its output, exit status and time. */
+function client(flavour, args, { timeoutMs = 30_000 } = {}) {
+  return new Promise((resolveRun) => {
+    const started = Date.now();
+    const child = spawn(`coap-client-${flavour}`, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => (stdout += chunk));
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("close", (status, signal) => {
+      clearTimeout(timer);
+      resolveRun({ stdout, stderr, status: status ?? signal, ms: Date.now() - started });
+    });
+    resolveRun.child = child;
+  });
+}
+
+/** A client left running (an observer); `stop()` ends it and resolves with its output. */
+function background(flavour, args) {
+  const child = spawn(`coap-client-${flavour}`, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  child.stdout.on("data", (chunk) => (stdout += chunk));
+  child.stderr.on("data", () => {});
+  const closed = new Promise((resolveClose) => child.on("close", () => resolveClose(stdout)));
+  /* SIGINT: libcoap's client ends its sessions properly (close_notify), as after Ctrl-C */
+  return { output: () => stdout, stop: () => { child.kill("SIGINT"); return closed; } };
+}
+
+/* minimal CoAP (RFC 7252 sec 3): written here so the device is not checked by its own codec */
+function encode({ type = 0, code, mid, token = Buffer.alloc(0), options = [], payload }) {
+  const parts = [Buffer.from([0x40 | (type << 4) | token.length, code, mid >> 8, mid & 0xff]), token];
+  let last = 0;
+  for (const [number, value] of [...options].sort((a, b) => a[0] - b[0])) {
+    const delta = number - last;
+    last = number;
+    const nibble = (n) => (n < 13 ? [n, []] : n < 269 ? [13, [n - 13]] : [14, [(n - 269) >> 8, (n - 269) & 0xff]]);
+    const [d, dx] = nibble(delta);
+    const [l, lx] = nibble(value.length);
+    parts.push(Buffer.from([(d << 4) | l, ...dx, ...lx]), value);
+  }
+  if (payload !== undefined) parts.push(Buffer.from([0xff]), Buffer.from(payload));
+  return Buffer.concat(parts);
+}
+
+function decode(datagram) {
+  const tokenLength = datagram[0] & 0x0f;
+  const message = { type: (datagram[0] >> 4) & 3, code: datagram[1], mid: datagram.readUInt16BE(2), token: datagram.subarray(4, 4 + tokenLength), options: [], payload: Buffer.alloc(0) };
+  let at = 4 + tokenLength;
+  let number = 0;
+  while (at < datagram.length) {
+    if (datagram[at] === 0xff) {
+      message.payload = datagram.subarray(at + 1);
+      break;
+    }
+    let delta = datagram[at] >> 4;
+    let length = datagram[at] & 0x0f;
+    at++;
+    if (delta === 13) delta = 13 + datagram[at++];
+    else if (delta === 14) { delta = 269 + datagram.readUInt16BE(at); at += 2; }
+    if (length === 13) length = 13 + datagram[at++];
+    else if (length === 14) { length = 269 + datagram.readUInt16BE(at); at += 2; }
+    number += delta;
+    message.options.push([number, datagram.subarray(at, at + length)]);
+    at += length;
+  }
+  return message;
+}
+
+const uint = (n) => (n === 0 ? Buffer.alloc(0) : n < 256 ? Buffer.from([n]) : n < 65536 ? Buffer.from([n >> 8, n & 0xff]) : Buffer.from([n >> 16, (n >> 8) & 0xff, n & 0xff]));
+const path = (...segments) => segments.map((segment) => [11, Buffer.from(segment)]);
+const codeText = (code) => `${code >> 5}.${String(code & 31).padStart(2, "0")}`;
+
+/** A node UDP socket that sends CoAP requests and matches answers by token. */
+class RawClient {
+  constructor(port) {
+    this.port = port;
+    this.socket = createSocket("udp4");
+    this.waiting = new Map();
+    this.notifications = [];
+    this.mid = Math.floor(Math.random() * 65536);
+    this.socket.on("message", (datagram) => {
+      const message = decode(datagram);
+      if (message.type === 0) this.socket.send(encode({ type: 2, code: 0, mid: message.mid }), this.port, "127.0.0.1");
+      const key = message.token.toString("hex");
+      const waiter = this.waiting.get(key);
+      if (waiter) {
+        this.waiting.delete(key);
+        waiter(message);
+      } else this.notifications.push(message);
+    });
+  }
+  ready() {
+    return new Promise((r) => this.socket.bind(0, "127.0.0.1", r));
+  }
+  /**
+   * Sends a request (CON unless told) and resolves with the answer, or undefined when
+   * none came: after `timeoutMs`, the same datagram is sent again up to `retries` times
+   * (as a CON is retransmitted, RFC 7252 sec 4.2).
+   */
+  request({ code = 1, options, payload, type = 0, token = Buffer.from(Math.random().toString(16).slice(2, 10), "hex"), timeoutMs = 3000, retries = 0 }) {
+    this.mid = (this.mid + 1) & 0xffff;
+    const datagram = encode({ type, code, mid: this.mid, token, options, payload });
+    return new Promise((resolveAnswer) => {
+      const key = token.toString("hex");
+      let left = retries;
+      let wait = timeoutMs * (1 + Math.random() / 2); // ACK_RANDOM_FACTOR 1.5, doubled each time (RFC 7252 sec 4.8)
+      let timer;
+      const arm = () => {
+        timer = setTimeout(() => {
+          if (left-- > 0) {
+            this.socket.send(datagram, this.port, "127.0.0.1");
+            wait *= 2;
+            arm();
+          } else {
+            this.waiting.delete(key);
+            resolveAnswer(undefined);
+          }
+        }, wait);
+      };
+      this.waiting.set(key, (message) => { clearTimeout(timer); resolveAnswer(message); });
+      this.socket.send(datagram, this.port, "127.0.0.1");
+      arm();
+    });
+  }
+  close() {
+    this.socket.close();
+  }
+}
+
+/* ------------------------------------------------------------ the suite */
+
+export async function runDeviceSuite({ say, Emulator, freePort, makeImage, only }) {
+  const results = [];
+  const memory = [];
+  let emulator;
+  const ports = { coap: await freePort(), coaps: await freePort() };
+  const coap = (resource) => `coap://127.0.0.1:${ports.coap}/${resource}`;
+  const coaps = (resource) => `coaps://127.0.0.1:${ports.coaps}/${resource}`;
+  let boots = 0;
+
+  async function test(name, body) {
+    if (only && !name.startsWith("boots") && !name.includes(only)) return;
+    const started = Date.now();
+    try {
+      const detail = await body();
+      results.push("passed");
+      say(`ok   ${name} (${Date.now() - started} ms)${detail ? `\n       ${String(detail).replace(/\n/g, "\n       ")}` : ""}`);
+    } catch (error) {
+      results.push("failed");
+      say(`FAIL ${name} (${Date.now() - started} ms)\n       ${String(error?.message ?? error).replace(/\n/g, "\n       ")}`);
+    }
+  }
+  function check(condition, message) {
+    if (!condition) throw new Error(message);
+  }
+
+  /* boots the image; a boot that does not reach the start-up line in time is retried once (QEMU stalls now and then) */
+  async function boot() {
+    for (let attempt = 1; ; attempt++) {
+      boots++;
+      emulator = new Emulator({ ...ports, tag: String(boots) });
+      emulator.start();
+      try {
+        const log = await emulator.booted(60_000);
+        const answer = await client("notls", ["-m", "get", "-B", "10", coap("light")], { timeoutMs: 15_000 });
+        if (answer.stdout.trim() === "") throw new Error(`no answer to GET /light after the start-up line:\n${answer.stderr.trim()}`);
+        return log;
+      } catch (error) {
+        await emulator.kill();
+        if (attempt === 2) throw error;
+        say(`note boot ${boots} failed (${error.message.split("\n")[0]}); booting again`);
+      }
+    }
+  }
+
+  /* the next `memory:` line the device prints after now */
+  async function memoryNow(label) {
+    const seen = [...emulator.serial().matchAll(MEMORY)].length;
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const lines = [...emulator.serial().matchAll(MEMORY)];
+      if (lines.length > seen) {
+        const m = lines[lines.length - 1].slice(1).map((value) => (value === "?" ? NaN : Number(value)));
+        const sample = { label, heapFree: m[0], heapLargest: m[1], heapLowest: m[2], chunks: m[3], chunksPeak: m[4], slots: m[5], slotsPeak: m[6], stackUsed: m[7], stackSlots: m[8], stackPeak: m[9], taskStackFree: m[10] };
+        memory.push(sample);
+        return sample;
+      }
+      check(Date.now() < deadline, "no memory: line in the serial log for 5 s (setup/memorylog, config.memoryLogPeriod)");
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  const shown = (m) => `heap free ${m.heapFree} B, largest block ${m.heapLargest} B, lowest ${m.heapLowest} B; XS chunks ${m.chunks} B, slots ${m.slots} B; JS stack peak ${m.stackPeak}/${m.stackSlots} slots`;
+
+  say(`device suite: the qemu board in QEMU's esp32c3 machine; guest udp/5683 -> 127.0.0.1:${ports.coap}, udp/5684 -> 127.0.0.1:${ports.coaps}`);
+  makeImage(); // a fresh flash: empty NVS
+  try {
+    await test("boots: ROM, ESP-IDF, Ethernet address, the firmware's start-up line", async () => {
+      const log = await boot();
+      const rom = log.split("\n").find((line) => line.startsWith("ESP-ROM:"));
+      const idf = log.split("\n").find((line) => /app_init: ESP-IDF:/.test(line));
+      const address = log.split("\n").find((line) => /Ethernet: IP address/.test(line));
+      const started = log.split("\n").find((line) => /secure-coap-node: started;/.test(line));
+      check(rom && idf && address && started, "missing a boot line");
+      check(/coap on udp\/5683/.test(started) && /coaps .* on udp\/5684/.test(started), "start-up line without the ports");
+      return [rom, idf, address, started].map((line) => line.trim()).join("\n");
+    });
+    await test("memory after boot", async () => shown(await memoryNow("idle after boot")));
+
+    await test("CoAP GET/PUT /light (coap-client-notls)", async () => {
+      const first = await client("notls", ["-m", "get", "-B", "10", coap("light")]);
+      check(first.stdout.trim() === "0", `first GET: ${JSON.stringify(first.stdout + first.stderr)} (a fresh flash starts off)`);
+      const put = await client("notls", ["-m", "put", "-e", "1", "-B", "10", coap("light")]);
+      check(put.status === 0, `PUT: ${put.stderr}`);
+      const second = await client("notls", ["-m", "get", "-B", "10", coap("light")]);
+      check(second.stdout.trim() === "1", `GET after PUT 1: ${JSON.stringify(second.stdout)}`);
+      const json = await client("notls", ["-m", "get", "-A", "50", "-B", "10", coap("light")]);
+      check(json.stdout.trim() === '{"on":true}', `GET Accept: application/json: ${JSON.stringify(json.stdout)}`);
+      return `GET 0, PUT 1, GET ${second.stdout.trim()}, JSON ${json.stdout.trim()} (${first.ms}/${put.ms}/${second.ms} ms)`;
+    });
+
+    await test("CoAPS GET /light with coap-client-openssl and coap-client-gnutls (PSK CoAP)", async () => {
+      const out = [];
+      for (const flavour of ["openssl", "gnutls"]) {
+        const answer = await client(flavour, ["-m", "get", ...PSK, "-B", "20", coaps("light")]);
+        check(answer.stdout.trim() === "1", `${flavour}: ${JSON.stringify(answer.stdout + answer.stderr)}`);
+        out.push(`${flavour} ${answer.stdout.trim()} in ${answer.ms} ms`);
+      }
+      return out.join(", ");
+    });
+
+    await test("CoAPS with a wrong key is refused (openssl, gnutls)", async () => {
+      const mark = emulator.serial().length;
+      const seen = [];
+      for (const flavour of ["openssl", "gnutls"]) {
+        const answer = await client(flavour, ["-m", "get", "-u", "CoAP", "-k", "wrong_key", "-B", "8", coaps("light")], { timeoutMs: 20_000 });
+        check(!/^[01]$/m.test(answer.stdout), `${flavour} got /light with a wrong key: ${JSON.stringify(answer.stdout)}`);
+        seen.push(`${flavour}: ${(answer.stdout + answer.stderr).split("\n").find((line) => /alert|error|fail/i.test(line))?.replace(/^.*(DTLS|ERR)\s*:?\s*/, "") ?? "no answer"}`);
+      }
+      const refused = emulator.serial().slice(mark).split("\n").filter((line) => /handshake .* failed/.test(line));
+      check(refused.length === 2, `the node logged ${refused.length} failed handshakes, expected 2`);
+      return [...seen, ...refused.map((line) => `node: ${line.trim()}`)].join("\n");
+    });
+
+    await test("discovery: /.well-known/core lists /light (observable) and /temperature", async () => {
+      const answer = await client("notls", ["-m", "get", "-B", "10", coap(".well-known/core")]);
+      const text = answer.stdout.trim();
+      check(/<\/light>[^,]*;obs/.test(text) && /<\/temperature>/.test(text), `got ${JSON.stringify(text)}`);
+      return text;
+    });
+
+    await test("Block2: /.well-known/core in 16-byte blocks (raw first block, then coap-client -b 16 reassembles it)", async () => {
+      const whole = (await client("notls", ["-m", "get", "-B", "10", coap(".well-known/core")])).stdout.trim();
+      const raw = new RawClient(ports.coap);
+      await raw.ready();
+      const first = await raw.request({ options: [...path(".well-known", "core"), [23, uint(0)]] });
+      raw.close();
+      check(first && first.code === 0x45, `first block: ${first ? codeText(first.code) : "no answer"}`);
+      const block = first.options.find(([number]) => number === 23)?.[1];
+      check(block && (block[block.length - 1] & 0x08) && (block[block.length - 1] & 7) === 0 && first.payload.length === 16, `Block2 option ${block?.toString("hex")}, ${first.payload.length} bytes`);
+      const blocks = await client("notls", ["-m", "get", "-b", "16", "-B", "20", coap(".well-known/core")]);
+      check(blocks.stdout.trim() === whole, `reassembled ${JSON.stringify(blocks.stdout.trim())} != ${JSON.stringify(whole)}`);
+      return `${whole.length} bytes in ${Math.ceil(whole.length / 16)} blocks; first block option ${block.toString("hex")} (num 0, more, szx 0)`;
+    });
+
+    await test("Observe /light over CoAP and CoAPS: both observers see PUTs from another client", async () => {
+      const plain = background("notls", ["-m", "get", "-s", "12", "-w", "-B", "14", coap("light")]);
+      const secure = background("openssl", ["-m", "get", "-s", "12", "-w", ...PSK, "-B", "14", coaps("light")]);
+      await new Promise((r) => setTimeout(r, 4000));
+      for (const value of ["0", "1", "0"]) {
+        await client("notls", ["-m", "put", "-e", value, "-B", "10", coap("light")]);
+        await new Promise((r) => setTimeout(r, 700));
+      }
+      await new Promise((r) => setTimeout(r, 1500));
+      const [a, b] = [(await plain.stop()).split(/\s+/).filter(Boolean), (await secure.stop()).split(/\s+/).filter(Boolean)];
+      for (const [name, seen] of [["coap", a], ["coaps", b]]) check(seen.join(",").endsWith("1,0,1,0"), `${name} observer saw ${seen.join(",")} (expected the current 1, then 0, 1, 0)`);
+      return `coap observer: ${a.join(",")}; coaps observer: ${b.join(",")}`;
+    });
+
+    await test("/temperature without a DS18B20: 5.03 with the bus fault, promptly, and /light still served", async () => {
+      const raw = new RawClient(ports.coap);
+      await raw.ready();
+      const started = Date.now();
+      const answer = await raw.request({ options: path("temperature"), timeoutMs: 5000 });
+      const ms = Date.now() - started;
+      const light = await raw.request({ options: path("light") });
+      raw.close();
+      check(answer, "no answer within 5 s");
+      check(answer.code === 0xa3, `got ${codeText(answer.code)} ${answer.payload}`);
+      check(ms < 2000, `took ${ms} ms`);
+      check(light && light.code === 0x45, "GET /light after it failed");
+      return `5.03 "${answer.payload.toString()}" in ${ms} ms; Max-Age ${answer.options.find(([n]) => n === 14)?.[1].readUIntBE(0, answer.options.find(([n]) => n === 14)[1].length || 1) ?? "none"}`;
+    });
+
+    await test("memory with 1 and with 8 DTLS sessions (openssl observers)", async () => {
+      const observers = [background("openssl", ["-m", "get", "-s", "40", ...PSK, "-B", "45", coaps("light")])];
+      await new Promise((r) => setTimeout(r, 4000));
+      const one = await memoryNow("1 DTLS session");
+      for (let i = 1; i < 8; i++) {
+        observers.push(background(i % 2 ? "gnutls" : "openssl", ["-m", "get", "-s", "40", ...PSK, "-B", "45", coaps("light")]));
+        await new Promise((r) => setTimeout(r, 800));
+      }
+      await new Promise((r) => setTimeout(r, 5000));
+      const eight = await memoryNow("8 DTLS sessions");
+      const outputs = await Promise.all(observers.map((observer) => observer.stop()));
+      const answered = outputs.filter((output) => output.trim() !== "").length;
+      check(answered === 8, `${answered} of 8 sessions got /light`);
+      return `1 session: ${shown(one)}\n8 sessions: ${shown(eight)}\nper extra session: ${Math.round((one.heapFree - eight.heapFree) / 7)} B of heap`;
+    });
+
+    await test("32 CoAP observers of /light: registered, all notified of a PUT", async () => {
+      const clients = [];
+      for (let i = 0; i < 32; i++) {
+        const raw = new RawClient(ports.coap);
+        await raw.ready();
+        clients.push(raw);
+      }
+      const tokens = clients.map((_, i) => Buffer.from([0x0b, i]));
+      /* 32 clients registering within about a second, as independent clients would (the emulated MAC drops bursts) */
+      const answers = await Promise.all(clients.map(async (raw, i) => {
+        await new Promise((r) => setTimeout(r, i * 30));
+        return raw.request({ options: [[6, uint(0)], ...path("light")], token: tokens[i], timeoutMs: 2000, retries: 4 });
+      }));
+      const registered = answers.filter((answer) => answer?.code === 0x45 && answer.options.some(([n]) => n === 6)).length;
+      const held = await memoryNow("32 observers");
+      await client("notls", ["-m", "put", "-e", "toggle", "-B", "10", coap("light")]);
+      await new Promise((r) => setTimeout(r, 4000));
+      const notified = clients.filter((raw) => raw.notifications.some((n) => n.code === 0x45)).length;
+      await Promise.all(clients.map((raw, i) => raw.request({ options: [[6, uint(1)], ...path("light")], token: tokens[i], timeoutMs: 2000, retries: 4 }))); // deregister
+      clients.forEach((raw) => raw.close());
+      check(registered === 32, `${registered} of 32 registered`);
+      check(notified === 32, `${notified} of 32 notified`);
+      return `32 registered, 32 notified; ${shown(held)}`;
+    });
+
+    await test("10,000 requests: every one answered, heap flat", async () => {
+      const workers = 40; // distinct peers: more than the dedup cache holds in all (64 exchanges, 8 per peer)
+      let answered = 0;
+      let lost = 0;
+      let warm;
+      const started = Date.now();
+      await Promise.all(Array.from({ length: workers }, async (_, w) => {
+        const raw = new RawClient(ports.coap);
+        await raw.ready();
+        for (let i = w; i < 10_000; i += workers) {
+          if (i === 2000) warm = memoryNow("after 2,000 requests (caches full)"); // the first worker to get there takes it
+          const resource = i % 10 === 9 ? [...path(".well-known", "core")] : path("light");
+          const answer = await raw.request({ options: resource, timeoutMs: 2000, retries: 4 });
+          if (answer) answered++;
+          else lost++;
+        }
+        raw.close();
+      }));
+      const seconds = (Date.now() - started) / 1000;
+      const before = await warm;
+      await new Promise((r) => setTimeout(r, 3000));
+      const after = await memoryNow("after 10,000 requests");
+      check(lost === 0, `${lost} requests unanswered`);
+      const drift = before.heapFree - after.heapFree;
+      const live = after.slots + after.chunks - before.slots - before.chunks;
+      check(drift < 1024, `heap free fell by ${drift} B from request 2,000 to 10,000`);
+      check(live < 1024, `live XS data grew by ${live} B from request 2,000 to 10,000`);
+      return `${answered} answered in ${seconds.toFixed(1)} s (${Math.round(answered / seconds)}/s); from request 2,000 to 10,000: heap free ${before.heapFree} -> ${after.heapFree} B, live XS slots ${before.slots} -> ${after.slots} B, chunks ${before.chunks} -> ${after.chunks} B`;
+    });
+
+    await test("link loss: the link is down 30 s (QMP set_link), then CoAP and CoAPS serve again within seconds", async () => {
+      const observer = background("openssl", ["-m", "get", "-s", "90", "-w", ...PSK, "-B", "95", coaps("light")]);
+      await new Promise((r) => setTimeout(r, 4000));
+      const mark = emulator.serial().length;
+      await emulator.qmp("set_link", { name: "lan", up: false });
+      const during = await client("notls", ["-m", "get", "-B", "3", coap("light")], { timeoutMs: 6000 });
+      check(during.stdout.trim() === "", "answered while the link was down");
+      await new Promise((r) => setTimeout(r, 27_000));
+      await emulator.qmp("set_link", { name: "lan", up: true });
+      const back = Date.now();
+      let plain;
+      while (Date.now() - back < 30_000) {
+        plain = await client("notls", ["-m", "get", "-B", "2", coap("light")], { timeoutMs: 4000 });
+        if (plain.stdout.trim() !== "") break;
+      }
+      const plainMs = Date.now() - back;
+      check(plain.stdout.trim() !== "", "no CoAP answer 30 s after the link came back");
+      const secure = await client("openssl", ["-m", "get", ...PSK, "-B", "20", coaps("light")]);
+      const secureMs = Date.now() - back;
+      check(secure.stdout.trim() !== "", "no CoAPS answer after the link came back");
+      await client("notls", ["-m", "put", "-e", "toggle", "-B", "10", coap("light")]);
+      await new Promise((r) => setTimeout(r, 2000));
+      const seen = (await observer.stop()).split(/\s+/).filter(Boolean);
+      const events = emulator.serial().slice(mark).split("\n").filter((line) => /Ethernet|link/i.test(line)).map((line) => line.trim());
+      return `CoAP again ${plainMs} ms after the link came back, CoAPS (new session) ${secureMs} ms; the CoAPS observer from before the loss saw ${seen.join(",")} (${seen.length >= 2 ? "kept: its session and observation survived" : "lost"}); device log: ${events.join(" | ") || "no link events logged"}`;
+    });
+
+    await test("NVS: the light state survives a QEMU restart, and a kill right after a 2.04 loses nothing", async () => {
+      const out = [];
+      for (const value of ["1", "0", "1"]) {
+        const put = await client("notls", ["-m", "put", "-e", value, "-B", "10", "-v", "6", coap("light")]);
+        check(/2\.04/.test(put.stdout + put.stderr), `PUT ${value}: no 2.04 (${put.stderr.trim().split("\n").slice(-1)[0]})`);
+        await emulator.kill(); // at once, as a power cut
+        await boot();
+        const get = await client("notls", ["-m", "get", "-B", "10", coap("light")]);
+        check(get.stdout.trim() === value, `after PUT ${value}, a kill and a new boot: GET says ${JSON.stringify(get.stdout.trim())}`);
+        out.push(`PUT ${value} -> 2.04 -> kill -9 -> boot -> GET ${get.stdout.trim()}`);
+      }
+      return out.join("\n");
+    });
+  } finally {
+    if (emulator) await emulator.kill();
+  }
+
+  if (memory.length) {
+    say("\nmemory on the emulated ESP32-C3 (bytes; JS stack in slots of 16 B):");
+    say("  | when | heap free | largest block | lowest since boot | XS chunks | XS slots | JS stack peak | task stack never used |");
+    say("  |---|---|---|---|---|---|---|---|");
+    for (const m of memory) say(`  | ${m.label} | ${m.heapFree} | ${m.heapLargest} | ${m.heapLowest} | ${m.chunks} | ${m.slots} | ${m.stackPeak}/${m.stackSlots} | ${m.taskStackFree} |`);
+  }
+  const count = (what) => results.filter((result) => result === what).length;
+  const summary = { passed: count("passed"), failed: count("failed"), skipped: count("skipped") };
+  say(`\n${summary.passed} passed, ${summary.failed} failed, ${summary.skipped} skipped`);
+  return summary;
+}
