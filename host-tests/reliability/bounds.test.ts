@@ -11,7 +11,7 @@
 import { test, assert } from "../lib/harness";
 import { gc, heapBytes } from "host/runtime";
 import { decode, encode, type CoapMessage } from "coap/codec";
-import { Code, DEFAULT_LIMITS, Type, type Limits } from "coap/numbers";
+import { Code, DEFAULT_LIMITS, Option, Type, type Limits } from "coap/numbers";
 import { setObserve, setUriPath } from "coap/options";
 import { CoapServer, type Peer } from "coap/server";
 import { Light, lightResource } from "light/light";
@@ -193,4 +193,32 @@ test("limits are logged once, not once per datagram: a flood past every bound", 
   const repeats = repeated(h.logs.filter((line) => !/^observer .* removed: /.test(line)));
   trace(`  seed ${seed}: ${h.logs.length} log lines; repeated shapes: ${repeats.join("; ") || "none"}\n`);
   assert.deepEqual(repeats, [], "each kind of limit or drop is logged once");
+});
+
+/* the heap held by 32 observers of /light whose registrations carried a Uri-Host of `hostLength` bytes */
+function observersHeap(hostLength: number): number {
+  const h = harness({ maxObservers: 32, maxObserversPerResource: 32 }, false);
+  const host = new Uint8Array(hostLength).fill(0x61);
+  for (let i = 0; i < 32; i++) {
+    const options: CoapMessage["options"] = [{ number: Option.URI_HOST, value: host }];
+    setUriPath(options, "light");
+    setObserve(options, 0);
+    /* .slice(): each datagram arrives in a buffer of its own */
+    h.server.receive(encode({ type: Type.CON, code: Code.GET, mid: i, token: new Uint8Array([0x0b, i]), options, payload: new Uint8Array(0) }).slice(), peerOf(1000 + i));
+  }
+  assert.equal(h.server.observerCount("light"), 32, "32 registered");
+  for (let i = 0; i < 64; i++) h.server.receive(request(Type.CON, Code.GET, 5000 + i, 5000 + i), peerOf(2000 + i)); // the registrations leave the dedup cache
+  gc();
+  const bytes = heapBytes();
+  assert.equal(h.server.observerCount("light"), 32);
+  return bytes;
+}
+
+test("an observer keeps no view into its registration's datagram: a 255-byte Uri-Host costs 32 observers nothing", () => {
+  observersHeap(1); // warm: the first run creates what every run shares
+  const short = observersHeap(1);
+  const long = observersHeap(255);
+  const extra = (long - short) / 32;
+  trace(`  heap with 32 observers: ${short} B (1-byte Uri-Host), ${long} B (255 bytes): ${Math.round(extra)} B more per observer\n`);
+  assert.less(extra, 32, "the registration's datagram is not kept alive by its observer");
 });

@@ -10,7 +10,7 @@
 import type { CoapOption } from "./codec";
 import type { LinkAttributes } from "./linkformat";
 import type { Peer } from "./messagelayer";
-import { Code } from "./numbers";
+import { Code, Option } from "./numbers";
 import { utf8Decode } from "./utf8";
 
 export type Method = "GET" | "POST" | "PUT" | "DELETE";
@@ -43,7 +43,10 @@ export interface CoapRequest {
   observe?: number;
   peer: Peer;
   token: Uint8Array;
-  /** every option as received */
+  /**
+   * every option as received; in a notification's request, the registration's options
+   * other than those given as fields above (see observedRequest)
+   */
   options: readonly CoapOption[];
   /** true when the server renders a notification for an observer, not answering a request */
   notification: boolean;
@@ -98,4 +101,40 @@ export function handlerFor(resource: Resource, method: Method): Handler | undefi
 
 export function makeRequest(fields: Omit<CoapRequest, "text">): CoapRequest {
   return { ...fields, text: () => utf8Decode(fields.payload) };
+}
+
+/* options a request already carries as fields, or that only concern its own exchange */
+const AS_FIELDS: ReadonlySet<number> = new Set([Option.URI_HOST, Option.URI_PORT, Option.URI_PATH, Option.URI_QUERY, Option.OBSERVE, Option.ACCEPT, Option.CONTENT_FORMAT, Option.BLOCK2, Option.SIZE2]);
+const NO_PAYLOAD = new Uint8Array(0);
+const NO_OPTIONS: readonly CoapOption[] = Object.freeze([]);
+const noText = () => "";
+
+/**
+ * The registering GET as an observer keeps it, to render each notification
+ * (RFC 7641 sec 4.2: the same representation as the registration asked for). Only
+ * what rendering can use, copied out of the datagram: views into it (token, option
+ * values, payload) would keep the whole received buffer alive as long as the
+ * observation, and a device holds 32 observers.
+ */
+export function observedRequest(request: CoapRequest): CoapRequest {
+  let options = NO_OPTIONS;
+  for (const option of request.options) {
+    if (AS_FIELDS.has(option.number)) continue;
+    if (options === NO_OPTIONS) options = [];
+    (options as CoapOption[]).push({ number: option.number, value: option.value.slice() });
+  }
+  return {
+    method: request.method,
+    path: request.path,
+    query: request.query,
+    payload: NO_PAYLOAD,
+    contentFormat: request.contentFormat,
+    accept: request.accept,
+    observe: request.observe,
+    peer: request.peer,
+    token: request.token.slice(),
+    options,
+    notification: true,
+    text: noText,
+  };
 }
