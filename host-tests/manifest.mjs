@@ -102,16 +102,20 @@ export function readManifest(root) {
 }
 
 /**
- * The project's own manifests a build reads, in mcconfig's order (each one's includes
- * before it): [{ file, directory, manifest, section }]. Includes of the SDK ($(MODDABLE)...)
- * are not followed. `variables` stand for mcconfig's environment (COAP_BOARD).
+ * The project's own manifests a build reads, in mcconfig's merge order (each one's
+ * includes before it): [{ file, directory, manifest, section, readOrder }], where
+ * readOrder is the order mcconfig reads their `build` (each one before its includes).
+ * Includes of the SDK ($(MODDABLE)...) are not followed. `variables` stand for
+ * mcconfig's environment (COAP_BOARD).
  */
 export function projectManifests(root, platform, variables = {}) {
   const out = [];
   const environment = { ...variables };
+  let read = 0;
   const visit = (file, seen) => {
     if (seen.has(file)) return;
     seen.add(file);
+    const readOrder = read++;
     const manifest = JSON.parse(readFileSync(file, "utf8"));
     const section = platformSection(manifest.platforms, platform);
     for (const build of [manifest.build, section?.build]) {
@@ -124,7 +128,7 @@ export function projectManifests(root, platform, variables = {}) {
       const path = include.replace(/\$\(([^)]+)\)/g, (whole, name) => environment[name] ?? whole);
       if (path.startsWith("./") || path.startsWith("../")) visit(resolve(dirname(file), path), seen);
     }
-    out.push({ file, directory: dirname(file), manifest, section });
+    out.push({ file, directory: dirname(file), manifest, section, readOrder });
   };
   visit(resolve(root, "manifest.json"), new Set());
   return out;
@@ -158,23 +162,9 @@ export function preloadsFor(root, platform, variables = {}) {
 
 /** A build value as mcconfig ends up with it: the last manifest read (parent before includes) that sets it; "./" values resolved. */
 function buildValue(root, platform, variables, name) {
-  const manifests = projectManifests(root, platform, variables);
-  /* projectManifests lists includes before their parent; mcconfig reads build values parent first */
-  const order = [];
-  const byFile = new Map(manifests.map((entry) => [entry.file, entry]));
-  const walk = (entry, seen) => {
-    if (!entry || seen.has(entry.file)) return;
-    seen.add(entry.file);
-    order.push(entry);
-    for (const include of [...asList(entry.manifest.include), ...asList(entry.section?.include)]) {
-      if (typeof include !== "string") continue;
-      const path = include.replace(/\$\(COAP_BOARD\)/g, variables.COAP_BOARD ?? "devkitm-1");
-      if (path.startsWith("./") || path.startsWith("../")) walk(byFile.get(resolve(entry.directory, path)), seen);
-    }
-  };
-  walk(byFile.get(resolve(root, "manifest.json")), new Set());
   let value;
-  for (const { directory, manifest, section } of order) {
+  const manifests = projectManifests(root, platform, variables).sort((a, b) => a.readOrder - b.readOrder);
+  for (const { directory, manifest, section } of manifests) {
     for (const build of [manifest.build, section?.build]) {
       if (isObject(build) && typeof build[name] === "string") value = build[name].startsWith("./") ? resolve(directory, build[name]) : build[name];
     }

@@ -321,52 +321,52 @@ export async function runDeviceSuite({ say, Emulator, freePort, makeImage, only 
       return `5.03 "${answer.payload.toString()}" in ${ms} ms; Max-Age ${answer.options.find(([n]) => n === 14)?.[1].readUIntBE(0, answer.options.find(([n]) => n === 14)[1].length || 1) ?? "none"}`;
     });
 
-    await test("memory with 1 and with 8 DTLS sessions (openssl observers)", async () => {
-      const observers = [background("openssl", ["-m", "get", "-s", "40", ...PSK, "-B", "45", coaps("light")])];
+    /* the worst case of the node's bounded state, reached step by step and kept: 8 DTLS
+       sessions (each observing), 24 more observers over CoAP (32 in all, the bound), then
+       10,000 requests from 40 peers (the dedup cache at its bound) with all of it alive */
+    const secureObservers = [];
+    await test("memory with 1 and with 8 DTLS sessions (each observing /light; openssl and gnutls)", async () => {
+      secureObservers.push(background("openssl", ["-m", "get", "-s", "300", "-w", ...PSK, "-B", "310", coaps("light")]));
       await new Promise((r) => setTimeout(r, 4000));
       const one = await memoryNow("1 DTLS session");
       for (let i = 1; i < 8; i++) {
-        observers.push(background(i % 2 ? "gnutls" : "openssl", ["-m", "get", "-s", "40", ...PSK, "-B", "45", coaps("light")]));
+        secureObservers.push(background(i % 2 ? "gnutls" : "openssl", ["-m", "get", "-s", "300", "-w", ...PSK, "-B", "310", coaps("light")]));
         await new Promise((r) => setTimeout(r, 800));
       }
       await new Promise((r) => setTimeout(r, 5000));
       const eight = await memoryNow("8 DTLS sessions");
-      const outputs = [];
-      for (const observer of observers) { // one at a time: the emulated MAC drops a burst of eight close_notify records
-        outputs.push(await observer.stop());
-        await new Promise((r) => setTimeout(r, 300));
-      }
-      const answered = outputs.filter((output) => output.trim() !== "").length;
+      const answered = secureObservers.filter((observer) => observer.output().trim() !== "").length;
       check(answered === 8, `${answered} of 8 sessions got /light`);
       return `1 session: ${shown(one)}\n8 sessions: ${shown(eight)}\nper extra session: ${Math.round((one.heapFree - eight.heapFree) / 7)} B of heap`;
     });
 
-    await test("32 CoAP observers of /light: registered, all notified of a PUT", async () => {
-      const clients = [];
-      for (let i = 0; i < 32; i++) {
+    const plainObservers = [];
+    const plainTokens = [];
+    await test("32 observers of /light (the 8 CoAPS ones and 24 over CoAP): registered, all notified of a PUT", async () => {
+      for (let i = 0; i < 24; i++) {
         const raw = new RawClient(ports.coap);
         await raw.ready();
-        clients.push(raw);
+        plainObservers.push(raw);
+        plainTokens.push(Buffer.from([0x0b, i]));
       }
-      const tokens = clients.map((_, i) => Buffer.from([0x0b, i]));
-      /* 32 clients registering within about a second, as independent clients would (the emulated MAC drops bursts) */
-      const answers = await Promise.all(clients.map(async (raw, i) => {
+      /* registering within about a second, as independent clients would (the emulated MAC drops bursts) */
+      const answers = await Promise.all(plainObservers.map(async (raw, i) => {
         await new Promise((r) => setTimeout(r, i * 30));
-        return raw.request({ options: [[6, uint(0)], ...path("light")], token: tokens[i], timeoutMs: 2000, retries: 4 });
+        return raw.request({ options: [[6, uint(0)], ...path("light")], token: plainTokens[i], timeoutMs: 2000, retries: 4 });
       }));
       const registered = answers.filter((answer) => answer?.code === 0x45 && answer.options.some(([n]) => n === 6)).length;
-      const held = await memoryNow("32 observers");
+      const held = await memoryNow("32 observers, 8 of them DTLS sessions");
+      const before = secureObservers.map((observer) => observer.output().split(/\s+/).filter(Boolean).length);
       await client("notls", ["-m", "put", "-e", "toggle", "-B", "10", coap("light")]);
       await new Promise((r) => setTimeout(r, 4000));
-      const notified = clients.filter((raw) => raw.notifications.some((n) => n.code === 0x45)).length;
-      await Promise.all(clients.map((raw, i) => raw.request({ options: [[6, uint(1)], ...path("light")], token: tokens[i], timeoutMs: 2000, retries: 4 }))); // deregister
-      clients.forEach((raw) => raw.close());
-      check(registered === 32, `${registered} of 32 registered`);
-      check(notified === 32, `${notified} of 32 notified`);
-      return `32 registered, 32 notified; ${shown(held)}`;
+      const notified = plainObservers.filter((raw) => raw.notifications.some((n) => n.code === 0x45)).length;
+      const secureNotified = secureObservers.filter((observer, i) => observer.output().split(/\s+/).filter(Boolean).length > before[i]).length;
+      check(registered === 24, `${registered} of 24 CoAP observers registered`);
+      check(notified === 24 && secureNotified === 8, `notified: ${notified} of 24 over CoAP, ${secureNotified} of 8 over CoAPS`);
+      return `24 + 8 registered, 24 + 8 notified; ${shown(held)}`;
     });
 
-    await test("10,000 requests: every one answered, heap flat", async () => {
+    await test("10,000 requests with the 32 observers and 8 sessions alive: every one answered, heap flat", async () => {
       const workers = 40; // distinct peers: more than the dedup cache holds in all (64 exchanges, 8 per peer)
       let answered = 0;
       let lost = 0;
@@ -394,6 +394,20 @@ export async function runDeviceSuite({ say, Emulator, freePort, makeImage, only 
       check(drift < 1024, `heap free fell by ${drift} B from request 2,000 to 10,000`);
       check(live < 1024, `live XS data grew by ${live} B from request 2,000 to 10,000`);
       return `${answered} answered in ${seconds.toFixed(1)} s (${Math.round(answered / seconds)}/s); from request 2,000 to 10,000: heap free ${before.heapFree} -> ${after.heapFree} B, live XS slots ${before.slots} -> ${after.slots} B, chunks ${before.chunks} -> ${after.chunks} B`;
+    });
+
+    await test("the 32 observers end: deregistered over CoAP, sessions closed one at a time", async () => {
+      await Promise.all(plainObservers.map((raw, i) => raw.request({ options: [[6, uint(1)], ...path("light")], token: plainTokens[i], timeoutMs: 2000, retries: 4 })));
+      plainObservers.forEach((raw) => raw.close());
+      const seen = [];
+      for (const observer of secureObservers) { // one at a time: the emulated MAC drops a burst of eight close_notify records
+        seen.push((await observer.stop()).split(/\s+/).filter(Boolean).length);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      await new Promise((r) => setTimeout(r, 1500));
+      const after = await memoryNow("observers and sessions gone");
+      check(seen.every((n) => n >= 2), `CoAPS observers saw ${seen.join(", ")} values`);
+      return shown(after);
     });
 
     await test("link loss: the link is down 30 s (QMP set_link), then CoAP and CoAPS serve again within seconds", async () => {

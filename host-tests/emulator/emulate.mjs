@@ -4,6 +4,7 @@
  *
  *   npm run emulate                 build (COAP_BOARD=qemu), make the flash image, boot it, run the device suite
  *   npm run emulate -- --serve      build, boot, and keep it running on 127.0.0.1 udp/5683 and udp/5684 until Ctrl-C
+ *                                   (its flash, and so the light's state, lasts until the next build)
  *   npm run emulate -- --no-build   use the last build (build/emulator)
  *   npm run emulate -- --check      only say which tools are found and which are missing
  *   npm run emulate -- --only TEXT  run only the suite's tests whose names contain TEXT (after the boot)
@@ -20,7 +21,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,6 +33,8 @@ export const BOARD = "qemu";
 const NAME = JSON.parse(readFileSync(join(ROOT, "sdkconfig", BOARD, "manifest.json"), "utf8")).build.NAME;
 const PROJECT = join(OUT, "tmp", "esp32", "esp32c3", "release", NAME, "xsProj-esp32c3", "build");
 const IMAGE = join(OUT, "flash.bin");
+/* --serve's own image: its NVS (the light's state) lasts from one --serve to the next, until a new build */
+const SERVE_IMAGE = join(OUT, "serve-flash.bin");
 const STARTED = /secure-coap-node: started;/;
 
 function which(command, env = process.env) {
@@ -85,12 +88,12 @@ export function build(log) {
   const result = run("mcconfig", ["-m", "-t", "build", "-p", "esp32/esp32c3", "-o", OUT], { cwd: ROOT, env: buildEnv() });
   const size = /xs_esp32\.bin binary size (0x[0-9a-f]+) bytes\. Smallest app partition is (0x[0-9a-f]+) bytes\. (0x[0-9a-f]+) bytes \((\d+)%\) free/.exec(result.stdout);
   log(`built in ${((Date.now() - started) / 1000).toFixed(0)} s${size ? `: app ${Number(size[1])} bytes in a ${Number(size[2])}-byte partition (${size[4]}% free)` : ""}`);
-  makeImage();
 }
 
-export function makeImage() {
+/** One 4 MB flash image of bootloader, partition table and app, erased elsewhere (an empty NVS). */
+export function makeImage(image = IMAGE) {
   const flashArgs = readFileSync(join(PROJECT, "flash_args"), "utf8").split(/\s+/).filter(Boolean);
-  run("python", ["-m", "esptool", "--chip", "esp32c3", "merge-bin", "--fill-flash-size", "4MB", "-o", IMAGE, ...flashArgs], { cwd: PROJECT, env: buildEnv() });
+  run("python", ["-m", "esptool", "--chip", "esp32c3", "merge-bin", "--fill-flash-size", "4MB", "-o", image, ...flashArgs], { cwd: PROJECT, env: buildEnv() });
 }
 
 /** A UDP port on 127.0.0.1 that nothing uses now. */
@@ -105,13 +108,22 @@ export function freePort() {
   });
 }
 
+/* QEMU never outlives this script, whichever way it ends */
+const running = new Set();
+process.on("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+let serving = false; // Ctrl-C is how --serve ends: a normal end
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => process.exit(serving ? 0 : signal === "SIGINT" ? 130 : 143));
+
 /**
  * One boot of the image in QEMU: serial to a file, UDP 5683/5684 of the guest
  * forwarded to `ports` on 127.0.0.1, QMP on a unix socket.
  */
 export class Emulator {
-  constructor({ coap, coaps, tag }) {
+  constructor({ coap, coaps, tag, image = IMAGE }) {
     this.ports = { coap, coaps };
+    this.image = image;
     this.serialPath = join(OUT, `serial-${tag}.log`);
     this.qmpPath = join(tmpdir(), `emulate-qmp-${process.pid}-${tag}.sock`);
     this.process = undefined;
@@ -123,13 +135,18 @@ export class Emulator {
     const stdio = openSync(join(OUT, "qemu.out"), "a");
     this.process = spawn("qemu-system-riscv32", [
       "-machine", "esp32c3", "-display", "none", "-no-reboot",
-      "-drive", `file=${IMAGE},if=mtd,format=raw`,
+      "-drive", `file=${this.image},if=mtd,format=raw`,
       "-nic", `user,id=lan,model=open_eth,${forward}`,
       "-serial", `file:${this.serialPath}`,
       "-qmp", `unix:${this.qmpPath},server=on,wait=off`,
     ], { stdio: ["ignore", stdio, stdio] });
     closeSync(stdio);
-    this.exited = new Promise((resolveExit) => this.process.once("exit", (code, signal) => resolveExit(signal ?? code)));
+    const child = this.process;
+    running.add(child);
+    this.exited = new Promise((resolveExit) => child.once("exit", (code, signal) => {
+      running.delete(child);
+      resolveExit(signal ?? code);
+    }));
   }
   serial() {
     try {
@@ -217,13 +234,13 @@ async function main(argv) {
     if (flags.has("--check")) return 0;
   }
   if (!flags.has("--no-build")) build(say);
-  else makeImage();
 
   if (flags.has("--serve")) {
-    const emulator = new Emulator({ coap: 5683, coaps: 5684, tag: "serve" });
+    const app = join(PROJECT, "xs_esp32.bin");
+    if (!existsSync(SERVE_IMAGE) || statSync(app).mtimeMs > statSync(SERVE_IMAGE).mtimeMs) makeImage(SERVE_IMAGE);
+    const emulator = new Emulator({ coap: 5683, coaps: 5684, tag: "serve", image: SERVE_IMAGE });
+    serving = true;
     emulator.start();
-    process.on("SIGINT", () => emulator.kill().then(() => process.exit(0)));
-    process.on("SIGTERM", () => emulator.kill().then(() => process.exit(0)));
     const log = await emulator.booted().catch((error) => { say(`emulate: ${error.message}`); return undefined; });
     if (!log) {
       await emulator.kill();
