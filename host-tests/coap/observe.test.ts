@@ -340,3 +340,27 @@ test("observe: hasObservers() tells whether a peer (and its DTLS session) observ
   r.deregister(alice, "01");
   assert.equal(r.server.hasObservers(alice), false);
 });
+
+test("observe: a notification renders from a copy of the registration: its own token, the options not given as fields, no payload", () => {
+  const seen: { token: string; options: string[]; notification: boolean; payload: number }[] = [];
+  const sent: CoapMessage[] = [];
+  const server = new CoapServer({ send: (bytes) => sent.push(decode(bytes)), now: () => 1000, log: () => {} });
+  server.add("echo", {
+    observable: true,
+    get: (req) => {
+      seen.push({ token: toHex(req.token), options: req.options.map((o) => `${o.number}=${toHex(o.value)}`), notification: req.notification, payload: req.payload.length });
+      return { payload: "x" };
+    },
+  });
+  const options: CoapOption[] = [{ number: Option.URI_HOST, value: fromHex("6869") }];
+  setUriPath(options, "echo");
+  options.push({ number: Option.OBSERVE, value: encodeUint(0) }, { number: 65000, value: fromHex("abcd") });
+  options.sort((a, b) => a.number - b.number);
+  const datagram = encode({ type: Type.CON, code: Code.GET, mid: 7, token: fromHex("0b0c"), options, payload: new Uint8Array(0) });
+  server.receive(datagram, ALICE);
+  datagram.fill(0); // the received buffer is reused or gone: the observer must not depend on it
+  server.notify("echo");
+  assert.equal(seen.length, 2);
+  assert.deepEqual(seen[1], { token: "0b0c", options: ["65000=abcd"], notification: true, payload: 0 });
+  assert.equal(toHex(sent[sent.length - 1].token), "0b0c");
+});

@@ -117,11 +117,9 @@ const noText = () => "";
  * observation, and a device holds 32 observers.
  */
 export function observedRequest(request: CoapRequest): CoapRequest {
-  let options = NO_OPTIONS;
+  const kept: CoapOption[] = [];
   for (const option of request.options) {
-    if (AS_FIELDS.has(option.number)) continue;
-    if (options === NO_OPTIONS) options = [];
-    (options as CoapOption[]).push({ number: option.number, value: option.value.slice() });
+    if (!AS_FIELDS.has(option.number)) kept.push({ number: option.number, value: option.value.slice() });
   }
   return {
     method: request.method,
@@ -133,7 +131,7 @@ export function observedRequest(request: CoapRequest): CoapRequest {
     observe: request.observe,
     peer: request.peer,
     token: request.token.slice(),
-    options,
+    options: kept.length > 0 ? kept : NO_OPTIONS,
     notification: true,
     text: noText,
   };

@@ -460,12 +460,13 @@ export class CoapServer {
     if (request.observe === 0) {
       if (success && (!block2 || block2.num === 0)) {
         const now = this.#now();
+        const kept = observedRequest(request);
         const { result, displaced } = this.#observe.register({
           path: key,
           peer: exchange.peer,
           peerKey: peerKey(exchange.peer),
-          token: request.token.slice(),
-          request: observedRequest(request),
+          token: kept.token,
+          request: kept,
           szx: block2 ? Math.min(block2.szx, szx) : szx,
           sinceCon: 0,
           lastCon: now,
