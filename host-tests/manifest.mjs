@@ -455,22 +455,25 @@ function checkConfig(root, build, problems) {
 
 function checkBuild(manifest, root, problems) {
   const esp32 = manifest.platforms?.esp32;
-  const lin = manifest.platforms?.lin;
   if (isObject(esp32)) {
-    if (esp32.build?.C_FLAGS !== undefined) problems.push(`platforms.esp32.build.C_FLAGS replaces every compiler flag of the esp32 build: remove it`);
-    const deps = Array.isArray(esp32.dependency) ? esp32.dependency : [];
-    if (!deps.some((dep) => dep?.idf === "mbedtls")) problems.push(`platforms.esp32.dependency must have { "idf": "mbedtls" } (ESP-IDF's Mbed TLS for the DTLS binding)`);
     const path = esp32.build?.SDKCONFIGPATH;
     if (typeof path !== "string" || !path.startsWith("./")) problems.push(`platforms.esp32.build.SDKCONFIGPATH must name the project's sdkconfig folder ("./sdkconfig")`);
     for (const build of BUILDS.filter((each) => each.platform.startsWith("esp32"))) {
-      const folder = buildValue(root, build.platform, build.board ? { COAP_BOARD: build.board } : {}, "SDKCONFIGPATH");
+      const variables = build.board ? { COAP_BOARD: build.board } : {};
+      const sections = projectManifests(root, build.platform, variables).map(({ section }) => section).filter(isObject);
+      if (sections.some((section) => section.build?.C_FLAGS !== undefined)) problems.push(`${buildName(build)}: build.C_FLAGS replaces every compiler flag of the esp32 build: remove it`);
+      if (!sections.some((section) => Array.isArray(section.dependency) && section.dependency.some((dep) => dep?.idf === "mbedtls")))
+        problems.push(`${buildName(build)}: no manifest has the dependency { "idf": "mbedtls" } (ESP-IDF's Mbed TLS for the DTLS binding; modules/dtls-psk/manifest.json)`);
+      const folder = buildValue(root, build.platform, variables, "SDKCONFIGPATH");
       if (typeof folder === "string" && folder.startsWith("/")) checkSdkconfig(folder, root, problems);
     }
   }
-  if (isObject(lin)) {
-    const libraries = lin.build?.LIBRARIES;
-    if (typeof libraries !== "string" || !/-lmbedtls\b/.test(libraries)) problems.push(`platforms.lin.build.LIBRARIES must link the system Mbed TLS ("-Wl,-lmbedtls,-lmbedx509,-lmbedcrypto")`);
-    else if (/\s/.test(libraries.trim())) problems.push(`platforms.lin.build.LIBRARIES "${libraries}" has spaces, which mcconfig escapes into one linker argument: write one token "-Wl,-lmbedtls,-lmbedx509,-lmbedcrypto"`);
+  if (isObject(manifest.platforms?.lin)) {
+    const libraries = projectManifests(root, "lin").map(({ section }) => section?.build?.LIBRARIES).filter((value) => value !== undefined);
+    if (!libraries.some((value) => typeof value === "string" && /-lmbedtls\b/.test(value))) problems.push(`lin: no manifest links the system Mbed TLS (build.LIBRARIES "-Wl,-lmbedtls,-lmbedx509,-lmbedcrypto"; modules/dtls-psk/manifest.json)`);
+    for (const value of libraries) {
+      if (typeof value === "string" && /\s/.test(value.trim())) problems.push(`lin: build.LIBRARIES "${value}" has spaces, which mcconfig escapes into one linker argument: write one token "-Wl,-lmbedtls,-lmbedx509,-lmbedcrypto"`);
+    }
   }
   const compilerOptions = manifest.typescript?.tsconfig?.compilerOptions;
   if (isObject(compilerOptions) && "paths" in compilerOptions) problems.push(`typescript.tsconfig.compilerOptions.paths replaces the module map mcconfig generates: remove it`);

@@ -8,20 +8,14 @@
  * coap-client exits 0 even when the handshake fails: its output is what counts.
  * A missing tool makes the cases SKIP.
  */
-import UDP from "embedded:io/socket/udp";
-import { pid } from "host/runtime";
-import { test, assert, sleep } from "../lib/harness";
-import { Child, run } from "../lib/process";
-import { type ClosableUDP } from "../lib/net";
+import { test, assert } from "../lib/harness";
+import { available, run } from "../lib/process";
+import { startLibcoapServer } from "../lib/libcoap";
 import { haveOpenssl, makeTestCerts, removeTestCerts, type TestCerts } from "./certs";
 import { KEY } from "./loopback";
 import { startFixture, type Fixture } from "./fixture";
 import { CERTIFICATE_SUITES } from "dtls-psk/binding";
 import { coapGet, readCoap, udpDtlsClient } from "./udp-client";
-
-async function available(command: string): Promise<boolean> {
-  return (await run(["sh", "-c", `command -v ${command}`])).status === 0;
-}
 
 const CLIENTS = ["coap-client-openssl", "coap-client-gnutls"] as const;
 const haveClients = (await available(CLIENTS[0])) && (await available(CLIENTS[1]));
@@ -170,38 +164,6 @@ test("mutualAuth: false: a client without a certificate is served", async () => 
 }, { skip: skipClients });
 
 /* ---- our DtlsClient against libcoap's coap-server-openssl (DTLS on port + 1) ---- */
-
-/*
- * A port pair (UDP p, DTLS p + 1) that is free right now. The host's Math.random repeats
- * from run to run, so the process id is mixed in: test runs going on at the same time
- * on this machine must not meet on one port.
- */
-function freePortPair(attempt: number): number {
-  const offset = (pid() * 7919 + attempt * 104729 + Math.floor(Math.random() * 40000)) % 40000;
-  const port = (20000 + offset) & ~1;
-  const probes: ClosableUDP[] = [];
-  try {
-    for (const p of [port, port + 1]) probes.push(new UDP({ address: "127.0.0.1", port: p, onReadable() {} } as ConstructorParameters<typeof UDP>[0]) as ClosableUDP);
-    return port;
-  } catch {
-    return -1;
-  } finally {
-    for (const probe of probes) probe.close();
-  }
-}
-
-async function startLibcoapServer(args: string[]): Promise<{ child: Child; port: number }> {
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const port = freePortPair(attempt);
-    if (port < 0) continue;
-    const server = new Child(["coap-server-openssl", "-A", "127.0.0.1", "-p", String(port), "-v", "4", ...args]);
-    await sleep(300); // no readiness line at this verbosity; a late bind costs one 1 s retransmission at most
-    if (!server.finished && !/bind|in use/i.test(server.stderr + server.stdout)) return { child: server, port: port + 1 };
-    server.kill();
-    await server.wait();
-  }
-  throw new Error("coap-server-openssl did not start");
-}
 
 async function getWellKnownCore(port: number, options: Parameters<typeof udpDtlsClient>[1]): Promise<{ payload: string; suite: string | undefined; logs: string[] }> {
   const client = udpDtlsClient(port, options);

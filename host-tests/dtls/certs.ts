@@ -6,7 +6,7 @@
  */
 import { cwd, readFile, temporaryDirectory } from "host/runtime";
 import { fromHex } from "../lib/harness";
-import { run } from "../lib/process";
+import { available, run } from "../lib/process";
 
 export type CertName = "ca" | "server" | "client" | "other-ca" | "other-client" | "expired-client";
 
@@ -22,10 +22,6 @@ export interface TestCerts {
   keyPem(name: CertName): Uint8Array;
   /** DER bytes of NAME.der (certificates) or NAME-key.der (keys of server and client) */
   der(file: string): Promise<Uint8Array>;
-}
-
-async function available(command: string): Promise<boolean> {
-  return (await run(["sh", "-c", `command -v ${command}`])).status === 0;
 }
 
 export const haveOpenssl = await available("openssl");

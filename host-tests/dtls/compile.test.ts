@@ -18,7 +18,7 @@
  */
 import { cwd, env, readdir, temporaryDirectory } from "host/runtime";
 import { test, assert } from "../lib/harness";
-import { run } from "../lib/process";
+import { available, run } from "../lib/process";
 
 const root = cwd();
 const source = `${root}/modules/dtls-psk/binding.c`;
@@ -31,10 +31,6 @@ function xsIncludes(): string {
   const engine = readdir(cache).find((e) => e.directory && e.name.startsWith("xsnap-"));
   if (!engine) throw new Error("no XS engine sources under .cache (npm test sets them up)");
   return `${cache}/${engine.name}/moddable/xs/includes`;
-}
-
-async function available(command: string): Promise<boolean> {
-  return (await run(["sh", "-c", `command -v ${command}`])).status === 0;
 }
 
 function sh(script: string) {

@@ -162,6 +162,11 @@ export async function coapClient(args: string[], program = "coap-client-notls", 
 }
 
 /** Path of a compiled fixture module (host-tests/fixtures/NAME.ts). */
+/** Whether `command` is on PATH (tests that need a peer skip without it). */
+export async function available(command: string): Promise<boolean> {
+  return (await run(["sh", "-c", `command -v ${command}`])).status === 0;
+}
+
 export function fixture(name: string): string {
   return `${cwd()}/build/ts/host-tests/fixtures/${name}.js`;
 }
