@@ -7,7 +7,7 @@
  *   udp/5684 -> UdpEndpoint -> DtlsServer (PSK, certs) /              /temperature
  *                                                                    /.well-known/core
  *   udp/5683 <- CoapClient -> Resource Directory (rdUri), telemetry (telemetryUri coap://)
- *   udp/any  <- CoapClient -> DtlsClient -> telemetry (telemetryUri coaps://)
+ *   udp/any  <- CoapClient -> DtlsClient -> telemetry (telemetryUri coaps://; dtls-psk/coaps)
  *
  * One CoapServer serves both transports: a peer that came through DTLS carries its
  * session id, so its observers end with its session.
@@ -36,7 +36,7 @@ import { temperatureResource } from "sensors/resource";
 import { TelemetryReporter } from "telemetry/reporter";
 import { baseNameFor } from "telemetry/senml";
 import { offerChanges, readFrom } from "telemetry/connect";
-import { openSecureUplink } from "telemetry/uplink";
+import { openCoapsClient } from "dtls-psk/coaps";
 import { RdRegistration } from "rd/registration";
 
 function log(message: string): void {
@@ -184,7 +184,7 @@ export default function main(): void {
   if (settings.telemetryUri) {
     const uri = parseCoapUri(settings.telemetryUri);
     const uplink = uri.secure
-      ? openSecureUplink({
+      ? openCoapsClient({
           peer: { address: uri.host, port: uri.port },
           credentials: certificateMode ? { cert: certificateMode.cert, key: certificateMode.key, ca: certificateMode.ca } : { psk },
           scheduler,

@@ -140,7 +140,7 @@ test("telemetry over coaps:// with certificates: the node in certificate mode re
   try {
     await collector.waitFor(/created DTLS +endpoint/, 5000);
     node = await startNode(data, config);
-    await node.waitFor(/uplink: dtls session to 127\.0\.0\.1:\d+ open/, 10000);
+    await node.waitFor(/coaps: dtls session to 127\.0\.0\.1:\d+ open/, 10000);
     await waitFor(() => received(collector.stdout).length >= 1, 10000, "a SenML pack at the collector");
     const packs = received(collector.stdout);
     assert.match(packs[0].payload, /"bn":"[^"]*cert-node/);

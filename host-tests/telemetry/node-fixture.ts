@@ -25,7 +25,7 @@ import { DeadlineScheduler, UdpEndpoint, monotonicNow } from "coap/endpoint";
 import { TelemetryReporter } from "telemetry/reporter";
 import { baseNameFor } from "telemetry/senml";
 import { RdRegistration } from "rd/registration";
-import { openSecureUplink } from "telemetry/uplink";
+import { openCoapsClient } from "dtls-psk/coaps";
 import { parseCoapUri } from "coap/uri";
 
 const config = new Map<string, string>();
@@ -90,7 +90,7 @@ const target = config.get("telemetry");
 if (target && parseCoapUri(target).secure) {
   const uri = parseCoapUri(target);
   const [identity, key] = (config.get("psk") ?? "CoAP:esp32c3_key").split(":");
-  const secureClient = openSecureUplink({
+  const secureClient = openCoapsClient({
     peer: { address: uri.host, port: uri.port },
     credentials: { psk: { identity, key: new Uint8Array(ArrayBuffer.fromString(key)) } },
     scheduler,

@@ -129,7 +129,7 @@ test("telemetry over coaps:// (DTLS PSK) to coap-server-openssl: the ramp arrive
     const got = values(received(collector.stdout)).map((v) => Math.round((v - START) / STEP));
     for (let i = 1; i < got.length; i++) ok(got[i] > got[i - 1], `in order: ${got}`);
     ok(/DTLS[^\n]*received/.test(collector.stdout), "the packs came over DTLS");
-    ok(/uplink: dtls session to [^\n]* open/.test(node.stdout), node.stdout);
+    ok(/coaps: dtls session to [^\n]* open/.test(node.stdout), node.stdout);
     const c = await counters(node);
     ok(c.sent >= 5 && c.dropped === 0, JSON.stringify(c));
   } finally {

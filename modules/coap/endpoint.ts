@@ -40,6 +40,12 @@ export class DeadlineScheduler {
     this.update();
   }
 
+  remove(component: Clocked): void {
+    const index = this.#components.indexOf(component);
+    if (index >= 0) this.#components.splice(index, 1);
+    this.update();
+  }
+
   update(): void {
     let earliest = Infinity;
     for (const c of this.#components) {

@@ -1,6 +1,6 @@
 /* DtlsTransport: a CoAP client's datagrams over a DTLS session opened on demand (fake session). */
 import { test, assert } from "../lib/harness";
-import { DtlsTransport, type DtlsSessionLike } from "../../modules/telemetry/secure";
+import { DtlsTransport, type DtlsSessionLike } from "dtls-psk/coaps";
 
 function fakeSession() {
   const written: number[] = [];
