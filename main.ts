@@ -1,7 +1,8 @@
 /*
  * The application: a secure CoAP node. It wires modules together and holds no
  * protocol code: CoAP lives in modules/coap, DTLS in modules/dtls-psk, the light in
- * modules/light, the DS18B20 and its /temperature resource in modules/sensors.
+ * modules/light, the DS18B20 in modules/sensors and its /temperature resource in
+ * modules/temperature.
  *
  *   udp/5683 -> UdpEndpoint ---------------------------> CoapServer -> /light
  *   udp/5684 -> UdpEndpoint -> DtlsServer (PSK, certs) /              /temperature
@@ -32,9 +33,9 @@ import { PreferenceLightStore } from "light/store";
 import openBus from "sensors/bus";
 import { Ds18b20 } from "sensors/ds18b20";
 import { TemperatureService } from "sensors/service";
-import { temperatureResource } from "sensors/resource";
+import { temperatureResource } from "temperature/resource";
 import { TelemetryReporter } from "telemetry/reporter";
-import { baseNameFor } from "telemetry/senml";
+import { baseNameFor } from "temperature/senml";
 import { offerChanges, readFrom } from "telemetry/connect";
 import { openCoapsClient } from "dtls-psk/coaps";
 import { RdRegistration } from "rd/registration";

@@ -1,17 +1,7 @@
-/* TemperatureService: cache, Observe rules (threshold, faults, at least every 60 s), representations. */
+/* TemperatureService: cache, change rules (threshold, faults, at least every 60 s), typed faults. */
 import { Ds18b20 } from "sensors/ds18b20";
 import { CrcError, NoPresenceError } from "sensors/errors";
-import {
-  CONTENT_FORMAT_SENML_JSON,
-  CONTENT_FORMAT_TEXT,
-  faultDiagnostic,
-  formatSenml,
-  formatText,
-  representation,
-  TemperatureService,
-  type TemperatureSource,
-  type Update,
-} from "sensors/service";
+import { TemperatureService, type TemperatureSource, type Update } from "sensors/service";
 import { SimulatedBus } from "sensors/simulated";
 import { test, assert, sleep, waitFor } from "../lib/harness";
 
@@ -35,24 +25,6 @@ function setup(options: { maxAge?: number; threshold?: number; pollInterval?: nu
   const values = () => updates.map((u) => (u.ok ? u.reading.celsius : (u.error as { code?: string }).code));
   return { clock, source, service, updates, values };
 }
-
-test("representations: text, SenML JSON (110), unknown format, fault diagnostic", () => {
-  assert.equal(formatText(21.4375), "21.4375");
-  assert.equal(formatText(-0.5), "-0.5");
-  assert.equal(formatText(-0), "0");
-  assert.equal(formatText(-55), "-55");
-  assert.equal(formatSenml(21.4375), '[{"n":"temperature","u":"Cel","v":21.4375}]');
-  assert.equal(formatSenml(-10.125), '[{"n":"temperature","u":"Cel","v":-10.125}]');
-  const reading = { celsius: 21.4375, at: 0 };
-  assert.equal(representation(reading, CONTENT_FORMAT_TEXT), "21.4375");
-  assert.equal(representation(reading), "21.4375");
-  assert.equal(representation(reading, CONTENT_FORMAT_SENML_JSON), '[{"n":"temperature","u":"Cel","v":21.4375}]');
-  assert.equal(representation(reading, 50), undefined);
-  assert.equal(faultDiagnostic(new NoPresenceError()), "sensor fault no-presence: no presence pulse");
-  assert.equal(faultDiagnostic(new CrcError("scratchpad", new Uint8Array(9))), "sensor fault crc-mismatch: scratchpad crc mismatch");
-  assert.equal(faultDiagnostic(new TypeError("x")), "sensor fault internal");
-  assert.ok(faultDiagnostic(new NoPresenceError("x".repeat(200))).length <= 64);
-});
 
 test("a burst of reads within maxAge starts one conversion; an older cache starts a new one", async () => {
   const { clock, source, service } = setup({ maxAge: 2000 });
@@ -159,27 +131,4 @@ test("start()/stop() sample on a timer with the real clock over the simulated se
   const conversions = device.conversions;
   await sleep(400);
   assert.ok(device.conversions <= conversions + 1, "stop() ends the sampling");
-});
-
-test("render(): payload, content-format and Max-Age for a GET, a notification and a fault", async () => {
-  const { source, service, clock } = setup({ maxAge: 2000 });
-  const update = await service.update();
-  assert.deepEqual(service.render(update), { fault: false, payload: "21.4375", contentFormat: CONTENT_FORMAT_TEXT, maxAge: 2 });
-  assert.deepEqual(service.render(update, CONTENT_FORMAT_SENML_JSON, true), {
-    fault: false,
-    payload: '[{"n":"temperature","u":"Cel","v":21.4375}]',
-    contentFormat: CONTENT_FORMAT_SENML_JSON,
-    maxAge: 60,
-  });
-  assert.equal(service.render(update, 41), undefined, "an unsupported Accept: the server answers 4.06");
-  clock.now += 2000;
-  source.value = new NoPresenceError();
-  const fault = await service.update();
-  assert.equal(fault.ok, false);
-  assert.deepEqual(service.render(fault, CONTENT_FORMAT_SENML_JSON), {
-    fault: true,
-    payload: "sensor fault no-presence: no presence pulse",
-    contentFormat: CONTENT_FORMAT_TEXT,
-    maxAge: 10,
-  });
 });

@@ -7,7 +7,8 @@
  */
 import openBus, { simulatedBus } from "sensors/bus";
 import { Ds18b20 } from "sensors/ds18b20";
-import { faultDiagnostic, formatText, TemperatureService } from "sensors/service";
+import { TemperatureService } from "sensors/service";
+import { faultDiagnostic, formatText } from "temperature/resource";
 import { attachTemperatureControl } from "./sim-control";
 
 attachTemperatureControl(simulatedBus());

@@ -23,7 +23,7 @@ import { CoapServer } from "coap/server";
 import { CoapClient, shareSocket } from "coap/client";
 import { DeadlineScheduler, UdpEndpoint, monotonicNow } from "coap/endpoint";
 import { TelemetryReporter } from "telemetry/reporter";
-import { baseNameFor } from "telemetry/senml";
+import { baseNameFor } from "temperature/senml";
 import { RdRegistration } from "rd/registration";
 import { openCoapsClient } from "dtls-psk/coaps";
 import { parseCoapUri } from "coap/uri";

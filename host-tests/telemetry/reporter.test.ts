@@ -10,7 +10,7 @@ import { Code } from "coap/numbers";
 import { utf8Decode, utf8Encode } from "coap/utf8";
 import { TemperatureService } from "sensors/service";
 import { TelemetryReporter, type TelemetryOptions } from "../../modules/telemetry/reporter";
-import { formatPack, baseNameFor } from "../../modules/telemetry/senml";
+import { formatPack, baseNameFor } from "temperature/senml";
 import { offerChanges, readFrom } from "../../modules/telemetry/connect";
 import { FakeClock, settle } from "../lib/clock";
 

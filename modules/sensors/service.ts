@@ -1,8 +1,8 @@
 /*
- * The /temperature resource without the CoAP details: a reading cache, the
- * Observe notification rules and the representations. main.ts wires it to the
- * CoAP server: GET -> read() -> text/plain or SenML JSON (content-format 110),
- * a fault -> 5.03 with faultDiagnostic() and FAULT_MAX_AGE; Observe -> onChange().
+ * Temperature readings as a service, with no CoAP in it: a reading cache, the
+ * rules for when a change is worth telling (onChange), and typed faults
+ * (SensorError) instead of values when the sensor fails. temperature/resource.ts
+ * turns it into /temperature (representations, Max-Age, 5.03); telemetry reads it.
  *
  * Rules (issue 6): a reading is served from the cache while younger than
  * `maxAge` ms, so a burst of GETs starts one conversion (concurrent reads share
@@ -14,13 +14,6 @@
  */
 import Timer from "timer";
 import { SensorError } from "sensors/errors";
-
-export const CONTENT_FORMAT_TEXT = 0;
-export const CONTENT_FORMAT_SENML_JSON = 110;
-/** Max-Age (s) of a 5.03 fault answer: a client retries soon, not after the default 60 s */
-export const FAULT_MAX_AGE = 10;
-/** diagnostic payloads stay short (RFC 7252 5.5.2: a human-readable diagnostic) */
-export const MAX_DIAGNOSTIC_LENGTH = 64;
 
 export interface TemperatureSource {
   /** degrees C; rejects with a SensorError on a fault (Ds18b20 is one) */
@@ -47,39 +40,6 @@ export interface TemperatureServiceOptions {
   pollInterval?: number;
   /** ms clock; default Date.now */
   now?: () => number;
-}
-
-/** "21.4375", "-0.5", "0": exact, since every DS18B20 value is a multiple of 1/16. */
-export function formatText(celsius: number): string {
-  return String(celsius === 0 ? 0 : celsius);
-}
-
-/** SenML JSON (RFC 8428), content-format 110. */
-export function formatSenml(celsius: number): string {
-  return JSON.stringify([{ n: "temperature", u: "Cel", v: celsius === 0 ? 0 : celsius }]);
-}
-
-/** The payload for an accepted content-format, or undefined (the server answers 4.06). */
-export function representation(reading: Reading, contentFormat: number = CONTENT_FORMAT_TEXT): string | undefined {
-  if (contentFormat === CONTENT_FORMAT_TEXT) return formatText(reading.celsius);
-  if (contentFormat === CONTENT_FORMAT_SENML_JSON) return formatSenml(reading.celsius);
-  return undefined;
-}
-
-/** Short diagnostic for a 5.03 payload: "sensor fault crc-mismatch: scratchpad crc mismatch". */
-export function faultDiagnostic(error: unknown): string {
-  const text = error instanceof SensorError ? `sensor fault ${error.code}: ${error.message}` : "sensor fault internal";
-  return text.length > MAX_DIAGNOSTIC_LENGTH ? text.slice(0, MAX_DIAGNOSTIC_LENGTH) : text;
-}
-
-export interface Rendered {
-  /** true: answer 5.03 Service Unavailable with this diagnostic payload */
-  fault: boolean;
-  payload: string;
-  /** text/plain (0) for faults */
-  contentFormat: number;
-  /** seconds, for the Max-Age option */
-  maxAge: number;
 }
 
 type Outcome = { at: number; reading: Reading; error?: undefined } | { at: number; error: Error; reading?: undefined };
@@ -127,20 +87,6 @@ export class TemperatureService {
     const last = this.#last;
     if (last && this.#now() - last.at < this.maxAge) return last.reading ? Promise.resolve(last.reading) : Promise.reject(last.error);
     return this.#sample();
-  }
-
-  /**
-   * The response for an update, or undefined for a content-format it cannot produce
-   * (4.06). Max-Age: a GET answer is fresh for the cache time; a notification for
-   * maxInterval, since the next one comes at the latest then (RFC 7641 4.3.1);
-   * a fault for FAULT_MAX_AGE.
-   */
-  render(update: Update, contentFormat: number = CONTENT_FORMAT_TEXT, notification = false): Rendered | undefined {
-    if (!update.ok) return { fault: true, payload: faultDiagnostic(update.error), contentFormat: CONTENT_FORMAT_TEXT, maxAge: FAULT_MAX_AGE };
-    const payload = representation(update.reading, contentFormat);
-    if (payload === undefined) return undefined;
-    const maxAge = Math.ceil((notification ? this.maxInterval : this.maxAge) / 1000);
-    return { fault: false, payload, contentFormat, maxAge };
   }
 
   /** read() as an Update: never rejects */

@@ -9,7 +9,7 @@
  */
 import type { TemperatureService } from "sensors/service";
 import type { TelemetryReporter } from "./reporter";
-import type { TimedReading } from "./senml";
+import type { TimedReading } from "temperature/senml";
 
 /** The read() option for a reporter fed by `service`. */
 export function readFrom(service: TemperatureService): () => Promise<TimedReading> {

@@ -7,7 +7,7 @@
  *
  * RFC 7252 sec 5.8.2 / 5.8.3 (POST, PUT), 5.9 (2.xx success, 4.xx the client's
  * fault: sending the same again cannot help, 5.xx the server's: retry),
- * 5.10.5 (Max-Age on a 5.03: the earliest sensible retry); RFC 8428 (senml.ts).
+ * 5.10.5 (Max-Age on a 5.03: the earliest sensible retry); RFC 8428 (temperature/senml.ts).
  *
  * Rules:
  * - a reading is queued every `period` ms (read() is called), and when offer()
@@ -27,7 +27,8 @@ import { Backoff } from "coap/backoff";
 import type { ClientResponse, Peer, RequestOptions } from "coap/client";
 import { codeClass, formatCode } from "coap/numbers";
 import { formatCoapUri, parseCoapUri, type CoapUri } from "coap/uri";
-import { CONTENT_FORMAT_SENML_JSON, formatPack, type TimedReading } from "./senml";
+import { ContentFormat } from "coap/numbers";
+import { formatPack, type TimedReading } from "temperature/senml";
 
 export const TELEMETRY_PERIOD = 60_000;
 export const TELEMETRY_THRESHOLD = 0.5;
@@ -278,7 +279,7 @@ export class TelemetryReporter {
         path: this.uri.path,
         query: this.uri.query,
         payload,
-        contentFormat: CONTENT_FORMAT_SENML_JSON,
+        contentFormat: ContentFormat.SENML_JSON,
         confirmable: this.#options.confirmable !== false,
         timeout: this.#options.requestTimeout ?? TELEMETRY_REQUEST_TIMEOUT,
       });

@@ -1,6 +1,6 @@
 /*
- * SenML JSON packs of temperature readings, the telemetry payload
- * (content-format 110, application/senml+json).
+ * SenML JSON of temperature readings (application/senml+json, content-format 110):
+ * the telemetry packs and the /temperature representation.
  *
  * RFC 8428 sec 4.1 (base name "bn" prepended to each "n"), 4.5.3 (time: a value
  * below 2^28 is relative to the time the pack is read, negative = seconds in the
@@ -22,7 +22,6 @@
  * nothing on the device path makes property names out of data.
  */
 
-export const CONTENT_FORMAT_SENML_JSON = 110;
 export const SENML_NAME = "temperature";
 export const SENML_UNIT = "Cel";
 
