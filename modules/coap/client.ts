@@ -25,7 +25,7 @@
  */
 import type { CoapMessage, CoapOption } from "./codec";
 import { LimitLog, type LimitName } from "./limitlog";
-import { MessageLayer, peerKey, type ConOutcome, type Peer } from "./messagelayer";
+import { MessageLayer, peerKey, tokenKey, type ConOutcome, type Peer } from "./messagelayer";
 import { Code, DEFAULT_LIMITS, DEFAULT_TRANSPORT, Option, RESERVED_BLOCK_SZX, Type, codeClass, isResponseCode, type TransportParams } from "./numbers";
 import {
   blockSize,
@@ -185,12 +185,6 @@ function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolea
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-function tokenHex(token: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < token.length; i++) out += (token[i] < 16 ? "0" : "") + token[i].toString(16);
-  return out;
 }
 
 function concat(chunks: readonly Uint8Array[], length: number): Uint8Array {
@@ -367,13 +361,13 @@ export class CoapClient {
 
   /** A token no outstanding request to this peer uses (sec 5.3.1: random, 4 bytes). */
   #newToken(peer: Peer): { token: Uint8Array; key: string } {
-    const prefix = `${peerKey(peer)}#`;
+    const owner = peerKey(peer);
     for (let attempt = 0; ; attempt++) {
       const token = new Uint8Array(4);
       for (let i = 0; i < 4; i++) token[i] = Math.floor(this.#random() * 256) & 0xff;
       // a bad random source must not loop forever: after a few tries make it unique by counting
       if (attempt >= 8) token[3] = (token[3] + attempt) & 0xff;
-      const key = prefix + tokenHex(token);
+      const key = tokenKey(owner, token);
       if (!this.#exchanges.has(key) || attempt >= 8 + 256) return { token, key };
     }
   }
@@ -425,7 +419,7 @@ export class CoapClient {
 
   /** A CON or NON response from the message layer: ours (true) or unknown (false: RST). */
   #separate(message: CoapMessage, peer: Peer): boolean {
-    const exchange = this.#exchanges.get(`${peerKey(peer)}#${tokenHex(message.token)}`);
+    const exchange = this.#exchanges.get(tokenKey(peerKey(peer), message.token));
     if (!exchange) {
       this.#limitLog.hit("unexpected", `response ${message.mid} with an unknown token from ${peerKey(peer)}: rejected`);
       return false;

@@ -65,6 +65,23 @@ export function peerKey(peer: Peer): string {
   return peer.session === undefined ? `${peer.address}|${peer.port}` : `${peer.address}|${peer.port}|${peer.session}`;
 }
 
+/** A token as text (lowercase hex), for keys. */
+export function tokenHex(token: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < token.length; i++) out += (token[i] < 16 ? "0" : "") + token[i].toString(16);
+  return out;
+}
+
+/** The key of one message of a peer (peerKey): dedup entries, pending CONs, tracked NONs (RFC 7252 sec 4.5). */
+export function midKey(peer: string, mid: number): string {
+  return `${peer}#${mid}`;
+}
+
+/** The key of one exchange or observation of a peer (peerKey) by token (RFC 7252 sec 5.3.2, RFC 7641 sec 3.1). */
+export function tokenKey(peer: string, token: Uint8Array): string {
+  return `${peer}#${tokenHex(token)}`;
+}
+
 /** What became of a CON we sent. */
 /** "evicted": given up to make room under maxPendingCon, which for an observer means the same as a timeout */
 export type ConOutcome = "ack" | "reset" | "timeout" | "cancelled" | "evicted";
@@ -138,20 +155,34 @@ interface TrackedNon {
   onReset(): void;
 }
 
+/** What an Exchange may do with its message layer (the layer makes one, private to this file). */
+interface ExchangeLink {
+  /** sends a reply to a CON and keeps it for duplicates when the exchange is remembered */
+  reply(dedupKey: string | undefined, bytes: Uint8Array, peer: Peer): void;
+  sendConfirmable: MessageLayer["sendConfirmable"];
+  sendNonConfirmable: MessageLayer["sendNonConfirmable"];
+  log(message: string): void;
+}
+
+/** Whether the layer is still handing the request up (a response then is piggybacked on the ACK). */
+interface Handoff {
+  synchronous: boolean;
+}
+
 /** One incoming request and the means to answer it exactly once. */
 export class Exchange {
   readonly request: CoapMessage;
   readonly peer: Peer;
   readonly received: number;
-  #layer: MessageLayer;
+  #link: ExchangeLink;
+  #handoff: Handoff;
   /** undefined when the exchange could not be remembered (a safe request served anyway) */
   #dedupKey: string | undefined;
   #answered = false;
-  /** true while the request is being handed up: a response then is piggybacked */
-  #synchronous = true;
 
-  constructor(layer: MessageLayer, request: CoapMessage, peer: Peer, dedupKey: string | undefined, received: number) {
-    this.#layer = layer;
+  constructor(link: ExchangeLink, handoff: Handoff, request: CoapMessage, peer: Peer, dedupKey: string | undefined, received: number) {
+    this.#link = link;
+    this.#handoff = handoff;
     this.request = request;
     this.peer = peer;
     this.#dedupKey = dedupKey;
@@ -170,26 +201,21 @@ export class Exchange {
   respond(response: Omit<MessageParts, "token">): void {
     if (this.#answered) return;
     const parts: MessageParts = { ...response, token: this.request.token };
-    if (this.#synchronous && this.confirmable) {
+    if (this.#handoff.synchronous && this.confirmable) {
       const bytes = encode({ ...parts, type: Type.ACK, mid: this.request.mid });
       this.#answered = true;
-      this.#layer._reply(this.#dedupKey, bytes, this.peer);
+      this.#link.reply(this.#dedupKey, bytes, this.peer);
     } else if (this.confirmable) {
-      const mid = this.#layer.sendConfirmable(parts, this.peer, {
+      const mid = this.#link.sendConfirmable(parts, this.peer, {
         onDone: (outcome) => {
-          if (outcome !== "ack") this.#layer._log(`separate response ${mid} to ${peerKey(this.peer)}: ${outcome}`);
+          if (outcome !== "ack") this.#link.log(`separate response ${mid} to ${peerKey(this.peer)}: ${outcome}`);
         },
       });
       this.#answered = true;
     } else {
-      this.#layer.sendNonConfirmable(parts, this.peer);
+      this.#link.sendNonConfirmable(parts, this.peer);
       this.#answered = true;
     }
-  }
-
-  /** Called by the message layer once the request has been handed up. */
-  _handedUp(): void {
-    this.#synchronous = false;
   }
 }
 
@@ -209,9 +235,17 @@ export class MessageLayer {
 
   #limit: (name: LimitName, detail: string) => void;
 
+  #link: ExchangeLink;
+
   constructor(options: MessageLayerOptions) {
     this.#options = options;
     this.#limit = options.limit ? (name, detail) => options.limit!(name, detail) : (_name, detail) => options.log(detail);
+    this.#link = {
+      reply: (dedupKey, bytes, peer) => this.#reply(dedupKey, bytes, peer),
+      sendConfirmable: (parts, peer, sendOptions) => this.sendConfirmable(parts, peer, sendOptions),
+      sendNonConfirmable: (parts, peer, onReset) => this.sendNonConfirmable(parts, peer, onReset),
+      log: (message) => options.log(message),
+    };
   }
 
   receive(datagram: Uint8Array, peer: Peer): void {
@@ -240,7 +274,7 @@ export class MessageLayer {
   #receiveAckOrReset(message: CoapMessage, peer: Peer): void {
     // a RST must be Empty; an ACK from a client carries nothing we asked for
     if (message.type === Type.RST && message.code !== Code.EMPTY) return;
-    const key = `${peerKey(peer)}#${message.mid}`;
+    const key = midKey(peerKey(peer), message.mid);
     const pending = this.#pending.get(key);
     if (pending) {
       this.#pending.delete(key);
@@ -268,7 +302,7 @@ export class MessageLayer {
       if (confirmable || isResponseCode(message.code)) this.#reset(message.mid, peer);
       return;
     }
-    const key = `${peerKey(peer)}#${message.mid}`;
+    const key = midKey(peerKey(peer), message.mid);
     const now = this.#options.now();
     const safe = isSafe(message.code);
     const verdict = this.#deduplicate(key, peer, confirmable, safe, now);
@@ -278,16 +312,17 @@ export class MessageLayer {
       return;
     }
 
-    const exchange = new Exchange(this, message, peer, verdict === "new" ? key : undefined, now);
+    const handoff: Handoff = { synchronous: true };
+    const exchange = new Exchange(this.#link, handoff, message, peer, verdict === "new" ? key : undefined, now);
     try {
       this.#options.onRequest(exchange);
     } catch (error) {
       this.#options.log(`request handler failed: ${error}`);
     }
-    exchange._handedUp();
+    handoff.synchronous = false;
     if (!exchange.answered && confirmable) {
       // separate response (sec 5.2.2): acknowledge now so the client stops retransmitting
-      this._reply(verdict === "new" ? key : undefined, encode(emptyMessage(Type.ACK, message.mid)), peer);
+      this.#reply(verdict === "new" ? key : undefined, encode(emptyMessage(Type.ACK, message.mid)), peer);
     }
   }
 
@@ -307,7 +342,7 @@ export class MessageLayer {
   /** A separate response to a request of ours: deduplicated, then acknowledged or rejected. */
   #receiveResponse(message: CoapMessage, peer: Peer): void {
     const confirmable = message.type === Type.CON;
-    const key = `${peerKey(peer)}#${message.mid}`;
+    const key = midKey(peerKey(peer), message.mid);
     // a duplicate means our ACK (or RST) was lost: the same answer again, not handed up twice
     const verdict = this.#deduplicate(key, peer, confirmable, true, this.#options.now());
     if (verdict === "duplicate") return;
@@ -318,8 +353,8 @@ export class MessageLayer {
       this.#options.log(`response handler failed: ${error}`);
     }
     const remembered = verdict === "new" ? key : undefined;
-    if (accepted && confirmable) this._reply(remembered, encode(emptyMessage(Type.ACK, message.mid)), peer);
-    else if (!accepted) this._reply(remembered, encode(emptyMessage(Type.RST, message.mid)), peer);
+    if (accepted && confirmable) this.#reply(remembered, encode(emptyMessage(Type.ACK, message.mid)), peer);
+    else if (!accepted) this.#reply(remembered, encode(emptyMessage(Type.RST, message.mid)), peer);
   }
 
   /**
@@ -379,18 +414,14 @@ export class MessageLayer {
     return true;
   }
 
-  /** Sends a reply to a CON and keeps it for duplicates when the exchange is remembered (used by Exchange). */
-  _reply(dedupKey: string | undefined, bytes: Uint8Array, peer: Peer): void {
+  /** Sends a reply to a CON and keeps it for duplicates when the exchange is remembered. */
+  #reply(dedupKey: string | undefined, bytes: Uint8Array, peer: Peer): void {
     const entry = dedupKey === undefined ? undefined : this.#dedup.get(dedupKey);
     if (entry && !entry.reply) {
       entry.reply = bytes;
       this.#dedupBytes += bytes.length;
     }
     this.#options.send(bytes, peer);
-  }
-
-  _log(message: string): void {
-    this.#options.log(message);
   }
 
   #forgetDedup(key: string, entry: DedupEntry): void {
@@ -426,9 +457,9 @@ export class MessageLayer {
     let retransmissions = 0;
     let timeout = ackTimeout * (1 + this.#options.random() * (ackRandomFactor - 1));
     if (options.supersedes !== undefined) {
-      const older = this.#pending.get(`${key}#${options.supersedes}`);
+      const older = this.#pending.get(midKey(key, options.supersedes));
       if (older) {
-        this.#pending.delete(`${key}#${options.supersedes}`);
+        this.#pending.delete(midKey(key, options.supersedes));
         retransmissions = older.retransmissions;
         timeout = older.timeout;
       }
@@ -439,7 +470,7 @@ export class MessageLayer {
       this.#limit("pending-con", `${this.#options.limits.maxPendingCon} confirmable messages pending: the oldest are given up`);
       oldest.onDone?.("evicted");
     }
-    this.#pending.set(`${key}#${mid}`, {
+    this.#pending.set(midKey(key, mid), {
       peer,
       peerKey: key,
       mid,
@@ -459,7 +490,7 @@ export class MessageLayer {
     const mid = this.#allocateMid(key);
     const bytes = encode({ ...parts, type: Type.NON, mid });
     if (onReset) {
-      this.#trackedNon.set(`${key}#${mid}`, {
+      this.#trackedNon.set(midKey(key, mid), {
         peerKey: key,
         expires: this.#options.now() + this.#options.transport.nonLifetime,
         onReset,
@@ -475,7 +506,7 @@ export class MessageLayer {
 
   /** Stops retransmitting a CON we sent (its onDone gets "cancelled"). */
   cancel(peer: Peer, mid: number): void {
-    const key = `${peerKey(peer)}#${mid}`;
+    const key = midKey(peerKey(peer), mid);
     const pending = this.#pending.get(key);
     if (!pending) return;
     this.#pending.delete(key);
@@ -483,7 +514,7 @@ export class MessageLayer {
   }
 
   isPending(peer: Peer, mid: number): boolean {
-    return this.#pending.has(`${peerKey(peer)}#${mid}`);
+    return this.#pending.has(midKey(peerKey(peer), mid));
   }
 
   nextDeadline(): number | undefined {
@@ -503,7 +534,7 @@ export class MessageLayer {
     const due: PendingCon[] = [];
     for (const pending of this.#pending.values()) if (pending.deadline <= now) due.push(pending);
     for (const pending of due) {
-      const key = `${pending.peerKey}#${pending.mid}`;
+      const key = midKey(pending.peerKey, pending.mid);
       if (this.#pending.get(key) !== pending) continue; // settled by an earlier callback
       if (pending.retransmissions < maxRetransmit) {
         pending.retransmissions++;

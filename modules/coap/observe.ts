@@ -17,7 +17,7 @@
  * observer silent for longest, if that is more than observerStaleAfter.
  */
 import type { Peer } from "./messagelayer";
-import { peerKey } from "./messagelayer";
+import { peerKey, tokenKey } from "./messagelayer";
 import { OBSERVE_SEQUENCE_MASK, type Limits } from "./numbers";
 import type { CoapRequest } from "./resource";
 
@@ -43,14 +43,8 @@ export interface Observer {
 /** "displaced": added in the place of a stale observer (returned by register()'s `displaced`) */
 export type RegisterResult = "added" | "replaced" | "displaced" | "full";
 
-function tokenHex(token: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < token.length; i++) out += (token[i] < 16 ? "0" : "") + token[i].toString(16);
-  return out;
-}
-
 export function observerKey(peer: Peer, token: Uint8Array): string {
-  return `${peerKey(peer)}#${tokenHex(token)}`;
+  return tokenKey(peerKey(peer), token);
 }
 
 export class ObserveRegistry {
