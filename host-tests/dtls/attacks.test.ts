@@ -228,6 +228,7 @@ test("a half-open handshake is freed handshakeTimeoutMs after it opened, junk or
       assert.equal(net.server.stats().sessions, 0);
       assert.equal(net.clock.ms - opened, timeout, "freed at the deadline");
       assert.deepEqual(net.closed.map((e) => e.reason), ["handshake deadline passed"]);
+      assert.deepEqual(net.closed.map((e) => e.kind), ["deadline"]);
       assert.equal(net.server.stats().handshakesExpired, 1);
       assert.equal(deadlines[deadlines.length - 1], timeout, "nextDeadline() gave the hard deadline");
       assert.ok(net.logs.every((line) => !/no credentials presented/.test(line)), net.logs.join("\n"));
@@ -305,6 +306,7 @@ test("no shared cipher suite: the log says so, and does not claim the client pre
     net.pump();
     assert.equal(net.server.stats().sessions, 0);
     assert.deepEqual(net.closed.map((e) => e.reason), ["no shared cipher suite"]);
+    assert.deepEqual(net.closed.map((e) => e.kind), ["failed"]);
     const line = net.logs.find((l) => l.includes("failed:")) ?? "";
     assert.match(line, /failed: no shared cipher suite$/);
     assert.ok(!line.includes("no credentials presented"), line);

@@ -20,6 +20,7 @@ import Control from "host/control";
 import { argv, now as hostNow, readFile } from "host/runtime";
 import { native } from "host/meter";
 import { DtlsServer, type Peer } from "dtls-psk/server";
+import type { DtlsEnd } from "dtls-psk/pump";
 import { pskFromConfig } from "dtls-psk/credentials";
 import { openUDP } from "../lib/net";
 
@@ -97,8 +98,8 @@ const server: DtlsServer = new DtlsServer({
     const response = coapResponse(data);
     if (response) server.write(peer, response);
   },
-  onClose(_peer: Peer, session: string, reason: string) {
-    trace(`closed ${session}: ${reason}\n`);
+  onClose(_peer: Peer, session: string, end: DtlsEnd) {
+    trace(`closed ${session}: ${end.detail} (${end.kind})\n`);
   },
   log(message: string) {
     trace(`${message}\n`);

@@ -5,6 +5,7 @@
  */
 import { CLIENT, DTLSContext, DTLSSession, ESTABLISHED, type SessionState } from "dtls-psk/binding";
 import { DtlsServer, type DtlsServerOptions, type Peer } from "dtls-psk/server";
+import type { DtlsEndKind } from "dtls-psk/pump";
 import { bytesKeptBy } from "./heap";
 import { clientHello, cookieOf } from "./records";
 
@@ -89,7 +90,7 @@ export class Loopback {
   readonly server: DtlsServer;
   readonly clients = new Map<number, TestClient>();
   readonly delivered: Delivered[] = [];
-  readonly closed: { peer: Peer; session: string; reason: string }[] = [];
+  readonly closed: { peer: Peer; session: string; reason: string; kind: DtlsEndKind }[] = [];
   readonly logs: string[] = [];
   /** every datagram the server sent */
   readonly serverSent: { datagram: Uint8Array; peer: Peer }[] = [];
@@ -111,7 +112,7 @@ export class Loopback {
         this.clients.get(peer.port)?.inbox.push(record);
       },
       onData: (data, peer, session) => this.delivered.push({ data, peer, session }),
-      onClose: (peer, session, reason) => this.closed.push({ peer, session, reason }),
+      onClose: (peer, session, end) => this.closed.push({ peer, session, reason: end.detail, kind: end.kind }),
       log: (message) => this.logs.push(message),
       ...options,
     });

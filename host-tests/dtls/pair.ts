@@ -5,6 +5,7 @@
  * touches a socket or a timer.
  */
 import { DtlsServer, type DtlsServerOptions, type Peer } from "dtls-psk/server";
+import type { DtlsEndKind } from "dtls-psk/pump";
 import { DtlsClient, type DtlsClientOptions } from "dtls-psk/client";
 import { Clock } from "./loopback";
 import { bytesKeptBy } from "./heap";
@@ -32,7 +33,7 @@ export class Pair {
   readonly server: DtlsServer;
   readonly clients = new Map<number, PairClient>();
   readonly delivered: { data: Uint8Array; peer: Peer; session: string }[] = [];
-  readonly closed: { peer: Peer; session: string; reason: string }[] = [];
+  readonly closed: { peer: Peer; session: string; reason: string; kind: DtlsEndKind }[] = [];
   readonly logs: string[] = [];
   readonly serverSent: { datagram: Uint8Array; port: number }[] = [];
   /** return true to lose a datagram */
@@ -55,7 +56,7 @@ export class Pair {
         this.delivered.push({ data, peer, session });
         if (this.echo) this.server.write(peer, new Uint8Array(ArrayBuffer.fromString(`echo:${String.fromArrayBuffer(data.slice().buffer as ArrayBuffer)}`)));
       },
-      onClose: (peer, session, reason) => this.closed.push({ peer, session, reason }),
+      onClose: (peer, session, end) => this.closed.push({ peer, session, reason: end.detail, kind: end.kind }),
       log: (message) => this.logs.push(message),
       ...options,
     });
@@ -71,7 +72,7 @@ export class Pair {
       },
       onData: (data) => entry.received.push(data),
       onOpen: () => entry.opened++,
-      onClose: (reason) => entry.closed.push(reason),
+      onClose: (end) => entry.closed.push(end.detail),
       log: (message) => entry.logs.push(message),
       ...options,
     });

@@ -191,6 +191,7 @@ test("session limit: a full table of busy sessions refuses a new peer; a quiet o
     assert.equal(net.closed.length, 1);
     assert.equal(net.closed[0].peer.port, 40020);
     assert.equal(net.closed[0].reason, "evicted for a new peer");
+    assert.equal(net.closed[0].kind, "evicted");
     assert.equal(a.state, CLOSED, "the evicted client got close_notify");
     assert.equal(b.state, ESTABLISHED);
   } finally {
@@ -215,6 +216,7 @@ test("idle eviction: a session quiet for idleTimeoutMs is closed with close_noti
     assert.equal(net.server.stats().sessions, 0);
     assert.equal(net.server.nextDeadline(), undefined);
     assert.equal(net.closed[0].reason, "idle");
+    assert.equal(net.closed[0].kind, "idle");
     assert.equal(a.state, CLOSED);
   } finally {
     net.dispose();
@@ -272,6 +274,7 @@ test("a peer that vanishes mid-handshake: doubling timer up to 60 s, then freed"
     assert.ok(intervals.every((ms) => ms <= 60_000));
     assert.equal(net.server.stats().sessions, 0);
     assert.equal(net.closed[0].reason, "handshake timed out");
+    assert.equal(net.closed[0].kind, "timeout");
   } finally {
     net.dispose();
   }
@@ -309,6 +312,7 @@ test("close_notify both ways", () => {
     a.close();
     assert.equal(net.server.stats().sessions, 1);
     assert.equal(net.closed[0].reason, "close_notify from peer");
+    assert.equal(net.closed[0].kind, "peer-closed");
     const answer = net.serverSent[net.serverSent.length - 1];
     assert.equal(answer.peer.port, 40070);
     assert.equal(records(answer.datagram)[0].type, CONTENT_ALERT, "close_notify answered");
@@ -339,6 +343,7 @@ test("a new handshake from the same address and port replaces the established se
     assert.equal(net.closed.length, 1);
     assert.equal(net.closed[0].session, id);
     assert.equal(net.closed[0].reason, "client reconnected");
+    assert.equal(net.closed[0].kind, "reconnected");
     assert.notEqual(net.server.sessionOf(second.peer), id);
     second.write("new");
     assert.equal(net.delivered[0].session, net.server.sessionOf(second.peer));

@@ -40,7 +40,7 @@ export function udpDtlsClient(port: number, options: Partial<DtlsClientOptions>,
     },
     onData: (data) => received.push(data),
     onOpen: () => (opened = true),
-    onClose: (reason) => closed.push(reason),
+    onClose: (end) => closed.push(end.detail),
     log: (message) => logs.push(message),
     ...options,
   });

@@ -13,21 +13,13 @@
  *
  * The credentials are parsed once, in the constructor (bad ones throw a RangeError
  * naming what was wrong, never its content); each connect() makes a new session.
- * onClose runs once for every session that ends, whatever ended it; its reason is
- * the binding's ("server certificate not trusted (unknown CA)", "fatal alert from
- * peer", "handshake timed out", "close_notify from peer", "closed", ...).
+ * onClose runs once for every session that ends, whatever ended it, with a DtlsEnd
+ * (pump.ts): a kind and the binding's words ("server certificate not trusted
+ * (unknown CA)", "fatal alert from peer", "handshake timed out", "close_notify from
+ * peer", "closed", ...).
  */
-import {
-  CLIENT,
-  CLOSED,
-  DTLSContext,
-  DTLSSession,
-  ESTABLISHED,
-  FAILED,
-  HANDSHAKING,
-  PREFER_ECDHE,
-  type CredentialBytes,
-} from "./binding";
+import { CLIENT, DTLSContext, DTLSSession, ESTABLISHED, PREFER_ECDHE, type CredentialBytes } from "./binding";
+import { deliver, flush, settle, type DtlsEnd, type DtlsEndKind } from "./pump";
 import { printable } from "./describe";
 
 export interface DtlsClientOptions {
@@ -61,7 +53,7 @@ export interface DtlsClientOptions {
   /** the handshake completed: write() works from now on */
   onOpen?(): void;
   /** the session ended (failed handshake, alert, close_notify, close()) */
-  onClose?(reason: string): void;
+  onClose?(end: DtlsEnd): void;
   log?(message: string): void;
 }
 
@@ -87,7 +79,6 @@ export interface DtlsClientStats {
 }
 
 /** what one call may emit, so a misbehaving binding can never spin the loop */
-const MAX_RECORDS_PER_CALL = 32;
 
 export class DtlsClient {
   readonly #options: DtlsClientOptions;
@@ -146,7 +137,7 @@ export class DtlsClient {
       this.#settle(session);
     } catch (error) {
       this.#log(`dtls client: connect failed: ${error}`);
-      if (this.#session) this.#end(this.#session, "internal error");
+      if (this.#session) this.#end(this.#session, { kind: "internal", detail: "internal error" });
     }
   }
 
@@ -205,7 +196,7 @@ export class DtlsClient {
       this.#settle(session);
     } catch (error) {
       this.#log(`dtls client: tick failed: ${error}`);
-      this.#end(session, "internal error");
+      this.#end(session, { kind: "internal", detail: "internal error" });
     }
   }
 
@@ -219,7 +210,7 @@ export class DtlsClient {
     } catch (error) {
       this.#log(`dtls client: close failed: ${error}`);
     }
-    this.#end(session, "closed");
+    this.#end(session, { kind: "closed", detail: "closed" });
   }
 
   /** close(), then frees the credentials; the client is unusable afterwards. */
@@ -241,37 +232,23 @@ export class DtlsClient {
   }
 
   #flush(session: DTLSSession): void {
-    for (let i = 0; i < MAX_RECORDS_PER_CALL; i++) {
-      const out = session.output();
-      if (!out) return;
-      this.#counters.datagramsSent++;
-      try {
-        this.#options.send(new Uint8Array(out));
-      } catch (error) {
-        this.#log(`dtls client: send failed: ${error}`);
-      }
-    }
+    this.#counters.datagramsSent += flush(session, (record) => this.#options.send(record), (error) => this.#log(`dtls client: send failed: ${error}`));
   }
 
   #deliver(session: DTLSSession): void {
-    for (let i = 0; i < MAX_RECORDS_PER_CALL; i++) {
-      const plaintext = session.read();
-      if (!plaintext) return;
-      this.#counters.recordsDelivered++;
-      try {
-        this.#options.onData(new Uint8Array(plaintext));
-      } catch (error) {
-        this.#log(`dtls client: onData threw: ${error}`);
-      }
-      if (this.#session !== session) return; // the handler closed it
-    }
+    this.#counters.recordsDelivered += deliver(
+      session,
+      (data) => this.#options.onData(data),
+      () => this.#session === session, // the handler may close it
+      (error) => this.#log(`dtls client: onData threw: ${error}`),
+    );
   }
 
   /** Acts on the state the binding reports after a call. */
   #settle(session: DTLSSession): void {
     if (this.#session !== session) return;
-    const state = session.state;
-    if (state === ESTABLISHED && !this.#open) {
+    const settled = settle(session, this.#open);
+    if (settled.event === "established") {
       this.#open = true;
       this.#counters.handshakesCompleted++;
       const subject = session.peerCertificate;
@@ -281,36 +258,32 @@ export class DtlsClient {
       } catch (error) {
         this.#log(`dtls client: onOpen threw: ${error}`);
       }
-    } else if (state === FAILED) {
-      const reason = session.reason ?? "failed";
-      if (!this.#open) {
+    } else if (settled.event === "ended") {
+      const { end, failure } = settled;
+      if (failure && !this.#open) {
         this.#counters.handshakesFailed++;
         const subject = session.peerCertificate;
-        this.#log(`dtls client: handshake failed: ${reason}${subject !== undefined ? ` (server certificate ${printable(subject)})` : ""}`);
-      } else this.#log(`dtls client: session failed: ${reason}`);
-      this.#end(session, reason);
-    } else if (state === CLOSED) {
-      this.#end(session, session.reason ?? "closed");
-    } else if (state !== HANDSHAKING && state !== ESTABLISHED) {
-      this.#end(session, "unknown state");
+        this.#log(`dtls client: handshake failed: ${end.detail}${subject !== undefined ? ` (server certificate ${printable(subject)})` : ""}`);
+      } else if (failure) this.#log(`dtls client: session failed: ${end.detail}`);
+      this.#end(session, end);
     }
   }
 
   /** Frees the session and tells the owner, once. */
-  #end(session: DTLSSession, reason: string): void {
+  #end(session: DTLSSession, end: DtlsEnd): void {
     if (this.#session !== session) return;
     const wasOpen = this.#open;
     this.#session = undefined;
     this.#open = false;
-    this.#lastReason = reason;
+    this.#lastReason = end.detail;
     try {
       session.close();
     } catch {
       // already freed
     }
-    if (wasOpen) this.#log(`dtls client: ended: ${reason}`);
+    if (wasOpen) this.#log(`dtls client: ended: ${end.detail}`);
     try {
-      this.#options.onClose?.(reason);
+      this.#options.onClose?.(end);
     } catch (error) {
       this.#log(`dtls client: onClose threw: ${error}`);
     }

@@ -107,8 +107,8 @@ export function openCoapsClient(options: CoapsClientOptions): CoapsClient {
       log(`coaps: dtls session to ${peer.address}:${peer.port} open`);
       transport.opened();
     },
-    onClose: (reason) => {
-      log(`coaps: dtls session to ${peer.address}:${peer.port} closed: ${reason}`);
+    onClose: (end) => {
+      log(`coaps: dtls session to ${peer.address}:${peer.port} closed: ${end.detail}`);
       transport.closed();
     },
     log,

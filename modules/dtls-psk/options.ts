@@ -4,6 +4,7 @@
  * checks live here so server.ts holds only the session table).
  */
 import { DTLSContext, PREFER_ECDHE, type CredentialBytes } from "./binding";
+import type { DtlsEnd } from "./pump";
 
 export interface Peer {
   address: string;
@@ -39,7 +40,7 @@ export interface DtlsServerOptions {
   /** a decrypted application datagram (one CoAP message) */
   onData(data: Uint8Array, peer: Peer, session: string): void;
   /** the session ended: closed, evicted or failed (drop its observers) */
-  onClose?(peer: Peer, session: string, reason: string): void;
+  onClose?(peer: Peer, session: string, end: DtlsEnd): void;
   /** true: never evicted for a newcomer, e.g. it has observers (asked only when the table is full) */
   keep?(peer: Peer, session: string): boolean;
   log?(message: string): void;

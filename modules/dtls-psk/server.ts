@@ -29,7 +29,7 @@
  *   handshakes, errors) is logged once per episode (episodes.ts) and counted.
  * - Datagrams from unknown peers that are not ClientHellos are dropped silently.
  */
-import { CLOSED, DTLSContext, DTLSSession, ESTABLISHED, FAILED, HANDSHAKING } from "./binding";
+import { DTLSContext, DTLSSession, ESTABLISHED } from "./binding";
 import { credentialOf } from "./describe";
 import { EpisodeLog } from "./episodes";
 import {
@@ -43,13 +43,13 @@ import {
   type Peer,
 } from "./options";
 import { authenticatable, isClientHello, startsWithHandshake } from "./records";
+import { deliver, flush, settle, type DtlsEnd, type DtlsEndKind } from "./pump";
 
 export type { DtlsServerOptions, DtlsServerStats, Peer, ServerCertificateOptions } from "./options";
 export { DEFAULT_EVICT_QUIET_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, serverContext } from "./options";
 export { isClientHello } from "./records";
 
 /** what one call may emit, so a misbehaving binding can never spin the loop */
-const MAX_RECORDS_PER_CALL = 32;
 
 interface Entry {
   key: string;
@@ -157,7 +157,7 @@ export class DtlsServer {
           return;
         }
         // RFC 6347 4.2.8: a new handshake from the same address+port replaces the old session
-        this.#end(entry, "client reconnected", false);
+        this.#end(entry, "reconnected", "client reconnected", false);
       }
       this.#open(key, datagram, peer, now);
     } catch (error) {
@@ -211,12 +211,12 @@ export class DtlsServer {
         if (!entry.established && now - entry.opened >= this.#handshakeTimeoutMs) {
           this.#counters.handshakesExpired++;
           this.#episodes.note("expired", now, () => `dtls: handshake ${entry.id} not established ${this.#handshakeTimeoutMs} ms after its ClientHello, freed`);
-          this.#remove(entry, "handshake deadline passed");
+          this.#remove(entry, { kind: "deadline", detail: "handshake deadline passed" });
           continue;
         }
         if (now - entry.lastActive >= this.#idleTimeoutMs) {
           this.#counters.evicted++;
-          this.#end(entry, "idle", true);
+          this.#end(entry, "idle", "idle", true);
           continue;
         }
         const deadline = entry.native.deadline;
@@ -227,7 +227,7 @@ export class DtlsServer {
         }
       } catch (error) {
         this.#error(now, () => `dtls: tick of ${entry.id} failed: ${error}`);
-        this.#remove(entry, "internal error");
+        this.#remove(entry, { kind: "internal", detail: "internal error" });
       }
     }
   }
@@ -235,12 +235,12 @@ export class DtlsServer {
   /** Ends `peer`'s session with close_notify. */
   close(peer: Peer): void {
     const entry = this.#sessions.get(peerTransportId(peer));
-    if (entry) this.#end(entry, "closed", true);
+    if (entry) this.#end(entry, "closed", "closed", true);
   }
 
   /** Ends every session with close_notify. The server keeps accepting new ones. */
   closeAll(): void {
-    for (const entry of [...this.#sessions.values()]) this.#end(entry, "closed", true);
+    for (const entry of [...this.#sessions.values()]) this.#end(entry, "closed", "closed", true);
   }
 
   /** closeAll(), then frees the shared state; receive() ignores everything afterwards. */
@@ -301,7 +301,7 @@ export class DtlsServer {
     }
     if (!victim) return false;
     this.#counters.evicted++;
-    this.#end(victim, "evicted for a new peer", true);
+    this.#end(victim, "evicted", "evicted for a new peer", true);
     return true;
   }
 
@@ -340,61 +340,40 @@ export class DtlsServer {
 
   /** Sends what the binding queued; how many datagrams went. */
   #flush(entry: Entry, now: number): number {
-    let count = 0;
-    for (; count < MAX_RECORDS_PER_CALL; count++) {
-      const out = entry.native.output();
-      if (!out) break;
-      try {
-        this.#options.send(new Uint8Array(out), entry.peer);
-      } catch (error) {
-        this.#error(now, () => `dtls: send to ${entry.id} failed: ${error}`);
-      }
-    }
-    return count;
+    return flush(entry.native, (record) => this.#options.send(record, entry.peer), (error) => this.#error(now, () => `dtls: send to ${entry.id} failed: ${error}`));
   }
 
   /** Hands decrypted records to onData; how many. */
   #deliver(entry: Entry, now: number): number {
-    let count = 0;
-    while (count < MAX_RECORDS_PER_CALL) {
-      const plaintext = entry.native.read();
-      if (!plaintext) break;
-      count++;
-      try {
-        this.#options.onData(new Uint8Array(plaintext), entry.peer, entry.id);
-      } catch (error) {
-        this.#error(now, () => `dtls: onData of ${entry.id} threw: ${error}`);
-      }
-      if (this.#sessions.get(entry.key) !== entry) break; // the handler closed it
-    }
-    return count;
+    return deliver(
+      entry.native,
+      (data) => this.#options.onData(data, entry.peer, entry.id),
+      () => this.#sessions.get(entry.key) === entry, // the handler may close it
+      (error) => this.#error(now, () => `dtls: onData of ${entry.id} threw: ${error}`),
+    );
   }
 
   /** Acts on the state the binding reports after a call. */
   #settle(entry: Entry): void {
     if (this.#sessions.get(entry.key) !== entry) return;
-    const state = entry.native.state;
-    if (state === ESTABLISHED && !entry.established) {
+    const settled = settle(entry.native, entry.established);
+    if (settled.event === "established") {
       entry.established = true;
       this.#counters.handshakesCompleted++;
       this.#log(`dtls: ${entry.id} established (${entry.native.suite}, ${credentialOf(entry.native) ?? "no credentials presented"})`);
-    } else if (state === FAILED) {
-      const reason = entry.native.reason ?? "failed";
-      if (!entry.established) {
+    } else if (settled.event === "ended") {
+      const { end, failure } = settled;
+      if (failure && !entry.established) {
         this.#counters.handshakesFailed++;
         const credential = credentialOf(entry.native);
-        this.#log(`dtls: handshake ${entry.id} failed: ${reason}${credential ? ` (${credential})` : ""}`);
-      } else this.#log(`dtls: ${entry.id} failed: ${reason}`);
-      this.#remove(entry, reason, true);
-    } else if (state === CLOSED) {
-      this.#remove(entry, entry.native.reason ?? "closed");
-    } else if (state !== HANDSHAKING && state !== ESTABLISHED) {
-      this.#remove(entry, "unknown state");
+        this.#log(`dtls: handshake ${entry.id} failed: ${end.detail}${credential ? ` (${credential})` : ""}`);
+      } else if (failure) this.#log(`dtls: ${entry.id} failed: ${end.detail}`);
+      this.#remove(entry, end, failure);
     }
   }
 
-  /** Ends a session: close_notify when asked and established, then frees it. */
-  #end(entry: Entry, reason: string, notify: boolean): void {
+  /** Ends a session for a reason of ours: close_notify when asked and established, then frees it. */
+  #end(entry: Entry, kind: DtlsEndKind, detail: string, notify: boolean): void {
     try {
       if (notify) {
         const now = this.#options.now();
@@ -404,11 +383,11 @@ export class DtlsServer {
     } catch (error) {
       this.#error(this.#options.now(), () => `dtls: close of ${entry.id} failed: ${error}`);
     }
-    this.#remove(entry, reason);
+    this.#remove(entry, { kind, detail });
   }
 
   /** Frees a session and runs onClose; `logged`: its end is in the log already. */
-  #remove(entry: Entry, reason: string, logged = false): void {
+  #remove(entry: Entry, end: DtlsEnd, logged = false): void {
     if (this.#sessions.get(entry.key) !== entry) return;
     this.#sessions.delete(entry.key);
     try {
@@ -416,9 +395,9 @@ export class DtlsServer {
     } catch {
       // already freed
     }
-    if (entry.established && !logged) this.#log(`dtls: ${entry.id} ended: ${reason}`);
+    if (entry.established && !logged) this.#log(`dtls: ${entry.id} ended: ${end.detail}`);
     try {
-      this.#options.onClose?.(entry.peer, entry.id, reason);
+      this.#options.onClose?.(entry.peer, entry.id, end);
     } catch (error) {
       this.#error(this.#options.now(), () => `dtls: onClose of ${entry.id} threw: ${error}`);
     }

@@ -1,0 +1,82 @@
+/*
+ * The one pump between a native DTLS session (binding.js) and its owner, shared by
+ * the session table (server.ts) and the client (client.ts): after every call into
+ * Mbed TLS, what it queued goes out (flush), decrypted records go up (deliver), and
+ * the session's state becomes one outcome (settle). Pure: the owner passes its
+ * send/onData and decides what an outcome means (counters, logs, onOpen/onClose).
+ *
+ * Why a session ends, as a kind with the binding's or the owner's words beside it
+ * (RFC 6347 sec 4.1.1.1 alerts, 4.2.4 handshake timers): "peer-closed" (close_notify),
+ * "failed" (a fatal alert or error, handshake or not), "timeout" (the handshake's
+ * retransmissions ran out), "closed" (the owner's close()), "idle", "evicted",
+ * "reconnected" (the same peer began a new handshake), "deadline" (a handshake took
+ * too long), "internal" (the binding threw or reported a state it should not).
+ */
+import { CLOSED, ESTABLISHED, FAILED, HANDSHAKING, type DTLSSession } from "./binding";
+
+export type DtlsEndKind = "peer-closed" | "failed" | "timeout" | "closed" | "idle" | "evicted" | "reconnected" | "deadline" | "internal";
+
+export interface DtlsEnd {
+  kind: DtlsEndKind;
+  /** what happened, in words for logs ("close_notify from peer", "bad record mac (wrong key?)") */
+  detail: string;
+}
+
+/** At most this many records move per call either way: a flood of tiny records cannot pin the loop. */
+export const MAX_RECORDS_PER_CALL = 32;
+
+/** Sends what the session queued; returns how many datagrams went. `send` may throw: `error` hears of it. */
+export function flush(session: DTLSSession, send: (record: Uint8Array) => void, error: (reason: unknown) => void): number {
+  let count = 0;
+  for (; count < MAX_RECORDS_PER_CALL; count++) {
+    const out = session.output();
+    if (!out) break;
+    try {
+      send(new Uint8Array(out));
+    } catch (reason) {
+      error(reason);
+    }
+  }
+  return count;
+}
+
+/**
+ * Hands decrypted records to `onData`; returns how many. Stops early when `current()`
+ * says the handler closed the session.
+ */
+export function deliver(session: DTLSSession, onData: (data: Uint8Array) => void, current: () => boolean, error: (reason: unknown) => void): number {
+  let count = 0;
+  while (count < MAX_RECORDS_PER_CALL) {
+    const plaintext = session.read();
+    if (!plaintext) break;
+    count++;
+    try {
+      onData(new Uint8Array(plaintext));
+    } catch (reason) {
+      error(reason);
+    }
+    if (!current()) break;
+  }
+  return count;
+}
+
+export type Settled = { event: "none" } | { event: "established" } | { event: "ended"; end: DtlsEnd; failure: boolean };
+
+const NONE: Settled = Object.freeze({ event: "none" });
+const ESTABLISHED_NOW: Settled = Object.freeze({ event: "established" });
+
+/** What the session's state means now, given whether its owner already saw it established. */
+export function settle(session: DTLSSession, established: boolean): Settled {
+  const state = session.state;
+  if (state === ESTABLISHED) return established ? NONE : ESTABLISHED_NOW;
+  if (state === HANDSHAKING) return NONE;
+  if (state === FAILED) {
+    const detail = session.reason ?? "failed";
+    return { event: "ended", end: { kind: /timed out/.test(detail) ? "timeout" : "failed", detail }, failure: true };
+  }
+  if (state === CLOSED) {
+    const detail = session.reason ?? "closed";
+    return { event: "ended", end: { kind: /close_notify/.test(detail) ? "peer-closed" : "closed", detail }, failure: false };
+  }
+  return { event: "ended", end: { kind: "internal", detail: "unknown state" }, failure: false };
+}
