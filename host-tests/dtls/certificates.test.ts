@@ -190,7 +190,7 @@ test("bad credentials are refused when the server or client is made, naming the 
     [() => new DtlsServer({ send() {}, now: () => 0, onData() {} }), /no credentials/],
     [() => new DtlsClient({ cert: c().pem("client"), key: c().keyPem("client"), send() {}, now: () => 0, onData() {} }), /needs ca/],
     [() => new DtlsClient({ send() {}, now: () => 0, onData() {} }), /no credentials/],
-    [() => new DTLSContext(undefined, undefined, 0, undefined, c().pem("server")), /certificate and private key go together/],
+    [() => new DTLSContext({ certificate: c().pem("server") }), /certificate and private key go together/],
   ];
   for (const [make, message] of cases) {
     const error = assert.throws(make, message) as Error;

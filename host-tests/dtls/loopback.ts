@@ -39,7 +39,7 @@ export class TestClient {
 
   constructor(readonly net: Loopback, port: number, identity: string = IDENTITY, key: Uint8Array = KEY, flags = 0, suites?: readonly number[]) {
     this.peer = { address: "127.0.0.1", port };
-    this.context = new DTLSContext(ArrayBuffer.fromString(identity), key, CLIENT | flags, suites);
+    this.context = new DTLSContext({ identity: ArrayBuffer.fromString(identity), key, flags: CLIENT | flags, suites });
     this.session = new DTLSSession(this.context, "");
   }
 

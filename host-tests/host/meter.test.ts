@@ -19,11 +19,11 @@ test("the host defines no allocator of its own: calloc and free are the C librar
 });
 
 test("the meter sees a DTLS context's allocations and their release, and nothing of XS's", () => {
-  const keep = new DTLSContext(ArrayBuffer.fromString("CoAP"), ArrayBuffer.fromString("esp32c3_key"), 0);
+  const keep = new DTLSContext({ identity: ArrayBuffer.fromString("CoAP"), key: ArrayBuffer.fromString("esp32c3_key") });
   try {
     gc();
     const before = native();
-    const context = new DTLSContext(ArrayBuffer.fromString("CoAP"), ArrayBuffer.fromString("esp32c3_key"), 0);
+    const context = new DTLSContext({ identity: ArrayBuffer.fromString("CoAP"), key: ArrayBuffer.fromString("esp32c3_key") });
     const held = native();
     assert.atLeast(held.bytes - before.bytes, 1000, "a server context holds its ssl config and cookie key");
     assert.less(held.bytes - before.bytes, 64 * 1024, "and not much more");

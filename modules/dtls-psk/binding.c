@@ -586,6 +586,41 @@ static int given(xsMachine* the, int argument)
 	return (xsmcArgc > argument) && xsmcTest(xsArg(argument));
 }
 
+/*
+ * The context's options object, read once into the constructor's variables (as
+ * Moddable's own constructors read theirs): kOption* is the variable's index.
+ */
+enum {
+	kOptionIdentity = 0,
+	kOptionKey,
+	kOptionFlags,
+	kOptionSuites,
+	kOptionCertificate,
+	kOptionPrivateKey,
+	kOptionCa,
+	kOptionCount,
+	kOptionScratch = kOptionCount,
+};
+
+static void readOptions(xsMachine* the)
+{
+	static const char* const names[kOptionCount] = { "identity", "key", "flags", "suites", "certificate", "privateKey", "ca" };
+	int i;
+	xsmcVars(kOptionCount + 1);
+	if ((xsmcArgc < 1) || !xsmcTest(xsArg(0)))
+		xsTypeError("options required");
+	for (i = 0; i < kOptionCount; i++) {
+		if (xsmcHas(xsArg(0), xsID(names[i])))
+			xsmcGet(xsVar(i), xsArg(0), xsID(names[i]));
+	}
+}
+
+/* an option that is there: not undefined or null */
+static int option(xsMachine* the, int index)
+{
+	return xsmcTest(xsVar(index));
+}
+
 #if DTLS_CERTIFICATES
 enum { kParseChain, kParseKey };
 
@@ -604,7 +639,7 @@ static int isPem(const unsigned char* data, size_t length)
  * SEC1 or PKCS#8) handed in as bytes. PEM is copied to add the terminator; the copy of
  * a key is zeroized. Nothing is allocated by XS here, so `data` stays put.
  */
-static int parseCredential(xsMachine* the, int argument, int kind, void* into)
+static int parseCredential(xsMachine* the, int index, int kind, void* into)
 {
 	void* data;
 	xsUnsignedValue length;
@@ -612,7 +647,7 @@ static int parseCredential(xsMachine* the, int argument, int kind, void* into)
 	const unsigned char* bytes;
 	size_t size;
 	int error;
-	xsmcGetBufferReadable(xsArg(argument), &data, &length);
+	xsmcGetBufferReadable(xsVar(index), &data, &length);
 	if ((length == 0) || (length > DTLS_CREDENTIAL_MAX))
 		return -1;
 	bytes = data;
@@ -637,18 +672,18 @@ static int parseCredential(xsMachine* the, int argument, int kind, void* into)
 }
 #endif
 
-/* certificate (4), privateKey (5), ca (6): parsed into the context; errors name the argument, never its content */
+/* the certificate, privateKey and ca options: parsed into the context; errors name the option, never its content */
 static void configureCertificates(xsMachine* the, DTLSContext c)
 {
 #if DTLS_CERTIFICATES
 	int error = 0;
-	if (given(the, 4) != given(the, 5))
+	if (option(the, kOptionCertificate) != option(the, kOptionPrivateKey))
 		xsRangeError("certificate and private key go together");
 	if (c->hasCertificate) {
-		error = parseCredential(the, 4, kParseChain, &c->ownChain);
+		error = parseCredential(the, kOptionCertificate, kParseChain, &c->ownChain);
 		if (error)
 			xsRangeError((error == -2) ? "no memory" : "invalid certificate");
-		error = parseCredential(the, 5, kParseKey, &c->ownKey);
+		error = parseCredential(the, kOptionPrivateKey, kParseKey, &c->ownKey);
 		if (!error)
 			error = checkPair(&c->ownChain.pk, &c->ownKey) ? -3 : 0;
 		if (!error)
@@ -657,7 +692,7 @@ static void configureCertificates(xsMachine* the, DTLSContext c)
 			xsRangeError((error == -2) ? "no memory" : (error == -3) ? "private key does not match the certificate" : "invalid private key");
 	}
 	if (c->hasCa) {
-		error = parseCredential(the, 6, kParseChain, &c->caChain);
+		error = parseCredential(the, kOptionCa, kParseChain, &c->caChain);
 		if (error)
 			xsRangeError((error == -2) ? "no memory" : "invalid ca");
 		mbedtls_ssl_conf_ca_chain(&c->conf, &c->caChain, NULL);
@@ -683,8 +718,9 @@ static void appendSuites(DTLSContext c, int* i, const int* suites)
 void xs_dtls_context_constructor(xsMachine* the)
 {
 	DTLSContext c;
-	int flags = (xsmcArgc > 2) ? xsmcToInteger(xsArg(2)) : 0;
-	int i = 0, error;
+	int flags, i = 0, error;
+	readOptions(the);
+	flags = option(the, kOptionFlags) ? xsmcToInteger(xsVar(kOptionFlags)) : 0;
 	if (gContexts == 0) {
 		error = rngStart();
 		if (error)
@@ -707,14 +743,14 @@ void xs_dtls_context_constructor(xsMachine* the)
 #endif
 	xsmcSetHostData(xsThis, c);   /* from here on the destructor frees it, even if we throw */
 	c->client = (flags & kFlagClient) ? 1 : 0;
-	c->hasPsk = given(the, 0);
-	c->hasCertificate = given(the, 4);
-	c->hasCa = given(the, 6);
-	if (given(the, 0) != given(the, 1))
+	c->hasPsk = option(the, kOptionIdentity);
+	c->hasCertificate = option(the, kOptionCertificate);
+	c->hasCa = option(the, kOptionCa);
+	if (option(the, kOptionIdentity) != option(the, kOptionKey))
 		xsRangeError("identity and key go together");
 	if (c->hasPsk) {
-		getBytes(the, &xsArg(0), c->identity, sizeof(c->identity), &c->identityLength, "identity");
-		getBytes(the, &xsArg(1), c->key, sizeof(c->key), &c->keyLength, "key");
+		getBytes(the, &xsVar(kOptionIdentity), c->identity, sizeof(c->identity), &c->identityLength, "identity");
+		getBytes(the, &xsVar(kOptionKey), c->key, sizeof(c->key), &c->keyLength, "key");
 	}
 	if (!c->hasPsk && !c->hasCertificate && !(c->client && c->hasCa))
 		xsRangeError("no credentials");
@@ -736,17 +772,16 @@ void xs_dtls_context_constructor(xsMachine* the)
 	mbedtls_ssl_conf_dtls_anti_replay(&c->conf, MBEDTLS_SSL_ANTI_REPLAY_ENABLED);
 	mbedtls_ssl_conf_handshake_timeout(&c->conf, DTLS_HANDSHAKE_MIN_MS, DTLS_HANDSHAKE_MAX_MS);
 	mbedtls_ssl_conf_read_timeout(&c->conf, 0);
-	if ((xsmcArgc > 3) && xsmcTest(xsArg(3))) {
+	if (option(the, kOptionSuites)) {
 		/* an explicit list of IANA suite numbers, in order (tests, or a narrower device build) */
 		int count;
-		xsmcVars(1);
-		xsmcGet(xsVar(0), xsArg(3), xsID("length"));
-		count = xsmcToInteger(xsVar(0));
+		xsmcGet(xsVar(kOptionScratch), xsVar(kOptionSuites), xsID("length"));
+		count = xsmcToInteger(xsVar(kOptionScratch));
 		if ((count < 1) || (count >= (int)(sizeof(c->ciphersuites) / sizeof(c->ciphersuites[0]))))
 			xsRangeError("invalid suites");
 		for (i = 0; i < count; i++) {
-			xsmcGetIndex(xsVar(0), xsArg(3), i);
-			c->ciphersuites[i] = xsmcToInteger(xsVar(0));
+			xsmcGetIndex(xsVar(kOptionScratch), xsVar(kOptionSuites), i);
+			c->ciphersuites[i] = xsmcToInteger(xsVar(kOptionScratch));
 			if ((c->ciphersuites[i] <= 0) || (c->ciphersuites[i] > 0xffff))
 				xsRangeError("invalid suites");
 		}

@@ -49,6 +49,18 @@ export const CERTIFICATE_SUITES: {
   readonly ECDHE_ECDSA_WITH_AES_128_CBC_SHA256: 0xc023;
 };
 
+/** What a DTLSContext is made of (one options object, as Moddable's own constructors take). */
+export interface DTLSContextOptions {
+  identity?: Bytes;
+  key?: Bytes;
+  /** CLIENT, PREFER_ECDHE */
+  flags?: number;
+  suites?: readonly number[];
+  certificate?: CredentialBytes;
+  privateKey?: CredentialBytes;
+  ca?: CredentialBytes;
+}
+
 /** The part shared by every session: ssl configuration, PSK, certificates, cookie secret. */
 export class DTLSContext {
   /**
@@ -65,15 +77,7 @@ export class DTLSContext {
    * CERTIFICATE_SUITES when there are certificates); numbers the library lacks are ignored.
    * Throws RangeError for bad credentials, naming the argument, never its content.
    */
-  constructor(
-    identity: Bytes | undefined,
-    key: Bytes | undefined,
-    flags?: number,
-    suites?: readonly number[],
-    certificate?: CredentialBytes,
-    privateKey?: CredentialBytes,
-    ca?: CredentialBytes,
-  );
+  constructor(options: DTLSContextOptions);
   /**
    * The stateless cookie exchange (RFC 6347 4.2.1) for a datagram from a peer without
    * a session: `true` when it is a ClientHello carrying a valid cookie for

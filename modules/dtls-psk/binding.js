@@ -31,7 +31,7 @@ export const CERTIFICATE_SUITES = Object.freeze({
 });
 
 export class DTLSContext @ "xs_dtls_context_destructor" {
-	constructor(identity, key, flags, suites, certificate, privateKey, ca) @ "xs_dtls_context_constructor";
+	constructor(options) @ "xs_dtls_context_constructor";
 	hello(datagram, transportId) @ "xs_dtls_context_hello";
 	close() @ "xs_dtls_context_close";
 }

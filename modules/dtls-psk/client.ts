@@ -104,15 +104,15 @@ export class DtlsClient {
     if (cert !== undefined && ca === undefined) throw new TypeError("dtls client: a certificate needs ca to verify the server");
     if (!psk && ca === undefined) throw new TypeError("dtls client: no credentials (psk, or ca for certificate mode)");
     this.#options = options;
-    this.#context = new DTLSContext(
-      psk ? ArrayBuffer.fromString(psk.identity) : undefined,
-      psk ? psk.key : undefined,
-      CLIENT | (options.preferEcdhe ? PREFER_ECDHE : 0),
-      options.suites,
-      cert,
-      key,
+    this.#context = new DTLSContext({
+      identity: psk ? ArrayBuffer.fromString(psk.identity) : undefined,
+      key: psk ? psk.key : undefined,
+      flags: CLIENT | (options.preferEcdhe ? PREFER_ECDHE : 0),
+      suites: options.suites,
+      certificate: cert,
+      privateKey: key,
       ca,
-    );
+    });
   }
 
   get state(): DtlsClientState {

@@ -101,13 +101,13 @@ export function serverContext(options: Pick<DtlsServerOptions, "identity" | "key
   if (!psk && !certificate) throw new TypeError("dtls: no credentials (a PSK, a certificate, or both)");
   const mutual = certificate !== undefined && certificate.mutualAuth !== false;
   if (mutual && certificate.ca === undefined) throw new TypeError("dtls: mutual authentication needs certificate.ca (or mutualAuth: false)");
-  return new DTLSContext(
-    psk ? ArrayBuffer.fromString(options.identity!) : undefined,
-    psk ? options.key : undefined,
-    options.preferEcdhe ? PREFER_ECDHE : 0,
-    options.suites,
-    certificate?.cert,
-    certificate?.key,
-    mutual ? certificate.ca : undefined,
-  );
+  return new DTLSContext({
+    identity: psk ? ArrayBuffer.fromString(options.identity!) : undefined,
+    key: psk ? options.key : undefined,
+    flags: options.preferEcdhe ? PREFER_ECDHE : 0,
+    suites: options.suites,
+    certificate: certificate?.cert,
+    privateKey: certificate?.key,
+    ca: mutual ? certificate.ca : undefined,
+  });
 }

@@ -131,27 +131,35 @@ static void numberSlot(xsSlot* slot, double number)
 
 static void makeContext(xsSlot* context, const char* identity, const char* key, int flags, const int* suites, int suiteCount)
 {
-	xsSlot args[4];
+	xsSlot options, value;
 	int i;
 	*context = hostObject(xs_dtls_context_destructor);
-	bufferSlot(&args[0], (const unsigned char*)identity, strlen(identity));
-	bufferSlot(&args[1], (const unsigned char*)key, strlen(key));
-	memset(&args[2], 0, sizeof(args[2]));
-	shimSetInteger(&args[2], flags);
-	memset(&args[3], 0, sizeof(args[3]));
+	memset(&options, 0, sizeof(options));
+	memset(&value, 0, sizeof(value));
+	shimSetNewObject(the, &options);   /* { identity, key, flags, suites }, as options.ts builds it */
+	bufferSlot(&value, (const unsigned char*)identity, strlen(identity));
+	shimSet(the, &options, shimID("identity"), &value);
+	shimClear(&value);
+	bufferSlot(&value, (const unsigned char*)key, strlen(key));
+	shimSet(the, &options, shimID("key"), &value);
+	shimClear(&value);
+	shimSetInteger(&value, flags);
+	shimSet(the, &options, shimID("flags"), &value);
 	if (suiteCount) {
 		xsSlot item;
 		memset(&item, 0, sizeof(item));
-		shimSetNewArray(the, &args[3], 0);
+		shimClear(&value);
+		shimSetNewArray(the, &value, 0);
 		for (i = 0; i < suiteCount; i++) {
 			shimSetInteger(&item, suites[i]);
-			shimSetIndex(the, &args[3], i, &item);
+			shimSetIndex(the, &value, i, &item);
 		}
+		shimSet(the, &options, shimID("suites"), &value);
 	}
-	if (invoke(xs_dtls_context_constructor, context, args, 4))
+	shimClear(&value);
+	if (invoke(xs_dtls_context_constructor, context, &options, 1))
 		failure(the->error);
-	for (i = 0; i < 4; i++)
-		shimClear(&args[i]);
+	shimClear(&options);
 }
 
 /* ---- The server, as server.ts drives the binding ---- */

@@ -28,7 +28,7 @@ void shimClear(xsSlot* slot)
 		free(slot->string);
 	else if (slot->kind == shimBuffer)
 		free(slot->data);
-	else if (slot->kind == shimArray) {
+	else if ((slot->kind == shimArray) || (slot->kind == shimObject)) {
 		for (i = 0; i < slot->length; i++)
 			shimClear(&slot->items[i]);
 		free(slot->items);
@@ -201,8 +201,18 @@ static void copySlot(xsSlot* into, const xsSlot* from)
 		break;
 	}
 	case shimArray:
-		fprintf(stderr, "xsmc-shim: nested arrays are not supported\n");
-		abort();
+	case shimObject: {
+		size_t i, length = from->length;
+		xsSlot* items = allocate(sizeof(xsSlot) * (length ? length : 1));
+		memset(items, 0, sizeof(xsSlot) * (length ? length : 1));
+		for (i = 0; i < length; i++)
+			copySlot(&items[i], &from->items[i]);
+		prepare(into);
+		into->kind = from->kind;
+		into->items = items;
+		into->length = length;
+		break;
+	}
 	default:
 		prepare(into);
 		*into = *from;
@@ -238,18 +248,50 @@ void shimGetIndex(xsMachine* the, xsSlot* into, xsSlot* array, int index)
 
 void shimGet(xsMachine* the, xsSlot* into, xsSlot* object, int id)
 {
+	if (object->kind == shimObject) {
+		copySlot(into, &object->items[id]);
+		return;
+	}
 	if ((id != SHIM_ID_LENGTH) || (object->kind != shimArray))
-		shimThrow(the, "TypeError", "shim: only the length of an array");
+		shimThrow(the, "TypeError", "shim: only the length of an array or an option");
 	shimSetInteger(into, (int32_t)object->length);
 }
 
+int shimHas(xsMachine* the, xsSlot* object, int id)
+{
+	if (object->kind != shimObject)
+		shimThrow(the, "TypeError", "shim: not an options object");
+	return object->items[id].kind != shimUndefined;
+}
+
+void shimSetNewObject(xsMachine* the, xsSlot* slot)
+{
+	(void)the;
+	prepare(slot);
+	slot->kind = shimObject;
+	slot->length = SHIM_PROPERTIES;
+	slot->items = allocate(sizeof(xsSlot) * SHIM_PROPERTIES);
+	memset(slot->items, 0, sizeof(xsSlot) * SHIM_PROPERTIES);
+}
+
+void shimSet(xsMachine* the, xsSlot* object, int id, xsSlot* value)
+{
+	if (object->kind != shimObject)
+		shimThrow(the, "TypeError", "shim: not an options object");
+	copySlot(&object->items[id], value);
+}
+
+/* "length" of arrays, and the names DTLSContext's constructor reads from its options */
 int shimID(const char* name)
 {
-	if (strcmp(name, "length")) {
-		fprintf(stderr, "xsmc-shim: unknown property %s\n", name);
-		abort();
+	static const char* const names[SHIM_PROPERTIES] = { "", "length", "identity", "key", "flags", "suites", "certificate", "privateKey", "ca" };
+	int i;
+	for (i = 1; i < SHIM_PROPERTIES; i++) {
+		if (!strcmp(name, names[i]))
+			return i;
 	}
-	return SHIM_ID_LENGTH;
+	fprintf(stderr, "xsmc-shim: unknown property %s\n", name);
+	abort();
 }
 
 void shimVars(xsMachine* the, int count)

@@ -38,6 +38,7 @@ enum {
 	shimBuffer,
 	shimHost,
 	shimArray,
+	shimObject,                /* an options object: items[id] for each property id (shimID) */
 };
 
 typedef struct shimSlot {
@@ -47,13 +48,14 @@ typedef struct shimSlot {
 	double number;
 	char* string;              /* owned */
 	unsigned char* data;       /* shimBuffer: owned, exactly `length` bytes */
-	size_t length;             /* shimBuffer, shimArray */
+	size_t length;             /* shimBuffer, shimArray, shimObject (SHIM_PROPERTIES) */
 	void* host;                /* shimHost: host data */
 	void* destructor;          /* shimHost: the class's destructor, as XS keeps it */
-	struct shimSlot* items;    /* shimArray: owned */
+	struct shimSlot* items;    /* shimArray, shimObject: owned */
 } xsSlot;
 
-#define SHIM_VARS 4
+#define SHIM_VARS 8
+#define SHIM_PROPERTIES 9         /* "length" and the DTLSContext options, see shimID */
 
 typedef struct {
 	xsSlot* args;
@@ -84,6 +86,9 @@ void shimSetNewArray(xsMachine* the, xsSlot* slot, int length);
 void shimSetIndex(xsMachine* the, xsSlot* array, int index, xsSlot* value);
 void shimGetIndex(xsMachine* the, xsSlot* into, xsSlot* array, int index);
 void shimGet(xsMachine* the, xsSlot* into, xsSlot* object, int id);
+int shimHas(xsMachine* the, xsSlot* object, int id);
+void shimSetNewObject(xsMachine* the, xsSlot* slot);
+void shimSet(xsMachine* the, xsSlot* object, int id, xsSlot* value);
 int shimID(const char* name);
 void shimVars(xsMachine* the, int count);
 
@@ -114,6 +119,7 @@ void shimVars(xsMachine* the, int count);
 #define xsmcSetIndex(_ARRAY, _INDEX, _VALUE) shimSetIndex(the, &(_ARRAY), _INDEX, &(_VALUE))
 #define xsmcGetIndex(_INTO, _ARRAY, _INDEX) shimGetIndex(the, &(_INTO), &(_ARRAY), _INDEX)
 #define xsmcGet(_INTO, _OBJECT, _ID) shimGet(the, &(_INTO), &(_OBJECT), _ID)
+#define xsmcHas(_OBJECT, _ID) shimHas(the, &(_OBJECT), _ID)
 
 #define xsRangeError(...) shimThrow(the, "RangeError", __VA_ARGS__)
 #define xsTypeError(...) shimThrow(the, "TypeError", __VA_ARGS__)
