@@ -15,8 +15,8 @@
  *
  * Settings come from mc/config (manifest.json, certs/manifest.json, and mcconfig's
  * KEY=VALUE arguments, which arrive as strings). The device imports this module
- * once Wi-Fi is up and calls its default export; sockets bound to all addresses
- * keep serving when Wi-Fi reconnects.
+ * once the network is up (Wi-Fi; Ethernet on the qemu board) and calls its default
+ * export; sockets bound to all addresses keep serving when the link comes back.
  */
 import config from "mc/config";
 import Resource from "Resource";
