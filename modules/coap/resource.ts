@@ -8,10 +8,12 @@
  * a resource is a plain object.
  */
 import type { CoapOption } from "./codec";
+import type { MessageParts } from "./messagelayer";
 import type { LinkAttributes } from "./linkformat";
 import type { Peer } from "./messagelayer";
-import { Code, Option } from "./numbers";
-import { utf8Decode } from "./utf8";
+import { Code, Option, formatCode, isResponseCode } from "./numbers";
+import { setContentFormat, setETag, setMaxAge } from "./options";
+import { utf8Decode, utf8Encode } from "./utf8";
 
 export type Method = "GET" | "POST" | "PUT" | "DELETE";
 
@@ -135,4 +137,23 @@ export function observedRequest(request: CoapRequest): CoapRequest {
     notification: true,
     text: noText,
   };
+}
+
+/** The message parts of a handler's response; throws RangeError on a value that cannot be encoded. */
+export function responseParts(response: CoapResponse, defaultCode: number): Omit<MessageParts, "token"> {
+  const code = response.code ?? defaultCode;
+  if (!isResponseCode(code)) throw new RangeError(`not a response code: ${formatCode(code)}`);
+  const options: CoapOption[] = response.options ? response.options.slice() : [];
+  if (response.contentFormat !== undefined) setContentFormat(options, response.contentFormat);
+  if (response.maxAge !== undefined) setMaxAge(options, response.maxAge);
+  if (response.etag !== undefined) setETag(options, response.etag);
+  const payload =
+    response.payload === undefined ? NO_PAYLOAD : typeof response.payload === "string" ? utf8Encode(response.payload) : response.payload;
+  return { code, options, payload };
+}
+
+/** The 5.00 a handler that threw or rejected gets, its message as the diagnostic. */
+export function internalError(error: unknown): CoapResponse {
+  const text = error instanceof Error ? error.message : String(error);
+  return { code: Code.INTERNAL_SERVER_ERROR, payload: text.slice(0, 64) };
 }

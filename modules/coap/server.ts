@@ -1,9 +1,11 @@
 /*
- * The CoAP server: routes requests to resources, checks what it cannot serve,
- * runs handlers (synchronous or asynchronous), adds Observe and Block2, and
- * pushes notifications. Sans-IO like the layers below it: datagrams in through
- * receive(), out through the injected send(); time from now(); timed work in
- * tick() at nextDeadline().
+ * The CoAP server: routes requests to resources and runs their handlers
+ * (synchronous or asynchronous, with a time limit), answers what it cannot serve,
+ * adds Block2. What is refused before routing, and the request's options read once,
+ * are check.ts's; notifications (registration, rendering, CON/NON, probes) are
+ * notifier.ts's. Sans-IO like the layers below it: datagrams in through receive(),
+ * out through the injected send(); time from now(); timed work in tick() at
+ * nextDeadline().
  *
  * RFC 7252 sec 5.4.1 (unrecognised critical option in a request: 4.02), 5.4.3 /
  * 5.4.5 (bad length or repetition: treated as unrecognised), 5.7.2 (proxy options:
@@ -18,50 +20,22 @@
  * request past the end of the representation gets 4.02.
  */
 import { sliceBlock, needsBlockwise } from "./block2";
+import { checkRequest, type Refusal } from "./check";
 import type { CoapOption } from "./codec";
 import { LimitLog, type LimitName } from "./limitlog";
 import { filterLinks, formatLinks, type Link } from "./linkformat";
 import { Exchange, MessageLayer, peerKey, type MessageParts, type Peer } from "./messagelayer";
-import {
-  Code,
-  ContentFormat,
-  DEFAULT_LIMITS,
-  DEFAULT_TRANSPORT,
-  Option,
-  RESERVED_BLOCK_SZX,
-  codeClass,
-  formatCode,
-  isCritical,
-  isResponseCode,
-  type Limits,
-  type TransportParams,
-} from "./numbers";
-import { ObserveRegistry, type Observer } from "./observe";
-import {
-  OPTION_FORMATS,
-  encodeUint,
-  getAccept,
-  getBlock1,
-  getBlock2,
-  getContentFormat,
-  getObserve,
-  getUriPath,
-  getUriQuery,
-  optionName,
-  setBlock2,
-  setContentFormat,
-  setETag,
-  setMaxAge,
-  setObserve,
-  setUint,
-  splitPath,
-} from "./options";
+import { Code, ContentFormat, DEFAULT_LIMITS, DEFAULT_TRANSPORT, Option, codeClass, type Limits, type TransportParams } from "./numbers";
+import { Notifier } from "./notifier";
+import { ObserveRegistry } from "./observe";
+import { encodeUint, setBlock2, setUint, splitPath, type BlockValue } from "./options";
 import {
   DEFAULT_SUCCESS,
   METHOD_BY_CODE,
   handlerFor,
+  internalError,
   makeRequest,
-  observedRequest,
+  responseParts,
   type CoapRequest,
   type CoapResponse,
   type Handler,
@@ -96,23 +70,6 @@ export interface ServerStats {
 
 export const WELL_KNOWN_CORE = ".well-known/core";
 
-/** Request options the server acts on; any other critical option gets 4.02. */
-const UNDERSTOOD = new Set<number>([
-  Option.URI_HOST, // one host: any value names it
-  Option.URI_PORT,
-  Option.URI_PATH,
-  Option.URI_QUERY,
-  Option.ACCEPT,
-  Option.CONTENT_FORMAT,
-  Option.OBSERVE,
-  Option.BLOCK2,
-  Option.BLOCK1,
-  Option.SIZE2,
-  Option.SIZE1,
-  Option.PROXY_URI, // understood in order to answer 5.05
-  Option.PROXY_SCHEME,
-]);
-
 const EMPTY = new Uint8Array(0);
 
 /** A stand-in when no random source is injected: xorshift32 seeded from the clock. */
@@ -133,13 +90,6 @@ interface AsyncExchange {
   key: string;
 }
 
-/** The outcome of checking a request before any handler runs. */
-interface Refusal {
-  code: number;
-  diagnostic: string;
-  options?: CoapOption[];
-}
-
 export class CoapServer {
   #resources = new Map<string, Resource>();
   #layer: MessageLayer;
@@ -149,8 +99,7 @@ export class CoapServer {
   #log: (message: string) => void;
   #limitLog: LimitLog;
   #async = new Set<AsyncExchange>();
-  /** #probing as a value, made once: nextDeadline() hands it to the registry per datagram */
-  #probingFn = (observer: Observer): boolean => this.#probing(observer);
+  #notifier: Notifier;
   /** asynchronous handlers running per resource path key */
   #asyncPerResource = new Map<string, number>();
 
@@ -172,6 +121,16 @@ export class CoapServer {
       limits: this.#limits,
       transport: { ...DEFAULT_TRANSPORT, ...options.transport },
       onRequest: (exchange) => this.#handle(exchange),
+    });
+    this.#notifier = new Notifier({
+      layer: this.#layer,
+      observe: this.#observe,
+      limits: this.#limits,
+      limitLog: this.#limitLog,
+      now: this.#now,
+      log: this.#log,
+      resource: (key) => this.#resources.get(key),
+      run: (handler, request, done) => this.#run(handler, request, done),
     });
     this.add(WELL_KNOWN_CORE, {
       hidden: true,
@@ -206,7 +165,7 @@ export class CoapServer {
   nextDeadline(): number | undefined {
     let next = this.#layer.nextDeadline();
     for (const pending of this.#async) if (next === undefined || pending.deadline < next) next = pending.deadline;
-    const probe = this.#observe.nextProbe(this.#probingFn);
+    const probe = this.#observe.nextProbe(this.#notifier.probingFn);
     if (probe !== undefined && (next === undefined || probe < next)) next = probe;
     return next;
   }
@@ -222,9 +181,7 @@ export class CoapServer {
         this.#log(`handler timed out for ${peerKey(pending.exchange.peer)}`);
         this.#refuse(pending.exchange, { code: Code.SERVICE_UNAVAILABLE, diagnostic: "handler timed out" });
       }
-      for (const observer of this.#observe.all()) {
-        if (!this.#probing(observer) && this.#observe.probeDue(observer) <= now) this.#probe(observer);
-      }
+      this.#notifier.probe(now);
     } catch (error) {
       this.#log(`tick failed: ${error}`);
     }
@@ -233,7 +190,7 @@ export class CoapServer {
   /** The state of the resource at `path` changed: notify its observers. */
   notify(path: string): void {
     try {
-      this.#notify(splitPath(path).join("/"));
+      this.#notifier.notify(splitPath(path).join("/"));
     } catch (error) {
       this.#log(`notify ${path} failed: ${error}`);
     }
@@ -291,29 +248,21 @@ export class CoapServer {
 
   #handle(exchange: Exchange): void {
     const message = exchange.request;
-    const checked = this.#check(message.options, message.payload.length);
+    const checked = checkRequest(message, this.#limits);
     if ("refusal" in checked) return this.#refuse(exchange, checked.refusal);
-
-    // read only options that passed the checks: a malformed elective counts as absent (sec 5.4.3)
-    const options = checked.options;
-    const path = getUriPath(options)!;
-    const query = getUriQuery(options)!;
-    const block2 = getBlock2(options);
-    const key = path.join("/");
+    const { path, key, query, block2, accept, contentFormat } = checked.request;
     const resource = this.#resources.get(key);
     if (!resource) return this.#refuse(exchange, { code: Code.NOT_FOUND, diagnostic: "not found" });
     const method = METHOD_BY_CODE.get(message.code);
     const handler = method && handlerFor(resource, method);
     if (!method || !handler) return this.#refuse(exchange, { code: Code.METHOD_NOT_ALLOWED, diagnostic: "method not allowed" });
 
-    const contentFormat = getContentFormat(options);
-    const accept = getAccept(options);
     if ((method === "PUT" || method === "POST") && contentFormat !== undefined && resource.accepts && !resource.accepts.includes(contentFormat))
       return this.#refuse(exchange, { code: Code.UNSUPPORTED_CONTENT_FORMAT, diagnostic: `content format ${contentFormat} not supported` });
     if (accept !== undefined && resource.produces && !resource.produces.includes(accept))
       return this.#refuse(exchange, { code: Code.NOT_ACCEPTABLE, diagnostic: `cannot produce content format ${accept}` });
 
-    const observe = method === "GET" && resource.observable ? getObserve(options) : undefined;
+    const observe = method === "GET" && resource.observable ? checked.request.observe : undefined;
     // deregistration takes effect on receipt; the GET is then answered as usual (RFC 7641 sec 3.6)
     if (observe === 1) this.#observe.deregister(key, exchange.peer, message.token);
 
@@ -336,7 +285,7 @@ export class CoapServer {
       options: message.options,
       notification: false,
     });
-    this.#run(handler, request, (response) => this.#respond(exchange, request, key, resource, response, block2), exchange);
+    this.#run(handler, request, (response) => this.#respond(exchange, request, key, response, block2), exchange);
   }
 
   /**
@@ -386,41 +335,6 @@ export class CoapServer {
     return true;
   }
 
-  /**
-   * What must be refused before routing (options, proxying, bad paths, sizes);
-   * otherwise the options that are well-formed and understood.
-   */
-  #check(options: readonly CoapOption[], payloadLength: number): { refusal: Refusal } | { options: CoapOption[] } {
-    const refuse = (code: number, diagnostic: string, extra?: CoapOption[]) => ({ refusal: { code, diagnostic, options: extra } });
-    const seen = new Set<number>();
-    const usable: CoapOption[] = [];
-    for (const option of options) {
-      const format = OPTION_FORMATS.get(option.number);
-      const valid =
-        format !== undefined &&
-        UNDERSTOOD.has(option.number) &&
-        option.value.length >= format.minLength &&
-        option.value.length <= format.maxLength &&
-        (format.repeatable || !seen.has(option.number));
-      seen.add(option.number);
-      if (valid) usable.push(option);
-      // an elective option we cannot use is ignored (sec 5.4.1)
-      else if (isCritical(option.number)) return refuse(Code.BAD_OPTION, `bad option ${optionName(option.number)}`);
-    }
-    if (seen.has(Option.PROXY_URI) || seen.has(Option.PROXY_SCHEME)) return refuse(Code.PROXYING_NOT_SUPPORTED, "no proxy");
-    const path = getUriPath(usable);
-    if (!path) return refuse(Code.BAD_REQUEST, "Uri-Path is not UTF-8");
-    if (path.some((segment) => segment === "." || segment === "..")) return refuse(Code.BAD_REQUEST, "dot segment in Uri-Path");
-    if (!getUriQuery(usable)) return refuse(Code.BAD_REQUEST, "Uri-Query is not UTF-8");
-    const block2 = getBlock2(usable);
-    if (block2 && block2.szx === RESERVED_BLOCK_SZX) return refuse(Code.BAD_REQUEST, "Block2 SZX 7");
-    const block1 = getBlock1(usable);
-    const size1 = [{ number: Option.SIZE1, value: encodeUint(this.#limits.maxRequestPayload) }];
-    if (block1 && (block1.num > 0 || block1.more)) return refuse(Code.REQUEST_ENTITY_TOO_LARGE, "no block-wise requests", size1);
-    if (payloadLength > this.#limits.maxRequestPayload) return refuse(Code.REQUEST_ENTITY_TOO_LARGE, "payload too large", size1);
-    return { options: usable };
-  }
-
   #refuse(exchange: Exchange, refusal: Refusal): void {
     this.#send(exchange, {
       code: refusal.code,
@@ -439,48 +353,17 @@ export class CoapServer {
     }
   }
 
-  #respond(
-    exchange: Exchange,
-    request: CoapRequest,
-    key: string,
-    resource: Resource,
-    response: CoapResponse,
-    block2: ReturnType<typeof getBlock2>,
-  ): void {
+  #respond(exchange: Exchange, request: CoapRequest, key: string, response: CoapResponse, block2: BlockValue | undefined): void {
     let parts: Omit<MessageParts, "token">;
     try {
-      parts = buildParts(response, DEFAULT_SUCCESS[request.method]);
+      parts = responseParts(response, DEFAULT_SUCCESS[request.method]);
     } catch (error) {
       this.#log(`bad response from /${key}: ${error}`);
       parts = { code: Code.INTERNAL_SERVER_ERROR, options: [], payload: EMPTY };
     }
-    const success = codeClass(parts.code) === 2;
-    let szx = this.#limits.defaultBlockSzx;
-
-    if (request.observe === 0) {
-      if (success && (!block2 || block2.num === 0)) {
-        const now = this.#now();
-        const kept = observedRequest(request);
-        const { result, displaced } = this.#observe.register({
-          path: key,
-          peer: exchange.peer,
-          peerKey: peerKey(exchange.peer),
-          token: kept.token,
-          request: kept,
-          szx: block2 ? Math.min(block2.szx, szx) : szx,
-          sinceCon: 0,
-          lastCon: now,
-          confirmedAt: now,
-        }, now);
-        if (result !== "full") setObserve(parts.options, this.#observe.nextSequence(key));
-        else this.#limitLog.hit("observers", `observer limit reached (${this.#limits.maxObserversPerResource} per resource, ${this.#limits.maxObservers} in all), none silent for ${this.#limits.observerStaleAfter / 1000} s: new registrations are answered without Observe`);
-        if (displaced) this.#endDisplaced(displaced);
-      } else if (!success) {
-        // an error ends an existing observation with this token (RFC 7641 sec 4.2)
-        this.#observe.deregister(key, exchange.peer, request.token);
-      }
-    }
-    if (success && needsBlockwise(parts.payload.length, block2, szx)) {
+    if (request.observe === 0) this.#notifier.registered(key, exchange.peer, request, block2, parts);
+    const szx = this.#limits.defaultBlockSzx;
+    if (codeClass(parts.code) === 2 && needsBlockwise(parts.payload.length, block2, szx)) {
       const slice = sliceBlock(parts.payload, block2, szx);
       if (!slice) return this.#refuse(exchange, { code: Code.BAD_OPTION, diagnostic: "Block2 past the end" });
       if (slice.block.num === 0) setUint(parts.options, Option.SIZE2, parts.payload.length);
@@ -489,128 +372,8 @@ export class CoapServer {
     }
     this.#send(exchange, parts);
   }
-
-  // ---- notifications ----
-
-  #notify(key: string): void {
-    const resource = this.#resources.get(key);
-    const observers = this.#observe.observers(key);
-    if (!resource?.get || observers.length === 0) return;
-    const sequence = this.#observe.nextSequence(key);
-    // render once per distinct representation asked for (Accept + query), not per observer
-    const groups = new Map<string, Observer[]>();
-    for (const observer of observers) {
-      const group = `${observer.request.accept}|${observer.request.query.join("&")}`;
-      const list = groups.get(group);
-      if (list) list.push(observer);
-      else groups.set(group, [observer]);
-    }
-    for (const group of groups.values()) {
-      this.#run(resource.get, group[0].request, (response) => {
-        for (const observer of group) {
-          if (this.#observe.isCurrent(observer)) this.#sendNotification(observer, resource, response, sequence);
-        }
-      });
-    }
-  }
-
-  /** Whether a CON notification to this observer is in flight (its answer is the sign of life awaited). */
-  #probing(observer: Observer): boolean {
-    return observer.pendingMid !== undefined && this.#layer.isPending(observer.peer, observer.pendingMid);
-  }
-
-  /** A liveness probe: the current state, confirmable, to an observer silent for observerProbeInterval. */
-  #probe(observer: Observer): void {
-    const resource = this.#resources.get(observer.path);
-    if (!resource?.get) return;
-    const sequence = this.#observe.nextSequence(observer.path);
-    this.#run(resource.get, observer.request, (response) => {
-      if (this.#observe.isCurrent(observer)) this.#sendNotification(observer, resource, response, sequence);
-    });
-  }
-
-  /** An observer that lost its place to a new registration: told, in case it still listens (RFC 7641 sec 4.2). */
-  #endDisplaced(observer: Observer): void {
-    this.#limitLog.hit("observers", `observer tables full: a new registration takes the place of one silent for over ${this.#limits.observerStaleAfter / 1000} s`);
-    if (this.#probing(observer)) this.#layer.cancel(observer.peer, observer.pendingMid!);
-    try {
-      this.#layer.sendNonConfirmable({ code: Code.SERVICE_UNAVAILABLE, token: observer.token, options: [], payload: utf8Encode("observation ended") }, observer.peer);
-    } catch (error) {
-      this.#log(`cannot tell ${observer.peerKey} its observation ended: ${error}`);
-    }
-  }
-
-  #sendNotification(observer: Observer, resource: Resource, response: CoapResponse, sequence: number): void {
-    let parts: MessageParts;
-    try {
-      parts = { ...buildParts(response, Code.CONTENT), token: observer.token };
-    } catch (error) {
-      this.#log(`bad notification from /${observer.path}: ${error}`);
-      parts = { code: Code.INTERNAL_SERVER_ERROR, options: [], payload: EMPTY, token: observer.token };
-    }
-    const success = codeClass(parts.code) === 2;
-    if (success) {
-      setObserve(parts.options, sequence);
-      if (needsBlockwise(parts.payload.length, undefined, observer.szx)) {
-        // RFC 7959 sec 3.4: the first block; the client GETs the rest
-        const slice = sliceBlock(parts.payload, undefined, observer.szx)!;
-        setUint(parts.options, Option.SIZE2, parts.payload.length);
-        setBlock2(parts.options, slice.block);
-        parts.payload = slice.payload;
-      }
-    } else {
-      // an error response ends the observation (RFC 7641 sec 4.2); it carries no Observe
-      this.#observe.remove(observer);
-    }
-
-    const now = this.#now();
-    const inFlight = observer.pendingMid !== undefined && this.#layer.isPending(observer.peer, observer.pendingMid);
-    try {
-      if (resource.confirmableNotifications || this.#observe.shouldConfirm(observer, now, inFlight)) {
-        observer.sinceCon = 0;
-        observer.lastCon = now;
-        const mid: number = this.#layer.sendConfirmable(parts, observer.peer, {
-          supersedes: inFlight ? observer.pendingMid : undefined,
-          onDone: (outcome) => {
-            if (observer.pendingMid === mid) observer.pendingMid = undefined;
-            if (outcome === "ack") observer.confirmedAt = this.#now();
-            if (outcome === "reset" || outcome === "timeout" || outcome === "evicted") {
-              if (this.#observe.remove(observer)) this.#log(`observer ${observer.peerKey} of /${observer.path} removed: ${outcome}`);
-            }
-          },
-        });
-        observer.pendingMid = mid;
-      } else {
-        observer.sinceCon++;
-        this.#layer.sendNonConfirmable(parts, observer.peer, () => {
-          this.#observe.remove(observer);
-        });
-      }
-    } catch (error) {
-      this.#log(`cannot send notification to ${observer.peerKey}: ${error}`);
-      this.#observe.remove(observer);
-    }
-  }
 }
 
 function maxAgeOption(seconds: number): CoapOption {
   return { number: Option.MAX_AGE, value: encodeUint(seconds) };
-}
-
-function internalError(error: unknown): CoapResponse {
-  const text = error instanceof Error ? error.message : String(error);
-  return { code: Code.INTERNAL_SERVER_ERROR, payload: text.slice(0, 64) };
-}
-
-/** The message parts of a handler's response; throws RangeError on a value that cannot be encoded. */
-function buildParts(response: CoapResponse, defaultCode: number): Omit<MessageParts, "token"> {
-  const code = response.code ?? defaultCode;
-  if (!isResponseCode(code)) throw new RangeError(`not a response code: ${formatCode(code)}`);
-  const options: CoapOption[] = response.options ? response.options.slice() : [];
-  if (response.contentFormat !== undefined) setContentFormat(options, response.contentFormat);
-  if (response.maxAge !== undefined) setMaxAge(options, response.maxAge);
-  if (response.etag !== undefined) setETag(options, response.etag);
-  const payload =
-    response.payload === undefined ? EMPTY : typeof response.payload === "string" ? utf8Encode(response.payload) : response.payload;
-  return { code, options, payload };
 }

@@ -1,0 +1,180 @@
+/*
+ * Notifications (RFC 7641): registering an observer from a successful GET, and
+ * pushing each new state to the observers of a resource. It owns the grouping
+ * (one render per representation asked for: Accept + query), the rendering (the
+ * resource's own GET handler, run with the registration's request), the CON/NON
+ * choice (observe.ts decides, the message layer sends) and the liveness probes of
+ * silent observers. observe.ts keeps the lists; this file talks to the network.
+ *
+ * RFC 7641 sec 3.2 / 4.2 (an error response ends the observation and carries no
+ * Observe), 4.4 (sequence numbers), 4.5 (a CON every N-th and every 24 h; an
+ * unacknowledged CON removes the observer; a newer notification supersedes one in
+ * flight); RFC 7959 sec 3.4 (a large notification: its first block, with Size2).
+ */
+import { sliceBlock, needsBlockwise } from "./block2";
+import type { LimitLog } from "./limitlog";
+import { peerKey, type MessageLayer, type MessageParts, type Peer } from "./messagelayer";
+import { Code, Option, codeClass, type Limits } from "./numbers";
+import type { ObserveRegistry, Observer } from "./observe";
+import { setBlock2, setObserve, setUint, type BlockValue } from "./options";
+import { observedRequest, responseParts, type CoapRequest, type CoapResponse, type Handler, type Resource } from "./resource";
+import { utf8Encode } from "./utf8";
+
+export interface NotifierContext {
+  layer: MessageLayer;
+  observe: ObserveRegistry;
+  limits: Limits;
+  limitLog: LimitLog;
+  now(): number;
+  log(message: string): void;
+  /** the resource served at a path key */
+  resource(key: string): Resource | undefined;
+  /** runs a handler (sync or async), then `done` with its response or a 5.00 */
+  run(handler: Handler, request: CoapRequest, done: (response: CoapResponse) => void): void;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export class Notifier {
+  #c: NotifierContext;
+  /** probing() as a value, made once: the registry's nextProbe() gets it per datagram */
+  readonly probingFn = (observer: Observer): boolean => this.probing(observer);
+
+  constructor(context: NotifierContext) {
+    this.#c = context;
+  }
+
+  /**
+   * A successful answer to a GET with Observe 0 registers its observer and gets an
+   * Observe option (unless the tables are full); an error ends an observation with
+   * that token. `parts` is the response about to go out.
+   */
+  registered(key: string, peer: Peer, request: CoapRequest, block2: BlockValue | undefined, parts: Omit<MessageParts, "token">): void {
+    const c = this.#c;
+    const success = codeClass(parts.code) === 2;
+    if (!success) {
+      c.observe.deregister(key, peer, request.token);
+      return;
+    }
+    if (block2 && block2.num !== 0) return;
+    const now = c.now();
+    const kept = observedRequest(request);
+    const szx = c.limits.defaultBlockSzx;
+    const { result, displaced } = c.observe.register({
+      path: key,
+      peer,
+      peerKey: peerKey(peer),
+      token: kept.token,
+      request: kept,
+      szx: block2 ? Math.min(block2.szx, szx) : szx,
+      sinceCon: 0,
+      lastCon: now,
+      confirmedAt: now,
+    }, now);
+    if (result !== "full") setObserve(parts.options, c.observe.nextSequence(key));
+    else c.limitLog.hit("observers", `observer limit reached (${c.limits.maxObserversPerResource} per resource, ${c.limits.maxObservers} in all), none silent for ${c.limits.observerStaleAfter / 1000} s: new registrations are answered without Observe`);
+    if (displaced) this.#endDisplaced(displaced);
+  }
+
+  /** The resource at `key` changed: one render per representation asked for, then a notification to each observer. */
+  notify(key: string): void {
+    const c = this.#c;
+    const resource = c.resource(key);
+    const observers = c.observe.observers(key);
+    if (!resource?.get || observers.length === 0) return;
+    const sequence = c.observe.nextSequence(key);
+    const groups = new Map<string, Observer[]>();
+    for (const observer of observers) {
+      const group = `${observer.request.accept}|${observer.request.query.join("&")}`;
+      const list = groups.get(group);
+      if (list) list.push(observer);
+      else groups.set(group, [observer]);
+    }
+    for (const group of groups.values()) {
+      c.run(resource.get, group[0].request, (response) => {
+        for (const observer of group) {
+          if (c.observe.isCurrent(observer)) this.#send(observer, resource, response, sequence);
+        }
+      });
+    }
+  }
+
+  /** Liveness probes due at `now`: the current state, confirmable, to each observer silent for observerProbeInterval. */
+  probe(now: number): void {
+    const c = this.#c;
+    for (const observer of c.observe.all()) {
+      if (this.probing(observer) || c.observe.probeDue(observer) > now) continue;
+      const resource = c.resource(observer.path);
+      if (!resource?.get) continue;
+      const sequence = c.observe.nextSequence(observer.path);
+      c.run(resource.get, observer.request, (response) => {
+        if (c.observe.isCurrent(observer)) this.#send(observer, resource, response, sequence);
+      });
+    }
+  }
+
+  /** Whether a CON notification to this observer is in flight (its answer is the sign of life awaited). */
+  probing(observer: Observer): boolean {
+    return observer.pendingMid !== undefined && this.#c.layer.isPending(observer.peer, observer.pendingMid);
+  }
+
+  /** An observer that lost its place to a new registration: told, in case it still listens (RFC 7641 sec 4.2). */
+  #endDisplaced(observer: Observer): void {
+    const c = this.#c;
+    c.limitLog.hit("observers", `observer tables full: a new registration takes the place of one silent for over ${c.limits.observerStaleAfter / 1000} s`);
+    if (this.probing(observer)) c.layer.cancel(observer.peer, observer.pendingMid!);
+    try {
+      c.layer.sendNonConfirmable({ code: Code.SERVICE_UNAVAILABLE, token: observer.token, options: [], payload: utf8Encode("observation ended") }, observer.peer);
+    } catch (error) {
+      c.log(`cannot tell ${observer.peerKey} its observation ended: ${error}`);
+    }
+  }
+
+  #send(observer: Observer, resource: Resource, response: CoapResponse, sequence: number): void {
+    const c = this.#c;
+    let parts: MessageParts;
+    try {
+      parts = { ...responseParts(response, Code.CONTENT), token: observer.token };
+    } catch (error) {
+      c.log(`bad notification from /${observer.path}: ${error}`);
+      parts = { code: Code.INTERNAL_SERVER_ERROR, options: [], payload: EMPTY, token: observer.token };
+    }
+    if (codeClass(parts.code) === 2) {
+      setObserve(parts.options, sequence);
+      if (needsBlockwise(parts.payload.length, undefined, observer.szx)) {
+        const slice = sliceBlock(parts.payload, undefined, observer.szx)!;
+        setUint(parts.options, Option.SIZE2, parts.payload.length);
+        setBlock2(parts.options, slice.block);
+        parts.payload = slice.payload;
+      }
+    } else c.observe.remove(observer); // an error ends the observation; it carries no Observe
+
+    const now = c.now();
+    const inFlight = this.probing(observer);
+    try {
+      if (resource.confirmableNotifications || c.observe.shouldConfirm(observer, now, inFlight)) {
+        observer.sinceCon = 0;
+        observer.lastCon = now;
+        const mid: number = c.layer.sendConfirmable(parts, observer.peer, {
+          supersedes: inFlight ? observer.pendingMid : undefined,
+          onDone: (outcome) => {
+            if (observer.pendingMid === mid) observer.pendingMid = undefined;
+            if (outcome === "ack") observer.confirmedAt = c.now();
+            if (outcome === "reset" || outcome === "timeout" || outcome === "evicted") {
+              if (c.observe.remove(observer)) c.log(`observer ${observer.peerKey} of /${observer.path} removed: ${outcome}`);
+            }
+          },
+        });
+        observer.pendingMid = mid;
+      } else {
+        observer.sinceCon++;
+        c.layer.sendNonConfirmable(parts, observer.peer, () => {
+          c.observe.remove(observer);
+        });
+      }
+    } catch (error) {
+      c.log(`cannot send notification to ${observer.peerKey}: ${error}`);
+      c.observe.remove(observer);
+    }
+  }
+}
