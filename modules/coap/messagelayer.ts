@@ -39,6 +39,7 @@
  *   sequence from a random start (at most MAX_MID_PEERS remembered, oldest first), so
  *   a co-observer that learns its own IDs cannot forge a RST for someone else's.
  */
+import { DedupCache, maxTransmitWait, type DedupVerdict } from "./dedup";
 import type { LimitName } from "./limitlog";
 import { CoapFormatError, decode, emptyMessage, encode, type CoapMessage, type CoapOption } from "./codec";
 import { Code, Type, isReservedCodeClass, isResponseCode, type Limits, type TransportParams } from "./numbers";
@@ -126,18 +127,6 @@ export interface SendConOptions {
   supersedes?: number;
 }
 
-interface DedupEntry {
-  peer: string;
-  expires: number;
-  /** when the message arrived */
-  received: number;
-  /** the bytes to send again for a duplicate (CON only) */
-  reply?: Uint8Array;
-}
-
-/** What deduplication says about an incoming message. */
-type DedupVerdict = "new" | "duplicate" | "no-room";
-
 interface PendingCon {
   peer: Peer;
   peerKey: string;
@@ -223,11 +212,8 @@ export class MessageLayer {
   #options: MessageLayerOptions;
   /** the next Message ID per peer key, oldest peer first */
   #nextMids = new Map<string, number>();
-  /** peer + Message ID of requests received, oldest first (Map keeps insertion order) */
-  #dedup = new Map<string, DedupEntry>();
-  /** entries of #dedup per peer key */
-  #dedupPerPeer = new Map<string, number>();
-  #dedupBytes = 0;
+  /** peer + Message ID of requests received, and the replies to send again */
+  #dedup: DedupCache;
   /** our CONs awaiting ACK/RST, keyed by peer + Message ID, oldest first */
   #pending = new Map<string, PendingCon>();
   /** our recent NONs, so that a RST to one reaches whoever sent it */
@@ -239,6 +225,7 @@ export class MessageLayer {
 
   constructor(options: MessageLayerOptions) {
     this.#options = options;
+    this.#dedup = new DedupCache(options.limits, options.transport);
     this.#limit = options.limit ? (name, detail) => options.limit!(name, detail) : (_name, detail) => options.log(detail);
     this.#link = {
       reply: (dedupKey, bytes, peer) => this.#reply(dedupKey, bytes, peer),
@@ -329,8 +316,7 @@ export class MessageLayer {
   /** No room to remember a request that must not run twice: 5.03 until the cache's oldest entry can be given up. */
   #refuseNoRoom(message: CoapMessage, peer: Peer, now: number): void {
     const key = peerKey(peer);
-    const oldest = this.#dedup.values().next().value;
-    const expires = oldest ? oldest.received + this.#maxTransmitWait() : now + 1000;
+    const expires = this.#dedup.roomAt(now);
     const seconds = Math.max(1, Math.ceil((expires - now) / 1000));
     const options: CoapOption[] = [];
     setMaxAge(options, seconds);
@@ -357,79 +343,23 @@ export class MessageLayer {
     else if (!accepted) this.#reply(remembered, encode(emptyMessage(Type.RST, message.mid)), peer);
   }
 
-  /**
-   * Deduplication (RFC 7252 sec 4.5): a message seen from this peer with this Message ID
-   * within its lifetime gets the cached reply again ("duplicate"); anything else is
-   * remembered ("new"; an expired entry is forgotten first: the peer may reuse a Message
-   * ID) unless the peer's share or the whole cache is full ("no-room").
-   */
+  /** Deduplication (RFC 7252 sec 4.5, dedup.ts); a duplicate gets the reply kept for it again. */
   #deduplicate(key: string, peer: Peer, confirmable: boolean, safe: boolean, now: number): DedupVerdict {
-    const duplicate = this.#dedup.get(key);
-    if (duplicate && duplicate.expires > now) {
-      if (duplicate.reply) this.#options.send(duplicate.reply, peer);
-      return "duplicate";
+    const verdict = this.#dedup.check(key, peerKey(peer), confirmable, safe, now);
+    if (verdict === "duplicate") {
+      const reply = this.#dedup.reply(key);
+      if (reply) this.#options.send(reply, peer);
+    } else if (verdict === "no-room" && !safe) {
+      const { maxDedupEntries, maxDedupBytes } = this.#options.limits;
+      this.#limit("dedup", `deduplication cache full (${maxDedupEntries} entries, ${maxDedupBytes} bytes, none older than ${maxTransmitWait(this.#options.transport) / 1000} s): requests that must not run twice get 5.03`);
     }
-    if (duplicate) this.#forgetDedup(key, duplicate);
-    const { maxDedupEntries, maxDedupPerPeer, maxDedupBytes } = this.#options.limits;
-    const owner = peerKey(peer);
-    const owned = this.#dedupPerPeer.get(owner) ?? 0;
-    if (safe) {
-      if (this.#dedup.size >= maxDedupEntries / 2 || this.#dedupBytes >= maxDedupBytes / 2 || owned >= maxDedupPerPeer) return "no-room";
-    } else if (!this.#makeRoom(owner, owned, now)) {
-      this.#limit("dedup", `deduplication cache full (${maxDedupEntries} entries, ${maxDedupBytes} bytes, none older than ${this.#maxTransmitWait() / 1000} s): requests that must not run twice get 5.03`);
-      return "no-room";
-    }
-    const { exchangeLifetime, nonLifetime } = this.#options.transport;
-    this.#dedup.set(key, { peer: owner, expires: now + (confirmable ? exchangeLifetime : nonLifetime), received: now });
-    this.#dedupPerPeer.set(owner, (this.#dedupPerPeer.get(owner) ?? 0) + 1);
-    return "new";
-  }
-
-  /** MAX_TRANSMIT_WAIT (sec 4.8.2): after it, a conforming client no longer retransmits a CON. */
-  #maxTransmitWait(): number {
-    const { ackTimeout, ackRandomFactor, maxRetransmit } = this.#options.transport;
-    return ackTimeout * (2 ** (maxRetransmit + 1) - 1) * ackRandomFactor;
-  }
-
-  /**
-   * Room for one more entry of `owner` (which has `owned`): in its share, giving up its
-   * own oldest entry, and in the whole cache, giving up the cache's oldest if that is
-   * past MAX_TRANSMIT_WAIT.
-   */
-  #makeRoom(owner: string, owned: number, now: number): boolean {
-    const { maxDedupEntries, maxDedupPerPeer, maxDedupBytes } = this.#options.limits;
-    const wait = this.#maxTransmitWait();
-    if (owned >= maxDedupPerPeer) {
-      for (const [key, entry] of this.#dedup) {
-        if (entry.peer !== owner) continue;
-        this.#forgetDedup(key, entry);
-        break;
-      }
-    }
-    while (this.#dedup.size >= maxDedupEntries || this.#dedupBytes >= maxDedupBytes) {
-      const [key, oldest] = this.#dedup.entries().next().value!;
-      if (now - oldest.received < wait) return false;
-      this.#forgetDedup(key, oldest);
-    }
-    return true;
+    return verdict;
   }
 
   /** Sends a reply to a CON and keeps it for duplicates when the exchange is remembered. */
   #reply(dedupKey: string | undefined, bytes: Uint8Array, peer: Peer): void {
-    const entry = dedupKey === undefined ? undefined : this.#dedup.get(dedupKey);
-    if (entry && !entry.reply) {
-      entry.reply = bytes;
-      this.#dedupBytes += bytes.length;
-    }
+    if (dedupKey !== undefined) this.#dedup.keep(dedupKey, bytes);
     this.#options.send(bytes, peer);
-  }
-
-  #forgetDedup(key: string, entry: DedupEntry): void {
-    this.#dedup.delete(key);
-    if (entry.reply) this.#dedupBytes -= entry.reply.length;
-    const owned = (this.#dedupPerPeer.get(entry.peer) ?? 1) - 1;
-    if (owned > 0) this.#dedupPerPeer.set(entry.peer, owned);
-    else this.#dedupPerPeer.delete(entry.peer);
   }
 
   #reset(mid: number, peer: Peer): void {
@@ -523,7 +453,8 @@ export class MessageLayer {
       if (next === undefined || t < next) next = t;
     };
     for (const pending of this.#pending.values()) earliest(pending.deadline);
-    for (const entry of this.#dedup.values()) earliest(entry.expires);
+    const expiry = this.#dedup.nextExpiry();
+    if (expiry !== undefined) earliest(expiry);
     for (const entry of this.#trackedNon.values()) earliest(entry.expires);
     return next;
   }
@@ -551,10 +482,7 @@ export class MessageLayer {
 
   /** Cheap per-datagram purge: only the oldest entries (NON entries behind a live CON wait for tick). */
   #expireOldest(now: number): void {
-    for (const [key, entry] of this.#dedup) {
-      if (entry.expires > now) break;
-      this.#forgetDedup(key, entry);
-    }
+    this.#dedup.expireOldest(now);
     for (const [key, entry] of this.#trackedNon) {
       if (entry.expires > now) break;
       this.#trackedNon.delete(key);
@@ -562,7 +490,7 @@ export class MessageLayer {
   }
 
   #expire(now: number): void {
-    for (const [key, entry] of this.#dedup) if (entry.expires <= now) this.#forgetDedup(key, entry);
+    this.#dedup.expire(now);
     for (const [key, entry] of this.#trackedNon) if (entry.expires <= now) this.#trackedNon.delete(key);
   }
 
@@ -570,7 +498,7 @@ export class MessageLayer {
   dropPeer(peer: Peer): void {
     const key = peerKey(peer);
     this.#nextMids.delete(key);
-    for (const [k, entry] of this.#dedup) if (entry.peer === key) this.#forgetDedup(k, entry);
+    this.#dedup.forgetPeer(key);
     for (const [k, entry] of this.#trackedNon) if (entry.peerKey === key) this.#trackedNon.delete(k);
     const dropped: PendingCon[] = [];
     for (const [k, pending] of this.#pending) {
@@ -585,8 +513,8 @@ export class MessageLayer {
   stats(): { dedup: number; dedupPeers: number; dedupBytes: number; pending: number; trackedNon: number } {
     return {
       dedup: this.#dedup.size,
-      dedupPeers: this.#dedupPerPeer.size,
-      dedupBytes: this.#dedupBytes,
+      dedupPeers: this.#dedup.peers,
+      dedupBytes: this.#dedup.bytes,
       pending: this.#pending.size,
       trackedNon: this.#trackedNon.size,
     };
