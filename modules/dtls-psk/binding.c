@@ -609,10 +609,8 @@ static void readOptions(xsMachine* the)
 	xsmcVars(kOptionCount + 1);
 	if ((xsmcArgc < 1) || !xsmcTest(xsArg(0)))
 		xsTypeError("options required");
-	for (i = 0; i < kOptionCount; i++) {
-		if (xsmcHas(xsArg(0), xsID(names[i])))
-			xsmcGet(xsVar(i), xsArg(0), xsID(names[i]));
-	}
+	for (i = 0; i < kOptionCount; i++)
+		xsmcGet(xsVar(i), xsArg(0), xsID(names[i]));		/* a missing option reads as undefined */
 }
 
 /* an option that is there: not undefined or null */

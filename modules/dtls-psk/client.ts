@@ -19,7 +19,7 @@
  * peer", "closed", ...).
  */
 import { CLIENT, DTLSContext, DTLSSession, ESTABLISHED, PREFER_ECDHE, type CredentialBytes } from "./binding";
-import { deliver, flush, settle, type DtlsEnd, type DtlsEndKind } from "./pump";
+import { deliver, flush, settle, type DtlsEnd, type PumpSink } from "./pump";
 import { printable } from "./describe";
 
 export interface DtlsClientOptions {
@@ -84,6 +84,8 @@ export class DtlsClient {
   readonly #options: DtlsClientOptions;
   readonly #context: DTLSContext;
   #session: DTLSSession | undefined;
+  /** where the current session's records go (pump.ts), made once per session */
+  #sink: PumpSink | undefined;
   #open = false;
   #disposed = false;
   #lastReason: string | undefined;
@@ -130,6 +132,12 @@ export class DtlsClient {
     try {
       const session = new DTLSSession(this.#context, this.#options.serverName);
       this.#session = session;
+      this.#sink = {
+        send: (record) => this.#options.send(record),
+        onData: (data) => this.#options.onData(data),
+        current: () => this.#session === session, // an onData handler may close it
+        error: (what, error) => this.#log(what === "send" ? `dtls client: send failed: ${error}` : `dtls client: onData threw: ${error}`),
+      };
       this.#open = false;
       this.#counters.handshakesStarted++;
       session.start(this.#options.now());
@@ -232,16 +240,11 @@ export class DtlsClient {
   }
 
   #flush(session: DTLSSession): void {
-    this.#counters.datagramsSent += flush(session, (record) => this.#options.send(record), (error) => this.#log(`dtls client: send failed: ${error}`));
+    this.#counters.datagramsSent += flush(session, this.#sink!);
   }
 
   #deliver(session: DTLSSession): void {
-    this.#counters.recordsDelivered += deliver(
-      session,
-      (data) => this.#options.onData(data),
-      () => this.#session === session, // the handler may close it
-      (error) => this.#log(`dtls client: onData threw: ${error}`),
-    );
+    this.#counters.recordsDelivered += deliver(session, this.#sink!);
   }
 
   /** Acts on the state the binding reports after a call. */

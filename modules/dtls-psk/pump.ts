@@ -25,37 +25,47 @@ export interface DtlsEnd {
 /** At most this many records move per call either way: a flood of tiny records cannot pin the loop. */
 export const MAX_RECORDS_PER_CALL = 32;
 
-/** Sends what the session queued; returns how many datagrams went. `send` may throw: `error` hears of it. */
-export function flush(session: DTLSSession, send: (record: Uint8Array) => void, error: (reason: unknown) => void): number {
+/**
+ * Where a session's records go, made once per session by its owner (not per call:
+ * this runs for every datagram).
+ */
+export interface PumpSink {
+  send(record: Uint8Array): void;
+  onData(data: Uint8Array): void;
+  /** false once the owner let the session go (an onData handler closed it) */
+  current(): boolean;
+  /** send or onData threw */
+  error(what: "send" | "onData", reason: unknown): void;
+}
+
+/** Sends what the session queued; returns how many datagrams went. */
+export function flush(session: DTLSSession, sink: PumpSink): number {
   let count = 0;
   for (; count < MAX_RECORDS_PER_CALL; count++) {
     const out = session.output();
     if (!out) break;
     try {
-      send(new Uint8Array(out));
+      sink.send(new Uint8Array(out));
     } catch (reason) {
-      error(reason);
+      sink.error("send", reason);
     }
   }
   return count;
 }
 
-/**
- * Hands decrypted records to `onData`; returns how many. Stops early when `current()`
- * says the handler closed the session.
- */
-export function deliver(session: DTLSSession, onData: (data: Uint8Array) => void, current: () => boolean, error: (reason: unknown) => void): number {
+/** Hands decrypted records to the sink; returns how many. Stops when the sink's owner let the session go. */
+export function deliver(session: DTLSSession, sink: PumpSink): number {
   let count = 0;
   while (count < MAX_RECORDS_PER_CALL) {
     const plaintext = session.read();
     if (!plaintext) break;
     count++;
     try {
-      onData(new Uint8Array(plaintext));
+      sink.onData(new Uint8Array(plaintext));
     } catch (reason) {
-      error(reason);
+      sink.error("onData", reason);
     }
-    if (!current()) break;
+    if (!sink.current()) break;
   }
   return count;
 }
@@ -72,11 +82,12 @@ export function settle(session: DTLSSession, established: boolean): Settled {
   if (state === HANDSHAKING) return NONE;
   if (state === FAILED) {
     const detail = session.reason ?? "failed";
-    return { event: "ended", end: { kind: /timed out/.test(detail) ? "timeout" : "failed", detail }, failure: true };
+    // the binding's words: "handshake timed out" (binding.c); includes(), not a RegExp literal, which XS compiles on every evaluation
+    return { event: "ended", end: { kind: detail.includes("timed out") ? "timeout" : "failed", detail }, failure: true };
   }
   if (state === CLOSED) {
     const detail = session.reason ?? "closed";
-    return { event: "ended", end: { kind: /close_notify/.test(detail) ? "peer-closed" : "closed", detail }, failure: false };
+    return { event: "ended", end: { kind: detail.includes("close_notify") ? "peer-closed" : "closed", detail }, failure: false };
   }
   return { event: "ended", end: { kind: "internal", detail: "unknown state" }, failure: false };
 }

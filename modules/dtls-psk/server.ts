@@ -43,7 +43,7 @@ import {
   type Peer,
 } from "./options";
 import { authenticatable, isClientHello, startsWithHandshake } from "./records";
-import { deliver, flush, settle, type DtlsEnd, type DtlsEndKind } from "./pump";
+import { deliver, flush, settle, type DtlsEnd, type DtlsEndKind, type PumpSink } from "./pump";
 
 export type { DtlsServerOptions, DtlsServerStats, Peer, ServerCertificateOptions } from "./options";
 export { DEFAULT_EVICT_QUIET_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, serverContext } from "./options";
@@ -63,6 +63,8 @@ interface Entry {
   established: boolean;
   /** ClientHello.random of the hello that opened it: a copy of that hello arriving late is no restart */
   helloRandom: Uint8Array;
+  /** where its records go (pump.ts), made once */
+  sink: PumpSink;
 }
 
 /* ClientHello.random: after the record header (13), the handshake header (12) and client_version (2) */
@@ -173,7 +175,7 @@ export class DtlsServer {
     try {
       const written = entry.native.write(data, now);
       entry.lastActive = now;
-      this.#flush(entry, now);
+      this.#flush(entry);
       if (entry.native.state !== ESTABLISHED) {
         this.#settle(entry);
         return false;
@@ -222,7 +224,7 @@ export class DtlsServer {
         const deadline = entry.native.deadline;
         if (deadline >= 0 && now >= deadline) {
           entry.native.tick(now);
-          this.#flush(entry, now);
+          this.#flush(entry);
           this.#settle(entry);
         }
       } catch (error) {
@@ -276,6 +278,13 @@ export class DtlsServer {
       lastActive: now,
       established: false,
       helloRandom: helloRandom(hello),
+      sink: undefined!,
+    };
+    entry.sink = {
+      send: (record) => this.#options.send(record, entry.peer),
+      onData: (data) => this.#options.onData(data, entry.peer, entry.id),
+      current: () => this.#sessions.get(entry.key) === entry,
+      error: (what, error) => this.#error(this.#options.now(), () => (what === "send" ? `dtls: send to ${entry.id} failed: ${error}` : `dtls: onData of ${entry.id} threw: ${error}`)),
     };
     this.#sessions.set(key, entry);
     this.#feed(entry, hello, now);
@@ -331,26 +340,21 @@ export class DtlsServer {
   #feed(entry: Entry, datagram: Uint8Array, now: number): void {
     const before = entry.native.state;
     entry.native.receive(datagram, now);
-    const sent = this.#flush(entry, now);
-    const delivered = this.#deliver(entry, now);
+    const sent = this.#flush(entry);
+    const delivered = this.#deliver(entry);
     // progress that only the peer (or a retransmission Mbed TLS accepted) can cause; junk changes none of it
     if (sent > 0 || delivered > 0 || entry.native.state !== before) entry.lastActive = now;
     this.#settle(entry);
   }
 
   /** Sends what the binding queued; how many datagrams went. */
-  #flush(entry: Entry, now: number): number {
-    return flush(entry.native, (record) => this.#options.send(record, entry.peer), (error) => this.#error(now, () => `dtls: send to ${entry.id} failed: ${error}`));
+  #flush(entry: Entry): number {
+    return flush(entry.native, entry.sink);
   }
 
   /** Hands decrypted records to onData; how many. */
-  #deliver(entry: Entry, now: number): number {
-    return deliver(
-      entry.native,
-      (data) => this.#options.onData(data, entry.peer, entry.id),
-      () => this.#sessions.get(entry.key) === entry, // the handler may close it
-      (error) => this.#error(now, () => `dtls: onData of ${entry.id} threw: ${error}`),
-    );
+  #deliver(entry: Entry): number {
+    return deliver(entry.native, entry.sink);
   }
 
   /** Acts on the state the binding reports after a call. */
@@ -378,7 +382,7 @@ export class DtlsServer {
       if (notify) {
         const now = this.#options.now();
         entry.native.closeNotify(now);
-        this.#flush(entry, now);
+        this.#flush(entry);
       }
     } catch (error) {
       this.#error(this.#options.now(), () => `dtls: close of ${entry.id} failed: ${error}`);
