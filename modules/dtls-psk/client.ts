@@ -84,8 +84,13 @@ export class DtlsClient {
   readonly #options: DtlsClientOptions;
   readonly #context: DTLSContext;
   #session: DTLSSession | undefined;
-  /** where the current session's records go (pump.ts), made once per session */
-  #sink: PumpSink | undefined;
+  /** where the session's records go (pump.ts): one object for the client's life */
+  #sink: PumpSink<DTLSSession> = {
+    send: (_session, record) => this.#options.send(record),
+    onData: (_session, data) => this.#options.onData(data),
+    current: (session) => this.#session === session, // an onData handler may close it
+    error: (_session, what, error) => this.#log(what === "send" ? `dtls client: send failed: ${error}` : `dtls client: onData threw: ${error}`),
+  };
   #open = false;
   #disposed = false;
   #lastReason: string | undefined;
@@ -132,12 +137,6 @@ export class DtlsClient {
     try {
       const session = new DTLSSession(this.#context, this.#options.serverName);
       this.#session = session;
-      this.#sink = {
-        send: (record) => this.#options.send(record),
-        onData: (data) => this.#options.onData(data),
-        current: () => this.#session === session, // an onData handler may close it
-        error: (what, error) => this.#log(what === "send" ? `dtls client: send failed: ${error}` : `dtls client: onData threw: ${error}`),
-      };
       this.#open = false;
       this.#counters.handshakesStarted++;
       session.start(this.#options.now());
@@ -240,11 +239,11 @@ export class DtlsClient {
   }
 
   #flush(session: DTLSSession): void {
-    this.#counters.datagramsSent += flush(session, this.#sink!);
+    this.#counters.datagramsSent += flush(session, this.#sink, session);
   }
 
   #deliver(session: DTLSSession): void {
-    this.#counters.recordsDelivered += deliver(session, this.#sink!);
+    this.#counters.recordsDelivered += deliver(session, this.#sink, session);
   }
 
   /** Acts on the state the binding reports after a call. */

@@ -63,8 +63,6 @@ interface Entry {
   established: boolean;
   /** ClientHello.random of the hello that opened it: a copy of that hello arriving late is no restart */
   helloRandom: Uint8Array;
-  /** where its records go (pump.ts), made once */
-  sink: PumpSink;
 }
 
 /* ClientHello.random: after the record header (13), the handshake header (12) and client_version (2) */
@@ -278,13 +276,6 @@ export class DtlsServer {
       lastActive: now,
       established: false,
       helloRandom: helloRandom(hello),
-      sink: undefined!,
-    };
-    entry.sink = {
-      send: (record) => this.#options.send(record, entry.peer),
-      onData: (data) => this.#options.onData(data, entry.peer, entry.id),
-      current: () => this.#sessions.get(entry.key) === entry,
-      error: (what, error) => this.#error(this.#options.now(), () => (what === "send" ? `dtls: send to ${entry.id} failed: ${error}` : `dtls: onData of ${entry.id} threw: ${error}`)),
     };
     this.#sessions.set(key, entry);
     this.#feed(entry, hello, now);
@@ -348,13 +339,21 @@ export class DtlsServer {
   }
 
   /** Sends what the binding queued; how many datagrams went. */
+  /** where every session's records go (pump.ts): one object for the table */
+  #sink: PumpSink<Entry> = {
+    send: (entry, record) => this.#options.send(record, entry.peer),
+    onData: (entry, data) => this.#options.onData(data, entry.peer, entry.id),
+    current: (entry) => this.#sessions.get(entry.key) === entry,
+    error: (entry, what, error) => this.#error(this.#options.now(), () => (what === "send" ? `dtls: send to ${entry.id} failed: ${error}` : `dtls: onData of ${entry.id} threw: ${error}`)),
+  };
+
   #flush(entry: Entry): number {
-    return flush(entry.native, entry.sink);
+    return flush(entry.native, this.#sink, entry);
   }
 
   /** Hands decrypted records to onData; how many. */
   #deliver(entry: Entry): number {
-    return deliver(entry.native, entry.sink);
+    return deliver(entry.native, this.#sink, entry);
   }
 
   /** Acts on the state the binding reports after a call. */
