@@ -2,8 +2,8 @@
  * The one pump between a native DTLS session (binding.js) and its owner, shared by
  * the session table (server.ts) and the client (client.ts): after every call into
  * Mbed TLS, what it queued goes out (flush), decrypted records go up (deliver), and
- * the session's state becomes one outcome (settle). Pure: the owner passes its
- * send/onData and decides what an outcome means (counters, logs, onOpen/onClose).
+ * the session's state becomes one outcome (settle). Pure: the owner passes its sink
+ * (send, onData) and decides what an outcome means (counters, logs, onOpen/onClose).
  *
  * Why a session ends, as a kind with the binding's or the owner's words beside it
  * (RFC 6347 sec 4.1.1.1 alerts, 4.2.4 handshake timers): "peer-closed" (close_notify),
