@@ -5,11 +5,11 @@
  * coap-server. Skipped when openssl or libcoap3-bin is missing.
  */
 import { test, assert, sleep, waitFor } from "../lib/harness";
-import { Child, SIGTERM, coapClient, run, scratchDirectory, startNode, stop } from "../lib/process";
+import { available, Child, SIGTERM, coapClient, run, scratchDirectory, startNode, stop } from "../lib/process";
 import { randomPort } from "../lib/net";
 import { makeDirectory } from "host/runtime";
 import { makeTestCerts, removeTestCerts, haveOpenssl } from "../dtls/certs";
-import { available, received, startCollector } from "../telemetry/e2e";
+import { received, startCollector } from "../telemetry/e2e";
 
 const haveLibcoap = (await available("coap-rd-notls")) && (await available("coap-client-openssl")) && (await available("coap-client-gnutls"));
 const SKIP = (!haveOpenssl && "openssl is not installed") || (!haveLibcoap && "libcoap3-bin is not installed") || false;

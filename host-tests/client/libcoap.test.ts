@@ -7,7 +7,7 @@
  * against a port where nobody listens. Skipped when libcoap3-bin is missing.
  */
 import { test, assert, sleep } from "../lib/harness";
-import { Child, run } from "../lib/process";
+import { available, Child, run } from "../lib/process";
 import { randomPort } from "../lib/net";
 import { decode } from "coap/codec";
 import { CoapClient, CoapClientError, type ClientResponse } from "coap/client";
@@ -15,10 +15,6 @@ import { DeadlineScheduler, UdpEndpoint, monotonicNow } from "coap/endpoint";
 import { Code, Type } from "coap/numbers";
 
 const ok: (value: unknown, message?: string) => void = assert.ok;
-
-async function available(command: string): Promise<boolean> {
-  return (await run(["sh", "-c", `command -v ${command}`])).status === 0;
-}
 
 const missing = !(await available("coap-server-notls")) || !(await available("coap-client-notls"));
 const SKIP = missing && "coap-server-notls / coap-client-notls not installed (Debian package libcoap3-bin)";

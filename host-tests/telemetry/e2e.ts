@@ -4,13 +4,9 @@
  * prints each PDU it receives, the SenML payload as one hex line).
  */
 import { cwd } from "host/runtime";
-import { Child, run, startHost } from "../lib/process";
+import { Child, startHost } from "../lib/process";
 import { fromHex } from "../lib/harness";
 import type { TelemetryCounters } from "telemetry/reporter";
-
-export async function available(command: string): Promise<boolean> {
-  return (await run(["sh", "-c", `command -v ${command}`])).status === 0;
-}
 
 /** Starts host-tests/telemetry/node-fixture.ts with key=value arguments; waits until it serves. */
 export async function startFixtureNode(args: string[]): Promise<Child> {

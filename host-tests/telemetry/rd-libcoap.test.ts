@@ -9,10 +9,10 @@
  * Skipped when libcoap3-bin is missing.
  */
 import { test, assert, sleep, waitFor } from "../lib/harness";
-import { Child, run, SIGTERM } from "../lib/process";
+import { available, Child, run, SIGTERM } from "../lib/process";
 import { randomPort } from "../lib/net";
 import { now } from "host/runtime";
-import { ask, available, startFixtureNode } from "./e2e";
+import { ask, startFixtureNode } from "./e2e";
 
 const ok: (value: unknown, message?: string) => void = assert.ok;
 const REFRESH_MS = 1500;

@@ -10,9 +10,9 @@
  */
 import { env } from "host/runtime";
 import { test, assert, sleep, waitFor } from "../lib/harness";
-import { Child, run, SIGTERM } from "../lib/process";
+import { available, Child, run, SIGTERM } from "../lib/process";
 import { randomPort } from "../lib/net";
-import { available, counters, received, startCollector, startFixtureNode, values, ask } from "./e2e";
+import { counters, received, startCollector, startFixtureNode, values, ask } from "./e2e";
 
 const ok: (value: unknown, message?: string) => void = assert.ok;
 const OUTAGE_MS = Number(env("TELEMETRY_OUTAGE_MS") ?? 30000);
