@@ -34,7 +34,7 @@ import openBus from "sensors/bus";
 import { Ds18b20 } from "sensors/ds18b20";
 import { TemperatureService } from "sensors/service";
 import { temperatureResource } from "temperature/resource";
-import { TelemetryReporter } from "telemetry/reporter";
+import { TelemetryReporter, type TelemetryOptions } from "telemetry/reporter";
 import { baseNameFor } from "temperature/senml";
 import { offerChanges, readFrom } from "telemetry/connect";
 import { openCoapsClient } from "dtls-psk/coaps";
@@ -118,11 +118,11 @@ export default function main(): void {
   const scheduler = new DeadlineScheduler();
 
   const server: CoapServer = new CoapServer({
-    send: (datagram, peer) => {
+    send: (datagram, peer, now) => {
       if (peer.session === undefined) coap.send(datagram, peer);
-      else if (dtls.sessionOf(peer) === peer.session) dtls.write(peer, datagram); // a closed session's messages go nowhere
+      else if (dtls.sessionOf(peer) === peer.session) dtls.write(peer, datagram, now); // a closed session's messages go nowhere
     },
-    now: monotonicNow,
+    wake: () => scheduler.update(),
     random: Math.random,
     log,
     limits: { maxObservers: settings.maxObservers, maxObserversPerResource: settings.maxObserversPerResource },
@@ -137,9 +137,8 @@ export default function main(): void {
     certificate: certificateMode || undefined,
     maxSessions: settings.dtlsMaxSessions,
     send: (record, peer) => coaps.send(record, peer),
-    now: monotonicNow,
-    onData: (data, peer, session) => server.receive(data, { ...peer, session }),
-    onClose: (peer, session) => server.dropPeer({ ...peer, session }),
+    onData: (data, peer, session, now) => server.receive(data, { ...peer, session }, now),
+    onClose: (peer, session, _end, now) => server.dropPeer({ ...peer, session }, now),
     /* a session with observers is never evicted for a newcomer: its notifications would stop silently */
     keep: (peer, session) => server.hasObservers({ ...peer, session }),
     log,
@@ -148,12 +147,12 @@ export default function main(): void {
 
   light.onChange((on) => {
     log(`light: ${on ? "on" : "off"}`);
-    server.notify("light");
+    server.notify("light", scheduler.now());
     scheduler.update();
   });
   temperature.onChange((update) => {
     if (!update.ok) log(`temperature: ${update.error.message}`);
-    server.notify("temperature");
+    server.notify("temperature", scheduler.now());
     scheduler.update();
   });
   temperature.start();
@@ -161,7 +160,6 @@ export default function main(): void {
   /* the node's CoAP client shares the server's socket, so an RD sees the server's address */
   const client: CoapClient = new CoapClient({
     send: (datagram, peer) => coap.send(datagram, peer),
-    now: monotonicNow,
     random: Math.random,
     log,
     onDeadlineChange: () => scheduler.update(),
@@ -176,7 +174,7 @@ export default function main(): void {
   });
   const coaps = new UdpEndpoint({
     port: settings.coapsPort,
-    onDatagram: (datagram, peer) => dtls.receive(datagram, peer),
+    onDatagram: (datagram, peer, now) => dtls.receive(datagram, peer, now),
     onIdle: () => scheduler.update(),
     log,
   });
@@ -184,20 +182,20 @@ export default function main(): void {
   let telemetry: TelemetryReporter | undefined;
   if (settings.telemetryUri) {
     const uri = parseCoapUri(settings.telemetryUri);
-    const uplink = uri.secure
+    /* over DTLS: a client session of its own; plain: the server's socket, as the RD sees it */
+    const request: TelemetryOptions["request"] = uri.secure
       ? openCoapsClient({
           peer: { address: uri.host, port: uri.port },
           credentials: certificateMode ? { cert: certificateMode.cert, key: certificateMode.key, ca: certificateMode.ca } : { psk },
           scheduler,
-          now: monotonicNow,
           random: Math.random,
           log,
-        })
-      : client;
+        }).request
+      : (options) => client.request(options, scheduler.now());
     telemetry = new TelemetryReporter({
       uri: settings.telemetryUri,
       method: text(config.telemetryMethod).toUpperCase() === "PUT" ? "PUT" : "POST",
-      request: (options) => uplink.request(options),
+      request,
       now: monotonicNow,
       read: readFrom(temperature),
       baseName: baseNameFor(settings.endpointName),
@@ -217,7 +215,7 @@ export default function main(): void {
   if (settings.rdUri) {
     rd = new RdRegistration({
       uri: settings.rdUri,
-      request: (options) => client.request(options),
+      request: (options) => client.request(options, scheduler.now()),
       now: monotonicNow,
       endpoint: settings.endpointName,
       links: () => server.linkFormat(),

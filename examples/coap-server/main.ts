@@ -9,7 +9,7 @@
  */
 import config from "mc/config";
 import { CoapServer } from "coap/server";
-import { DeadlineScheduler, UdpEndpoint, monotonicNow } from "coap/endpoint";
+import { DeadlineScheduler, UdpEndpoint } from "coap/endpoint";
 
 function log(message: string): void {
   trace(`${message}\n`);
@@ -20,7 +20,7 @@ export default function main(): void {
   const scheduler = new DeadlineScheduler();
   const server: CoapServer = new CoapServer({
     send: (datagram, peer) => endpoint.send(datagram, peer),
-    now: monotonicNow,
+    wake: () => scheduler.update(),
     random: Math.random,
     log,
   });
@@ -32,7 +32,7 @@ export default function main(): void {
   scheduler.add(server);
   const endpoint = new UdpEndpoint({
     port,
-    onDatagram: (datagram, peer) => server.receive(datagram, peer),
+    onDatagram: (datagram, peer, now) => server.receive(datagram, peer, now),
     onIdle: () => scheduler.update(),
     log,
   });

@@ -8,7 +8,7 @@
  *   mcconfig -m uri="coaps://192.0.2.10/light" pskKey="..." (on esp32 also ssid/password)
  */
 import config from "mc/config";
-import { DeadlineScheduler, monotonicNow } from "coap/endpoint";
+import { DeadlineScheduler } from "coap/endpoint";
 import { formatCode } from "coap/numbers";
 import { parseCoapUri } from "coap/uri";
 import { openCoapsClient } from "dtls-psk/coaps";
@@ -26,7 +26,6 @@ export default function main(): void {
     peer: { address: uri.host, port: uri.port },
     credentials: { psk },
     scheduler: new DeadlineScheduler(),
-    now: monotonicNow,
     random: Math.random,
     log,
   });

@@ -10,7 +10,7 @@ import { test, assert, sleep } from "../lib/harness";
 import { available, Child, run } from "../lib/process";
 import { randomPort } from "../lib/net";
 import { decode } from "coap/codec";
-import { CoapClient, CoapClientError, type ClientResponse } from "coap/client";
+import { CoapClient, CoapClientError, type ClientResponse, type RequestOptions } from "coap/client";
 import { DeadlineScheduler, UdpEndpoint, monotonicNow } from "coap/endpoint";
 import { Code, Type } from "coap/numbers";
 
@@ -29,19 +29,20 @@ function udpClient(port: number, transport = {}) {
       sent.push({ type: m.type, code: m.code });
       endpoint.send(d, p);
     },
-    now: monotonicNow,
     random: Math.random,
     peer: { address: "127.0.0.1", port },
     transport,
     onDeadlineChange: () => scheduler.update(),
   });
-  const endpoint = new UdpEndpoint({ port: 0, address: "127.0.0.1", onDatagram: (d, p) => client.receive(d, p), onIdle: () => scheduler.update() });
+  const endpoint = new UdpEndpoint({ port: 0, address: "127.0.0.1", onDatagram: (d, p, now) => client.receive(d, p, now), onIdle: () => scheduler.update() });
   scheduler.add(client);
   return {
     client,
     sent,
+    /** a request at the scheduler's clock */
+    request: (options: RequestOptions) => client.request(options, scheduler.now()),
     close() {
-      client.close();
+      client.close(scheduler.now());
       scheduler.stop();
       endpoint.close();
     },
@@ -59,11 +60,11 @@ test("client vs coap-server-notls: GET, Block2 in 32-byte blocks, separate respo
   const server = await startServer(port);
   const c = udpClient(port);
   try {
-    const time = await c.client.request({ path: "time" });
+    const time = await c.request({ path: "time" });
     assert.equal(time.code, Code.CONTENT);
 
     const reference = (await run(["coap-client-notls", "-m", "get", `coap://127.0.0.1:${port}/.well-known/core`], { timeout: 10000 })).stdout.trim();
-    const core = await c.client.request({ path: ".well-known/core", blockSzx: 1 });
+    const core = await c.request({ path: ".well-known/core", blockSzx: 1 });
     assert.equal(core.code, Code.CONTENT);
     assert.equal(core.contentFormat, 40);
     assert.equal(core.text(), reference, "the reassembled body is what coap-client gets");
@@ -72,18 +73,18 @@ test("client vs coap-server-notls: GET, Block2 in 32-byte blocks, separate respo
 
     c.sent.length = 0;
     const started = monotonicNow();
-    const delayed = await c.client.request({ path: "async", query: ["1"] });
+    const delayed = await c.request({ path: "async", query: ["1"] });
     assert.equal(delayed.code, Code.CONTENT);
     ok(monotonicNow() - started >= 900, "libcoap answered after its 1 s delay");
     ok(c.sent.some((s) => s.type === Type.ACK && s.code === Code.EMPTY), "the separate CON response was acknowledged by the client");
 
-    const created = await c.client.request({ method: "POST", path: "telemetry", payload: '[{"v":1}]', contentFormat: 110 });
+    const created = await c.request({ method: "POST", path: "telemetry", payload: '[{"v":1}]', contentFormat: 110 });
     assert.equal(created.code, Code.CREATED);
     assert.deepEqual(created.locationPath, ["telemetry"]);
-    const stored = await c.client.request({ path: "telemetry" });
+    const stored = await c.request({ path: "telemetry" });
     assert.equal(stored.text(), '[{"v":1}]');
 
-    const missingPath = await c.client.request({ path: "no/such/thing" });
+    const missingPath = await c.request({ path: "no/such/thing" });
     assert.equal(missingPath.code, Code.NOT_FOUND);
     assert.equal(c.client.stats().exchanges, 0);
   } finally {
@@ -98,7 +99,7 @@ test("client: a CON to a port where nobody answers is retransmitted, then reject
   const c = udpClient(port, { ackTimeout: 100, maxRetransmit: 2 });
   try {
     const started = monotonicNow();
-    const error = await c.client.request({ path: "x" }).then(
+    const error = await c.request({ path: "x" }).then(
       (r: ClientResponse) => r,
       (e: unknown) => e,
     );

@@ -1,5 +1,5 @@
 /*
- * Test rig for the CoAP client: a CoapClient on a fake clock whose datagrams
+ * Test rig for the CoAP client: a CoapClient on a FakeClock whose datagrams
  * are recorded (decoded) instead of sent, and helpers to answer them.
  */
 import { toHex, seededRandom } from "../lib/harness";
@@ -7,6 +7,7 @@ import { decode, encode, type CoapMessage, type CoapOption } from "coap/codec";
 import { CoapClient, type ClientLimits, type Peer } from "coap/client";
 import { Code, Type, type TransportParams } from "coap/numbers";
 import { utf8Encode } from "coap/utf8";
+import { FakeClock } from "../lib/clock";
 
 export const SERVER: Peer = { address: "192.0.2.10", port: 5683 };
 
@@ -17,12 +18,11 @@ export interface RigOptions {
 }
 
 export function clientRig(options: RigOptions = {}) {
-  const state = { clock: 1_000_000 };
+  const clock = new FakeClock(1_000_000);
   const sent: { message: CoapMessage; bytes: Uint8Array; peer: Peer; at: number }[] = [];
   const logs: string[] = [];
   const client = new CoapClient({
-    send: (bytes, peer) => sent.push({ message: decode(bytes), bytes, peer, at: state.clock }),
-    now: () => state.clock,
+    send: (bytes, peer, now) => sent.push({ message: decode(bytes), bytes, peer, at: now }),
     random: options.random ?? seededRandom(11),
     log: (m) => logs.push(m),
     peer: SERVER,
@@ -33,18 +33,10 @@ export function clientRig(options: RigOptions = {}) {
     client,
     sent,
     logs,
-    state,
+    clock,
     /** moves the clock and runs what is due, deadline by deadline (as the scheduler would) */
-    advance(ms: number) {
-      const end = state.clock + ms;
-      for (let i = 0; i < 10_000; i++) {
-        const next = client.nextDeadline();
-        if (next === undefined || next > end) break;
-        state.clock = Math.max(state.clock, next);
-        client.tick();
-      }
-      state.clock = end;
-      client.tick();
+    advance(ms: number): Promise<void> {
+      return clock.advance(client, ms);
     },
     take(): CoapMessage[] {
       return sent.splice(0).map((s) => s.message);
@@ -56,7 +48,7 @@ export function clientRig(options: RigOptions = {}) {
       return s.message;
     },
     receive(message: Partial<CoapMessage> & { type: Type; mid: number }, peer: Peer = SERVER) {
-      client.receive(encode({ code: Code.EMPTY, token: new Uint8Array(0), options: [], payload: new Uint8Array(0), ...message }), peer);
+      client.receive(encode({ code: Code.EMPTY, token: new Uint8Array(0), options: [], payload: new Uint8Array(0), ...message }), peer, clock.now);
     },
   };
 }

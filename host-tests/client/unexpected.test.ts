@@ -9,15 +9,15 @@ import { encode } from "coap/codec";
 import { CoapClient, shareSocket, type Peer } from "coap/client";
 import { CoapServer } from "coap/server";
 import { Code, Type } from "coap/numbers";
+import { FakeClock } from "../lib/clock";
 
 test("10,000 unsolicited and malformed response-like datagrams: counted, and at most one log line per kind", () => {
   const logs: string[] = [];
-  let clock = 1_000_000;
-  const now = () => clock;
+  const clock = new FakeClock(1_000_000);
   const log = (message: string) => logs.push(message);
-  const server = new CoapServer({ send: () => {}, now, random: seededRandom(1), log });
+  const server = new CoapServer({ send: () => {}, random: seededRandom(1), log });
   server.add("light", { get: () => ({ payload: "0" }) });
-  const client = new CoapClient({ send: () => {}, now, random: seededRandom(2), log });
+  const client = new CoapClient({ send: () => {}, random: seededRandom(2), log });
   const receive = shareSocket(server, client);
   const random = seededRandom(0xbad);
   for (let i = 0; i < 10_000; i++) {
@@ -33,8 +33,8 @@ test("10,000 unsolicited and malformed response-like datagrams: counted, and at 
       const type = [Type.CON, Type.NON, Type.ACK][kind];
       datagram = encode({ type, code: Code.CONTENT, mid: i & 0xffff, token: Uint8Array.of(i & 0xff, 7), options: [], payload: Uint8Array.of(0x31) });
     }
-    receive(datagram, peer);
-    if (i % 1000 === 999) clock += 1000; // ten seconds in all: one episode
+    receive(datagram, peer, clock.now);
+    if (i % 1000 === 999) clock.skip(1000); // ten seconds in all: one episode
   }
   assert.ok(logs.length <= 3, `${logs.length} log lines:\n${logs.slice(0, 6).join("\n")}`);
   const counted = Object.values(client.stats().limitHits).reduce((a, b) => a + (b ?? 0), 0) +

@@ -5,6 +5,7 @@
  * large notification carries its first block.
  */
 import { test, assert, fromHex, seededRandom, toHex } from "../lib/harness";
+import { FakeClock } from "../lib/clock";
 import { sliceBlock, negotiateSzx } from "coap/block2";
 import { decode, encode, type CoapMessage, type CoapOption } from "coap/codec";
 import { Code, Option, Type, formatCode, type Limits } from "coap/numbers";
@@ -25,7 +26,8 @@ function representation(length: number): Uint8Array {
 
 function rig(limits?: Partial<Limits>) {
   const sent: CoapMessage[] = [];
-  const server = new CoapServer({ send: (bytes) => sent.push(decode(bytes)), now: () => 0, random: seededRandom(5), limits });
+  const clock = new FakeClock(0);
+  const server = new CoapServer({ send: (bytes) => sent.push(decode(bytes)), random: seededRandom(5), limits });
   const body = representation(BIG);
   let renders = 0;
   server.add("big", { observable: true, get: () => (renders++, { payload: body }) });
@@ -35,11 +37,11 @@ function rig(limits?: Partial<Limits>) {
     const options = extra.slice();
     setUriPath(options, path);
     if (block) options.push({ number: Option.BLOCK2, value: encodeBlock(block) });
-    server.receive(encode({ type: Type.CON, code: Code.GET, mid: mid++, token: fromHex("b2"), options, payload: new Uint8Array(0) }), CLIENT);
+    server.receive(encode({ type: Type.CON, code: Code.GET, mid: mid++, token: fromHex("b2"), options, payload: new Uint8Array(0) }), CLIENT, clock.now);
     assert.equal(sent.length, 1);
     return sent.pop()!;
   };
-  return { server, body, get, sent, renders: () => renders };
+  return { server, clock, body, get, sent, renders: () => renders };
 }
 
 /** Fetches every block as a client would, with the size it asks for. */
@@ -132,7 +134,7 @@ test("block2: a notification too large for one block carries block 0 with Observ
   const registration = r.get("big", { num: 0, more: false, szx: 3 }, [{ number: Option.OBSERVE, value: encodeUint(0) }]);
   ok(getObserve(registration.options) !== undefined);
   assert.deepEqual(getBlock2(registration.options), { num: 0, more: true, szx: 3 });
-  r.server.notify("big");
+  r.server.notify("big", r.clock.now);
   const note = r.sent.pop()!;
   ok(getObserve(note.options)! > getObserve(registration.options)!);
   assert.deepEqual(getBlock2(note.options), { num: 0, more: true, szx: 3 }, "the observer's block size");

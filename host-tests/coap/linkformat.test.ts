@@ -3,6 +3,7 @@
  * resources' attributes, its content format, and query filtering.
  */
 import { test, assert, fromHex, seededRandom } from "../lib/harness";
+import { FakeClock } from "../lib/clock";
 import { decode, encode, type CoapMessage, type CoapOption } from "coap/codec";
 import { Code, ContentFormat, Option, Type, formatCode } from "coap/numbers";
 import { filterLinks, formatLink, formatLinks, type Link } from "coap/linkformat";
@@ -12,7 +13,8 @@ import { utf8Decode } from "coap/utf8";
 
 function node() {
   const sent: CoapMessage[] = [];
-  const server = new CoapServer({ send: (bytes) => sent.push(decode(bytes)), now: () => 0, random: seededRandom(1) });
+  const clock = new FakeClock(0);
+  const server = new CoapServer({ send: (bytes) => sent.push(decode(bytes)), random: seededRandom(1) });
   server.add("light", { rt: "light", if: "core.a", observable: true, get: () => ({ payload: "0" }) });
   server.add("temperature", { rt: "temperature-c", observable: true, get: () => ({ payload: "21.5" }) });
   server.add("config/name", { rt: ["name", "core.p"], title: 'the "name"', ct: 0, get: () => ({ payload: "node" }) });
@@ -22,7 +24,7 @@ function node() {
     const options = extra.slice();
     setUriPath(options, ".well-known/core");
     setUriQuery(options, query);
-    server.receive(encode({ type: Type.CON, code: Code.GET, mid: mid++, token: fromHex("4c"), options, payload: new Uint8Array(0) }), { address: "192.0.2.7", port: 1 });
+    server.receive(encode({ type: Type.CON, code: Code.GET, mid: mid++, token: fromHex("4c"), options, payload: new Uint8Array(0) }), { address: "192.0.2.7", port: 1 }, clock.now);
     return sent.pop()!;
   };
   return { server, discover };

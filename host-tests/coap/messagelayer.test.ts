@@ -5,6 +5,7 @@
  * rejection of malformed and unexpected messages, bounded caches.
  */
 import { test, assert, fromHex, toHex, seededRandom, sleep } from "../lib/harness";
+import { FakeClock } from "../lib/clock";
 import { decode, encode, type CoapOption } from "coap/codec";
 import { MessageLayer, type ConOutcome, type Exchange, type Peer } from "coap/messagelayer";
 import { Code, DEFAULT_LIMITS, DEFAULT_TRANSPORT, EXCHANGE_LIFETIME, NON_LIFETIME, Option, Type, type Limits } from "coap/numbers";
@@ -25,12 +26,11 @@ interface RigOptions {
 
 /** A server on a fake clock that records what it sends. */
 function rig(options: RigOptions = {}) {
-  const state = { clock: 1_000_000 };
+  const clock = new FakeClock(1_000_000);
   const sent: { bytes: Uint8Array; peer: Peer }[] = [];
   const logs: string[] = [];
   const server = new CoapServer({
     send: (bytes, peer) => sent.push({ bytes, peer }),
-    now: () => state.clock,
     random: options.random ?? seededRandom(7),
     log: (message) => logs.push(message),
     limits: options.limits,
@@ -39,10 +39,11 @@ function rig(options: RigOptions = {}) {
     server,
     sent,
     logs,
-    state,
+    clock,
+    /** moves the clock by `ms`, then one tick (not one per deadline on the way) */
     advance(ms: number) {
-      state.clock += ms;
-      server.tick();
+      clock.skip(ms);
+      server.tick(clock.now);
     },
     /** the datagrams sent since the last call, as hex */
     take(): string[] {
@@ -99,9 +100,9 @@ function temperatureServer(options: RigOptions = {}) {
 
 test("message layer: piggybacked response, RFC 7252 figures 16 and 17 byte for byte", () => {
   const r = temperatureServer();
-  r.server.receive(fromHex("40017d34bb" + TEMPERATURE), CLIENT);
+  r.server.receive(fromHex("40017d34bb" + TEMPERATURE), CLIENT, r.clock.now);
   assert.deepEqual(r.take(), ["60457d34ff" + READING]);
-  r.server.receive(fromHex("41017d3520bb" + TEMPERATURE), CLIENT);
+  r.server.receive(fromHex("41017d3520bb" + TEMPERATURE), CLIENT, r.clock.now);
   assert.deepEqual(r.take(), ["61457d3520ff" + READING]);
   assert.equal(r.sent.length, 0);
 });
@@ -109,15 +110,15 @@ test("message layer: piggybacked response, RFC 7252 figures 16 and 17 byte for b
 test("message layer: a retransmitted CON is answered again, byte-identical, handler run once (figures 18, 19)", () => {
   const r = temperatureServer();
   const bytes = fromHex("41017d3742bb" + TEMPERATURE);
-  r.server.receive(bytes, CLIENT);
-  r.state.clock += DEFAULT_TRANSPORT.ackTimeout;
-  r.server.receive(bytes, CLIENT);
+  r.server.receive(bytes, CLIENT, r.clock.now);
+  r.clock.skip(DEFAULT_TRANSPORT.ackTimeout);
+  r.server.receive(bytes, CLIENT, r.clock.now);
   const [first, second] = r.take();
   assert.equal(first, "61457d3742ff" + READING);
   assert.equal(second, first);
   assert.equal(r.calls(), 1);
   // the same Message ID from another endpoint is another request
-  r.server.receive(bytes, OTHER);
+  r.server.receive(bytes, OTHER, r.clock.now);
   assert.equal(r.calls(), 2);
 });
 
@@ -132,17 +133,20 @@ test("message layer: separate response for an asynchronous handler (figure 20)",
     },
   });
   const bytes = fromHex("41017d3853bb" + TEMPERATURE);
-  r.server.receive(bytes, CLIENT);
+  r.server.receive(bytes, CLIENT, r.clock.now);
   assert.deepEqual(r.take(), ["60007d38"], "Empty ACK at once");
   // the client retransmits before the answer is ready: the Empty ACK again, no second run
-  r.server.receive(bytes, CLIENT);
+  r.server.receive(bytes, CLIENT, r.clock.now);
   assert.deepEqual(r.take(), ["60007d38"]);
   assert.equal(calls, 1);
   finish();
   await sleep(0);
+  assert.deepEqual(r.take(), [], "the answer waits for the next tick");
+  assert.equal(r.server.nextDeadline(), -Infinity, "due at once");
+  r.server.tick(r.clock.now);
   assert.deepEqual(r.take(), ["4145ad7b53ff" + READING], "CON response with our Message ID");
   assert.equal(r.server.stats().pending, 1);
-  r.server.receive(fromHex("6000ad7b"), CLIENT); // the client's ACK
+  r.server.receive(fromHex("6000ad7b"), CLIENT, r.clock.now); // the client's ACK
   assert.equal(r.server.stats().pending, 0);
   r.advance(100_000);
   assert.deepEqual(r.take(), [], "no retransmission after the ACK");
@@ -151,10 +155,11 @@ test("message layer: separate response for an asynchronous handler (figure 20)",
 test("message layer: a RST to a separate response stops it (figure 21)", async () => {
   const r = rig({ random: midSource(0xad7c) });
   r.server.add("temperature", { get: async () => ({ payload: "22.3 C" }) });
-  r.server.receive(fromHex("41017d3964bb" + TEMPERATURE), CLIENT);
+  r.server.receive(fromHex("41017d3964bb" + TEMPERATURE), CLIENT, r.clock.now);
   await sleep(0);
+  r.server.tick(r.clock.now); // the asynchronous handler's answer goes out
   assert.deepEqual(r.take(), ["60007d39", "4145ad7c64ff" + READING]);
-  r.server.receive(fromHex("7000ad7c"), CLIENT);
+  r.server.receive(fromHex("7000ad7c"), CLIENT, r.clock.now);
   assert.equal(r.server.stats().pending, 0);
   r.advance(100_000);
   assert.deepEqual(r.take(), []);
@@ -163,95 +168,94 @@ test("message layer: a RST to a separate response stops it (figure 21)", async (
 test("message layer: NON request gets a NON response (figure 22); a duplicate NON is dropped", () => {
   const r = temperatureServer({ random: midSource(0xad7d) });
   const bytes = fromHex("51017d4075bb" + TEMPERATURE);
-  r.server.receive(bytes, CLIENT);
+  r.server.receive(bytes, CLIENT, r.clock.now);
   assert.deepEqual(r.take(), ["5145ad7d75ff" + READING]);
-  r.server.receive(bytes, CLIENT);
+  r.server.receive(bytes, CLIENT, r.clock.now);
   assert.deepEqual(r.take(), []);
   assert.equal(r.calls(), 1);
   // after NON_LIFETIME the Message ID may be used again
   r.advance(NON_LIFETIME);
-  r.server.receive(bytes, CLIENT);
+  r.server.receive(bytes, CLIENT, r.clock.now);
   assert.equal(r.calls(), 2);
 });
 
 test("message layer: deduplication lasts EXCHANGE_LIFETIME, then the Message ID is new again", () => {
   const r = temperatureServer();
   const bytes = request({ mid: 0x1234, token: "aa", path: "temperature" });
-  r.server.receive(bytes, CLIENT);
-  r.state.clock += EXCHANGE_LIFETIME - 1;
-  r.server.receive(bytes, CLIENT);
+  r.server.receive(bytes, CLIENT, r.clock.now);
+  r.clock.skip(EXCHANGE_LIFETIME - 1);
+  r.server.receive(bytes, CLIENT, r.clock.now);
   assert.equal(r.calls(), 1);
-  assert.equal(r.server.nextDeadline(), r.state.clock + 1);
+  assert.equal(r.server.nextDeadline(), r.clock.now + 1);
   r.advance(1);
   assert.equal(r.server.stats().dedup, 0);
-  r.server.receive(bytes, CLIENT);
+  r.server.receive(bytes, CLIENT, r.clock.now);
   assert.equal(r.calls(), 2);
 });
 
 test("message layer: empty CON (ping) -> RST; empty NON is ignored", () => {
   const r = temperatureServer();
-  r.server.receive(fromHex("4000beef"), CLIENT);
+  r.server.receive(fromHex("4000beef"), CLIENT, r.clock.now);
   assert.deepEqual(r.take(), ["7000beef"]);
-  r.server.receive(fromHex("5000beef"), CLIENT);
+  r.server.receive(fromHex("5000beef"), CLIENT, r.clock.now);
   assert.deepEqual(r.take(), []);
 });
 
 test("message layer: malformed CON -> RST when the header is readable; otherwise silence", () => {
   const r = temperatureServer();
-  r.server.receive(fromHex("4f01abcd"), CLIENT); // TKL 15
-  r.server.receive(fromHex("40010102ff"), CLIENT); // marker without payload
-  r.server.receive(fromHex("40010103f1"), CLIENT); // option nibble 15
+  r.server.receive(fromHex("4f01abcd"), CLIENT, r.clock.now); // TKL 15
+  r.server.receive(fromHex("40010102ff"), CLIENT, r.clock.now); // marker without payload
+  r.server.receive(fromHex("40010103f1"), CLIENT, r.clock.now); // option nibble 15
   assert.deepEqual(r.take(), ["7000abcd", "70000102", "70000103"]);
-  r.server.receive(fromHex("5f01abcd"), CLIENT); // malformed NON
-  r.server.receive(fromHex("80010001"), CLIENT); // version 2
-  r.server.receive(fromHex("4001"), CLIENT); // short
-  r.server.receive(fromHex("6f01abcd"), CLIENT); // malformed ACK
+  r.server.receive(fromHex("5f01abcd"), CLIENT, r.clock.now); // malformed NON
+  r.server.receive(fromHex("80010001"), CLIENT, r.clock.now); // version 2
+  r.server.receive(fromHex("4001"), CLIENT, r.clock.now); // short
+  r.server.receive(fromHex("6f01abcd"), CLIENT, r.clock.now); // malformed ACK
   assert.deepEqual(r.take(), []);
   assert.equal(r.calls(), 0);
 });
 
 test("message layer: responses we never asked for and reserved codes are rejected with RST", () => {
   const r = temperatureServer();
-  r.server.receive(request({ mid: 7, code: Code.CONTENT, token: "01" }), CLIENT); // CON 2.05
-  r.server.receive(request({ type: Type.NON, mid: 8, code: Code.CONTENT, token: "01" }), CLIENT); // NON 2.05
-  r.server.receive(request({ mid: 9, code: 0x20 + 1, token: "01" }), CLIENT); // CON 1.01 (reserved class)
+  r.server.receive(request({ mid: 7, code: Code.CONTENT, token: "01" }), CLIENT, r.clock.now); // CON 2.05
+  r.server.receive(request({ type: Type.NON, mid: 8, code: Code.CONTENT, token: "01" }), CLIENT, r.clock.now); // NON 2.05
+  r.server.receive(request({ mid: 9, code: 0x20 + 1, token: "01" }), CLIENT, r.clock.now); // CON 1.01 (reserved class)
   assert.deepEqual(r.take(), ["70000007", "70000008", "70000009"]);
   // an ACK or RST that matches nothing is ignored
-  r.server.receive(fromHex("60000042"), CLIENT);
-  r.server.receive(fromHex("70000042"), CLIENT);
+  r.server.receive(fromHex("60000042"), CLIENT, r.clock.now);
+  r.server.receive(fromHex("70000042"), CLIENT, r.clock.now);
   assert.deepEqual(r.take(), []);
 });
 
 /** A message layer alone, to watch retransmissions on a fake clock. */
 function layer(randomValue: number, limits: Partial<Limits> = {}) {
-  const state = { clock: 0 };
+  const clock = new FakeClock(0);
   const sent: { at: number; bytes: Uint8Array }[] = [];
   const outcomes: ConOutcome[] = [];
   const ml = new MessageLayer({
-    send: (bytes) => sent.push({ at: state.clock, bytes }),
-    now: () => state.clock,
+    send: (bytes, _peer, now) => sent.push({ at: now, bytes }),
     random: () => randomValue,
     log: () => {},
     limits: { ...DEFAULT_LIMITS, ...limits },
     transport: DEFAULT_TRANSPORT,
-    onRequest: (exchange: Exchange) => exchange.respond({ code: Code.CONTENT, options: [], payload: new Uint8Array(0) }),
+    onRequest: (exchange: Exchange, now: number) => exchange.respond({ code: Code.CONTENT, options: [], payload: new Uint8Array(0) }, now),
   });
   const parts = { code: Code.CONTENT, token: fromHex("01"), options: [], payload: utf8Encode("x") };
   /** runs the clock deadline by deadline until nothing is left or `until` */
   const runUntil = (until: number) => {
     for (let next = ml.nextDeadline(); next !== undefined && next <= until; next = ml.nextDeadline()) {
-      state.clock = next;
-      ml.tick();
+      clock.now = next;
+      ml.tick(clock.now);
     }
-    state.clock = until;
+    clock.now = until;
   };
-  return { ml, state, sent, outcomes, parts, runUntil };
+  return { ml, clock, sent, outcomes, parts, runUntil };
 }
 
 test("message layer: CON retransmission follows RFC 7252 4.2 timing, then gives up", () => {
   // random 0.5 -> initial timeout 2000 * (1 + 0.5 * 0.5) = 2500 ms
   const l = layer(0.5);
-  const mid = l.ml.sendConfirmable(l.parts, CLIENT, { onDone: (o) => l.outcomes.push(o) });
+  const mid = l.ml.sendConfirmable(l.parts, CLIENT, l.clock.now, { onDone: (o) => l.outcomes.push(o) });
   assert.equal(l.ml.nextDeadline(), 2500);
   l.runUntil(1_000_000);
   assert.deepEqual(l.sent.map((s) => s.at), [0, 2500, 7500, 17500, 37500], "1 send + MAX_RETRANSMIT (4) retransmissions, doubling");
@@ -264,23 +268,23 @@ test("message layer: CON retransmission follows RFC 7252 4.2 timing, then gives 
 test("message layer: the initial timeout stays within [ACK_TIMEOUT, ACK_TIMEOUT * ACK_RANDOM_FACTOR]", () => {
   for (const value of [0, 0.25, 0.999999]) {
     const l = layer(value);
-    l.ml.sendConfirmable(l.parts, CLIENT);
+    l.ml.sendConfirmable(l.parts, CLIENT, l.clock.now);
     const timeout = l.ml.nextDeadline()!;
     assert.atLeast(timeout, 2000);
     assert.less(timeout, 3000 + 1e-6);
   }
   // and the ACK stops it
   const l = layer(0);
-  const mid = l.ml.sendConfirmable(l.parts, CLIENT, { onDone: (o) => l.outcomes.push(o) });
+  const mid = l.ml.sendConfirmable(l.parts, CLIENT, l.clock.now, { onDone: (o) => l.outcomes.push(o) });
   l.runUntil(2000);
-  l.ml.receive(encode({ type: Type.ACK, code: 0, mid, token: new Uint8Array(0), options: [], payload: new Uint8Array(0) }), CLIENT);
+  l.ml.receive(encode({ type: Type.ACK, code: 0, mid, token: new Uint8Array(0), options: [], payload: new Uint8Array(0) }), CLIENT, l.clock.now);
   l.runUntil(100_000);
   assert.equal(l.sent.length, 2);
   assert.deepEqual(l.outcomes, ["ack"]);
   // an ACK from another endpoint does not count
   const m = layer(0);
-  const mid2 = m.ml.sendConfirmable(m.parts, CLIENT, { onDone: (o) => m.outcomes.push(o) });
-  m.ml.receive(encode({ type: Type.ACK, code: 0, mid: mid2, token: new Uint8Array(0), options: [], payload: new Uint8Array(0) }), OTHER);
+  const mid2 = m.ml.sendConfirmable(m.parts, CLIENT, m.clock.now, { onDone: (o) => m.outcomes.push(o) });
+  m.ml.receive(encode({ type: Type.ACK, code: 0, mid: mid2, token: new Uint8Array(0), options: [], payload: new Uint8Array(0) }), OTHER, m.clock.now);
   assert.equal(m.ml.stats().pending, 1);
 });
 
@@ -289,7 +293,7 @@ test("message layer: pending CONs are bounded, the oldest given up first", () =>
   const outcomes = new Map<number, ConOutcome>();
   const mids: number[] = [];
   for (let i = 0; i < 5; i++) {
-    const mid: number = l.ml.sendConfirmable(l.parts, CLIENT, { onDone: (o) => outcomes.set(mid, o) });
+    const mid: number = l.ml.sendConfirmable(l.parts, CLIENT, l.clock.now, { onDone: (o) => outcomes.set(mid, o) });
     mids.push(mid);
   }
   assert.equal(l.ml.stats().pending, 3);
@@ -305,14 +309,14 @@ test("message layer: deduplication: a share per peer (its own oldest gives way),
   const r = temperatureServer({ limits: { maxDedupEntries: 8, maxDedupPerPeer: 4 } });
   let toggles = 0;
   r.server.add("toggle", { put: () => (toggles++, { code: Code.CHANGED }) });
-  const put = (mid: number, peer: Peer) => r.server.receive(request({ mid, code: Code.PUT, path: "toggle", payload: "toggle" }), peer);
+  const put = (mid: number, peer: Peer) => r.server.receive(request({ mid, code: Code.PUT, path: "toggle", payload: "toggle" }), peer, r.clock.now);
 
-  for (let mid = 1; mid <= 6; mid++) r.server.receive(request({ mid, path: "temperature" }), CLIENT);
+  for (let mid = 1; mid <= 6; mid++) r.server.receive(request({ mid, path: "temperature" }), CLIENT, r.clock.now);
   assert.equal(r.calls(), 6);
   assert.equal(r.server.stats().dedup, 4, "GETs fill at most half the cache");
-  r.server.receive(request({ mid: 1, path: "temperature" }), CLIENT);
+  r.server.receive(request({ mid: 1, path: "temperature" }), CLIENT, r.clock.now);
   assert.equal(r.calls(), 6, "a remembered GET is replayed, not run");
-  r.server.receive(request({ mid: 6, path: "temperature" }), CLIENT);
+  r.server.receive(request({ mid: 6, path: "temperature" }), CLIENT, r.clock.now);
   assert.equal(r.calls(), 7, "a GET that found no room was not remembered: it runs again (safe)");
 
   for (let mid = 100; mid < 104; mid++) put(mid, CLIENT);
@@ -344,17 +348,17 @@ test("message layer: a retransmitted non-idempotent PUT runs once however many r
   const r = temperatureServer();
   let toggles = 0;
   r.server.add("toggle", { put: () => (toggles++, { code: Code.CHANGED }) });
-  r.server.receive(request({ mid: 7, code: Code.PUT, path: "toggle", payload: "toggle" }), CLIENT);
+  r.server.receive(request({ mid: 7, code: Code.PUT, path: "toggle", payload: "toggle" }), CLIENT, r.clock.now);
   const first = r.take();
   for (let i = 0; i < 1000; i++) {
     const flooder: Peer = { address: `198.51.100.${i % 250}`, port: 40000 + i };
-    r.server.receive(request({ mid: i, code: i % 2 ? Code.PUT : Code.GET, path: i % 2 ? "toggle" : "temperature", payload: "toggle" }), flooder);
+    r.server.receive(request({ mid: i, code: i % 2 ? Code.PUT : Code.GET, path: i % 2 ? "toggle" : "temperature", payload: "toggle" }), flooder, r.clock.now);
     if (i % 100 === 0) r.advance(1000);
   }
   const flood = toggles;
   r.take();
   r.advance(40_000); // the client's last retransmission (ACK_TIMEOUT 2 s, 4 retransmissions: up to 45 s after the first)
-  r.server.receive(request({ mid: 7, code: Code.PUT, path: "toggle", payload: "toggle" }), CLIENT);
+  r.server.receive(request({ mid: 7, code: Code.PUT, path: "toggle", payload: "toggle" }), CLIENT, r.clock.now);
   assert.equal(toggles, flood, "the retransmission did not run the PUT again");
   assert.deepEqual(r.take(), first, "the same reply again, byte for byte");
   ok(r.server.stats().dedup <= DEFAULT_LIMITS.maxDedupEntries, `bounded: ${r.server.stats().dedup}`);
@@ -363,17 +367,18 @@ test("message layer: a retransmitted non-idempotent PUT runs once however many r
 test("message layer: dropPeer forgets the peer's exchanges", async () => {
   const r = rig({ random: midSource(1) });
   r.server.add("slow", { get: async () => ({ payload: "x" }) });
-  r.server.receive(request({ mid: 1, token: "01", path: "slow" }), CLIENT);
-  r.server.receive(request({ mid: 1, token: "01", path: "slow" }), OTHER);
+  r.server.receive(request({ mid: 1, token: "01", path: "slow" }), CLIENT, r.clock.now);
+  r.server.receive(request({ mid: 1, token: "01", path: "slow" }), OTHER, r.clock.now);
   await sleep(0);
+  r.server.tick(r.clock.now); // the two separate responses go out (CONs, pending)
   assert.equal(r.server.stats().pending, 2);
   assert.equal(r.server.stats().dedup, 2);
-  r.server.dropPeer(CLIENT);
+  r.server.dropPeer(CLIENT, r.clock.now);
   assert.equal(r.server.stats().pending, 1);
   assert.equal(r.server.stats().dedup, 1);
   // sessions are part of the identity
-  r.server.receive(request({ mid: 2, token: "01", path: "slow" }), { ...CLIENT, session: "s1" });
-  r.server.dropPeer(CLIENT);
+  r.server.receive(request({ mid: 2, token: "01", path: "slow" }), { ...CLIENT, session: "s1" }, r.clock.now);
+  r.server.dropPeer(CLIENT, r.clock.now);
   assert.equal(r.server.stats().dedup, 2);
 });
 
@@ -381,16 +386,17 @@ test("message layer: nextDeadline names the next retransmission; tick does it", 
   const r = rig({ random: () => 0 });
   assert.equal(r.server.nextDeadline(), undefined);
   r.server.add("slow", { get: async () => ({ payload: "x" }) });
-  r.server.receive(request({ mid: 5, token: "07", path: "slow" }), CLIENT);
+  r.server.receive(request({ mid: 5, token: "07", path: "slow" }), CLIENT, r.clock.now);
   await sleep(0);
-  const start = r.state.clock;
+  const start = r.clock.now;
+  r.server.tick(start); // the asynchronous handler's answer goes out
   assert.deepEqual(r.take().length, 2); // Empty ACK + CON response
   assert.equal(r.server.nextDeadline(), start + 2000);
-  r.state.clock = start + 1999;
-  r.server.tick();
+  r.clock.now = start + 1999;
+  r.server.tick(r.clock.now);
   assert.deepEqual(r.take(), []);
-  r.state.clock = start + 2000;
-  r.server.tick();
+  r.clock.now = start + 2000;
+  r.server.tick(r.clock.now);
   const [again] = r.take();
   assert.equal(decode(fromHex(again)).type, Type.CON);
   assert.equal(r.server.nextDeadline(), start + 2000 + 4000);

@@ -5,6 +5,7 @@
  * times out, bounded observer lists, dropPeer.
  */
 import { test, assert, fromHex, toHex, seededRandom, sleep } from "../lib/harness";
+import { FakeClock } from "../lib/clock";
 import { decode, encode, emptyMessage, type CoapMessage, type CoapOption } from "coap/codec";
 import { Code, ContentFormat, DEFAULT_LIMITS, Option, Type, formatCode, type Limits } from "coap/numbers";
 import { ObserveRegistry } from "coap/observe";
@@ -19,11 +20,11 @@ const BOB: Peer = { address: "192.0.2.2", port: 40002 };
 const DAY = 24 * 60 * 60 * 1000;
 
 function rig(limits?: Partial<Limits>) {
-  const state = { clock: 1_000, on: 0, renders: 0, fail: false };
+  const clock = new FakeClock(1_000);
+  const state = { on: 0, renders: 0, fail: false };
   const sent: { message: CoapMessage; peer: Peer }[] = [];
   const server = new CoapServer({
     send: (bytes, peer) => sent.push({ message: decode(bytes), peer }),
-    now: () => state.clock,
     random: seededRandom(3),
     log: () => {},
     limits,
@@ -46,10 +47,11 @@ function rig(limits?: Partial<Limits>) {
     setUriPath(options, fields.path ?? "light");
     if (fields.observe !== undefined) options.push({ number: Option.OBSERVE, value: encodeUint(fields.observe) });
     if (fields.accept !== undefined) options.push({ number: Option.ACCEPT, value: encodeUint(fields.accept) });
-    server.receive(encode({ type: fields.type ?? Type.CON, code: Code.GET, mid: mid++, token: fromHex(fields.token), options, payload: new Uint8Array(0) }), peer);
+    server.receive(encode({ type: fields.type ?? Type.CON, code: Code.GET, mid: mid++, token: fromHex(fields.token), options, payload: new Uint8Array(0) }), peer, clock.now);
   };
   return {
     server,
+    clock,
     state,
     sent,
     /** GET with Observe=0; returns the response */
@@ -67,19 +69,19 @@ function rig(limits?: Partial<Limits>) {
     /** changes the state and notifies; returns the notifications sent */
     change(): { message: CoapMessage; peer: Peer }[] {
       state.on++;
-      server.notify("light");
+      server.notify("light", clock.now);
       return sent.splice(0);
     },
     reply(peer: Peer, type: Type, mid: number) {
-      server.receive(encode(emptyMessage(type, mid)), peer);
+      server.receive(encode(emptyMessage(type, mid)), peer, clock.now);
     },
     /** runs the fake clock through every deadline up to `until` */
     runUntil(until: number) {
       for (let next = server.nextDeadline(); next !== undefined && next <= until; next = server.nextDeadline()) {
-        state.clock = next;
-        server.tick();
+        clock.now = Math.max(clock.now, next); // -Infinity: an asynchronous answer is due at once
+        server.tick(clock.now);
       }
-      state.clock = until;
+      clock.now = until;
     },
   };
 }
@@ -177,7 +179,7 @@ test("observe: every N-th notification is CON, and one after 24 h whatever the c
   const d = rig({ notifyConEvery: 1000 });
   d.register(ALICE, "01");
   assert.equal(d.change()[0].message.type, Type.NON);
-  d.state.clock += DAY;
+  d.clock.skip(DAY);
   const [daily] = d.change();
   assert.equal(daily.message.type, Type.CON, "24 h since the last CON");
   d.reply(ALICE, Type.ACK, daily.message.mid);
@@ -193,7 +195,7 @@ test("observe: an observer whose CON notification times out is removed", () => {
   assert.equal(notes.length, 2);
   const bobs = notes.find((n) => n.peer === BOB)!;
   r.reply(BOB, Type.ACK, bobs.message.mid);
-  r.runUntil(r.state.clock + 200_000);
+  r.runUntil(r.clock.now + 200_000);
   const retransmissions = r.sent.splice(0);
   assert.equal(retransmissions.length, 4, "MAX_RETRANSMIT retransmissions to Alice");
   ok(retransmissions.every((s) => s.peer === ALICE && s.message.mid === notes[0].message.mid));
@@ -205,13 +207,13 @@ test("observe: a newer notification supersedes a CON still in flight, keeping it
   const r = rig({ notifyConEvery: 1 });
   r.register(ALICE, "01");
   r.change();
-  r.runUntil(r.state.clock + 5_000); // at least one retransmission happened
+  r.runUntil(r.clock.now + 5_000); // at least one retransmission happened
   ok(r.sent.splice(0).length >= 1);
   const [newer] = r.change();
   assert.equal(utf8Decode(newer.message.payload), "2");
   assert.equal(r.server.stats().pending, 1, "only the newest is retransmitted");
   r.sent.splice(0);
-  r.runUntil(r.state.clock + 200_000);
+  r.runUntil(r.clock.now + 200_000);
   const later = r.sent.splice(0);
   ok(later.length < 4, `fewer than MAX_RETRANSMIT left (${later.length})`);
   ok(later.every((s) => utf8Decode(s.message.payload) === "2"));
@@ -240,7 +242,7 @@ test("observe: dropPeer removes every observer of that peer", () => {
   r.register(ALICE, "02");
   r.register(BOB, "01");
   r.register({ ...ALICE, session: "dtls-1" }, "01");
-  r.server.dropPeer(ALICE);
+  r.server.dropPeer(ALICE, r.clock.now);
   assert.equal(r.server.observerCount("light"), 2);
   assert.deepEqual(r.change().map((n) => n.peer.address + (n.peer.session ?? "")).sort(), ["192.0.2.1dtls-1", "192.0.2.2"]);
 });
@@ -285,13 +287,15 @@ test("observe: asynchronous renders are notified once they settle", async () => 
   r.server.add("temperature", { observable: true, get: async () => ({ payload: String(value) }) });
   r.register(ALICE, "05", { path: "temperature" }); // Empty ACK
   await sleep(0);
+  r.server.tick(r.clock.now); // the asynchronous handler's answer goes out at the next tick
   const [response] = r.sent.splice(0);
   ok(getObserve(response.message.options) !== undefined);
   r.reply(ALICE, Type.ACK, response.message.mid);
   value = 21;
-  r.server.notify("temperature");
+  r.server.notify("temperature", r.clock.now);
   assert.equal(r.sent.length, 0);
   await sleep(0);
+  r.server.tick(r.clock.now); // so does the notification it renders
   const [note] = r.sent.splice(0);
   assert.equal(utf8Decode(note.message.payload), "21");
   assert.equal(toHex(note.message.token), "05");
@@ -310,18 +314,18 @@ test("observe: observers that vanish without a RST lose their places: probed aft
   assert.equal(r.server.observerCount("light"), DEFAULT_LIMITS.maxObserversPerResource, "the table is full of observers that are gone");
   assert.equal(observeOf(r.register(ALICE, "a1")), undefined, "no place yet: none has been silent for long");
 
-  r.runUntil(r.state.clock + DEFAULT_LIMITS.observerStaleAfter + 1);
+  r.runUntil(r.clock.now + DEFAULT_LIMITS.observerStaleAfter + 1);
   const probes = r.sent.splice(0).filter((s) => s.message.type === Type.CON);
   assert.atLeast(probes.length, DEFAULT_LIMITS.maxObserversPerResource, "each silent observer was probed with a CON notification");
-  r.state.clock += 1;
+  r.clock.skip(1);
   const answer = r.register(ALICE, "a2");
   ok(observeOf(answer) !== undefined, "the newcomer takes the place of one silent for over 120 s");
 
   // the legitimate observer acknowledges what it gets; the vanished ones never do
-  const until = r.state.clock + 200_000;
+  const until = r.clock.now + 200_000;
   for (let next = r.server.nextDeadline(); next !== undefined && next <= until; next = r.server.nextDeadline()) {
-    r.state.clock = next;
-    r.server.tick();
+    r.clock.now = Math.max(r.clock.now, next);
+    r.server.tick(r.clock.now);
     for (const s of r.sent.splice(0)) if (s.peer === ALICE && s.message.type === Type.CON) r.reply(ALICE, Type.ACK, s.message.mid);
   }
   assert.equal(r.server.observerCount("light"), 1, "only the legitimate observer is left, with nothing changed on the resource");
@@ -344,7 +348,8 @@ test("observe: hasObservers() tells whether a peer (and its DTLS session) observ
 test("observe: a notification renders from a copy of the registration: its own token, the options not given as fields, no payload", () => {
   const seen: { token: string; options: string[]; notification: boolean; payload: number }[] = [];
   const sent: CoapMessage[] = [];
-  const server = new CoapServer({ send: (bytes) => sent.push(decode(bytes)), now: () => 1000, log: () => {} });
+  const clock = new FakeClock(1000);
+  const server = new CoapServer({ send: (bytes) => sent.push(decode(bytes)), log: () => {} });
   server.add("echo", {
     observable: true,
     get: (req) => {
@@ -357,9 +362,9 @@ test("observe: a notification renders from a copy of the registration: its own t
   options.push({ number: Option.OBSERVE, value: encodeUint(0) }, { number: 65000, value: fromHex("abcd") });
   options.sort((a, b) => a.number - b.number);
   const datagram = encode({ type: Type.CON, code: Code.GET, mid: 7, token: fromHex("0b0c"), options, payload: new Uint8Array(0) });
-  server.receive(datagram, ALICE);
+  server.receive(datagram, ALICE, clock.now);
   datagram.fill(0); // the received buffer is reused or gone: the observer must not depend on it
-  server.notify("echo");
+  server.notify("echo", clock.now);
   assert.equal(seen.length, 2);
   assert.deepEqual(seen[1], { token: "0b0c", options: ["65000=abcd"], notification: true, payload: 0 });
   assert.equal(toHex(sent[sent.length - 1].token), "0b0c");

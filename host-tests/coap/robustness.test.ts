@@ -7,6 +7,7 @@
  * limit. Seeded from the clock; the seed is in every failure message.
  */
 import { test, assert, fromHex, seededRandom, sleep, toHex } from "../lib/harness";
+import { FakeClock } from "../lib/clock";
 import { decode, encode, type CoapOption } from "coap/codec";
 import { Code, ContentFormat, Option, Type, type Limits } from "coap/numbers";
 import { encodeBlock, encodeUint, setUriPath, setUriQuery } from "coap/options";
@@ -81,7 +82,8 @@ test(`robustness: ${DATAGRAMS} random and mutated datagrams; nothing escapes, ca
   const seed = Date.now() >>> 0;
   const random = seededRandom(seed);
   const int = (n: number) => Math.floor(random() * n);
-  const state = { clock: 0, sent: 0, failures: [] as string[] };
+  const clock = new FakeClock(0);
+  const state = { sent: 0, failures: [] as string[] };
   const recentMids: number[] = [];
   const server = new CoapServer({
     send: (bytes) => {
@@ -92,7 +94,6 @@ test(`robustness: ${DATAGRAMS} random and mutated datagrams; nothing escapes, ca
         state.failures.push(`sent a malformed datagram <${toHex(bytes)}>: ${error}`);
       }
     },
-    now: () => state.clock,
     random: seededRandom(seed ^ 0x5eed),
     log: (message) => {
       // the server reports what it survived; an internal exception is a failure
@@ -174,23 +175,24 @@ test(`robustness: ${DATAGRAMS} random and mutated datagrams; nothing escapes, ca
     }
     const peer = peers[int(peers.length)];
     try {
-      server.receive(datagram, peer);
+      server.receive(datagram, peer, clock.now);
     } catch (error) {
       assert.fail(`seed ${seed}, datagram ${i} <${toHex(datagram)}>: receive threw ${error}`);
     }
     if (state.failures.length) assert.fail(`seed ${seed}, datagram ${i} <${toHex(datagram)}>: ${state.failures[0]}`);
 
     if (i % 64 === 63) {
-      state.clock += int(4000);
-      server.tick();
+      clock.skip(int(4000));
+      server.tick(clock.now);
     }
-    if (i % 500 === 499) server.notify(random() < 0.5 ? "light" : "big");
+    if (i % 500 === 499) server.notify(random() < 0.5 ? "light" : "big", clock.now);
     if (i % 1000 === 999) {
-      if (random() < 0.2) server.dropPeer(peers[int(peers.length)]);
+      if (random() < 0.2) server.dropPeer(peers[int(peers.length)], clock.now);
       const stats = server.stats();
       withinLimits(stats, `seed ${seed}, after ${i + 1} datagrams`);
       for (const name of Object.keys(peak) as (keyof ServerStats)[]) peak[name] = Math.max(peak[name], stats[name]);
       await sleep(0); // let asynchronous handlers settle
+      server.tick(clock.now); // and send what they answered
       if (state.failures.length) assert.fail(`seed ${seed}, near datagram ${i}: ${state.failures[0]}`);
     }
   }
@@ -203,8 +205,8 @@ test(`robustness: ${DATAGRAMS} random and mutated datagrams; nothing escapes, ca
   // with time, everything expires: nothing is kept for ever
   await sleep(0);
   for (let t = 0; t < 400; t++) {
-    state.clock += 1000;
-    server.tick();
+    clock.skip(1000);
+    server.tick(clock.now);
   }
   const drained = server.stats();
   assert.equal(drained.dedup, 0, `seed ${seed}: dedup drained`);

@@ -9,6 +9,7 @@
  * A missing tool makes the cases SKIP.
  */
 import { test, assert } from "../lib/harness";
+import { now as hostNow } from "host/runtime";
 import { available, run } from "../lib/process";
 import { startLibcoapServer } from "../lib/libcoap";
 import { haveOpenssl, makeTestCerts, removeTestCerts, type TestCerts } from "./certs";
@@ -173,7 +174,7 @@ async function getWellKnownCore(port: number, options: Parameters<typeof udpDtls
     const response = readCoap(await client.request(coapGet("/.well-known/core")));
     assert.equal(response.code, "2.05", JSON.stringify(response));
     assert.equal(response.type, 2, "piggybacked ACK");
-    client.client.close();
+    client.client.close(hostNow());
     assert.deepEqual(client.closed, ["closed"]);
     return { payload: response.payload, suite, logs: client.logs };
   } finally {

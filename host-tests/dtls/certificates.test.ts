@@ -45,7 +45,7 @@ test("certificate mode: mutual authentication, ECDHE-ECDSA-AES-128-CCM-8, data b
     assert.equal(a.client.stats().suite, "TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8");
     assert.match(pair.logs.join("\n"), /established \(TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8, certificate "CN=coap-client"\)/);
     assert.match(a.logs.join("\n"), /established \(TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8, server certificate "CN=127.0.0.1"\)/);
-    assert.ok(a.client.write(bytesOf("hello")));
+    assert.ok(a.client.write(bytesOf("hello"), pair.clock.now));
     pair.pump();
     assert.equal(text(pair.delivered[0].data), "hello");
     assert.equal(text(a.received[0]), "echo:hello");
@@ -64,7 +64,7 @@ for (const [name, suite] of Object.entries(CERTIFICATE_SUITES)) {
       const a = pair.connect(50002, clientCertificate());
       assert.equal(a.client.state, "open", `${a.logs.join("\n")}\n${pair.logs.join("\n")}`);
       assert.equal(a.client.stats().suite, `TLS-${name.replace(/_/g, "-")}`);
-      assert.ok(a.client.write(bytesOf("x")));
+      assert.ok(a.client.write(bytesOf("x"), pair.clock.now));
       pair.pump();
       assert.equal(text(a.received[0]), "echo:x");
     } finally {
@@ -179,7 +179,7 @@ test("DER credentials (one certificate each, SEC1/PKCS#8 keys) work as well as P
 }, { skip });
 
 test("bad credentials are refused when the server or client is made, naming the argument and never its content", () => {
-  const make = (certificate: ServerCertificateOptions) => new DtlsServer({ certificate, send() {}, now: () => 0, onData() {} });
+  const make = (certificate: ServerCertificateOptions) => new DtlsServer({ certificate, send() {}, onData() {} });
   const garbage = bytesOf("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n");
   const cases: [() => unknown, RegExp][] = [
     [() => make(serverCertificate({ cert: garbage })), /invalid certificate/],
@@ -187,9 +187,9 @@ test("bad credentials are refused when the server or client is made, naming the 
     [() => make(serverCertificate({ key: bytesOf("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n") })), /invalid private key/],
     [() => make(serverCertificate({ ca: garbage })), /invalid ca/],
     [() => make(serverCertificate({ ca: undefined })), /mutual authentication needs certificate.ca/],
-    [() => new DtlsServer({ send() {}, now: () => 0, onData() {} }), /no credentials/],
-    [() => new DtlsClient({ cert: c().pem("client"), key: c().keyPem("client"), send() {}, now: () => 0, onData() {} }), /needs ca/],
-    [() => new DtlsClient({ send() {}, now: () => 0, onData() {} }), /no credentials/],
+    [() => new DtlsServer({ send() {}, onData() {} }), /no credentials/],
+    [() => new DtlsClient({ cert: c().pem("client"), key: c().keyPem("client"), send() {}, onData() {} }), /needs ca/],
+    [() => new DtlsClient({ send() {}, onData() {} }), /no credentials/],
     [() => new DTLSContext({ certificate: c().pem("server") }), /certificate and private key go together/],
   ];
   for (const [make, message] of cases) {
@@ -202,26 +202,26 @@ test("DtlsClient (PSK): HelloVerifyRequest, write only when open, close_notify b
   const pair = new Pair({ identity: "CoAP", key: KEY });
   try {
     const a = pair.client(50060, { psk: PSK });
-    assert.equal(a.client.write(bytesOf("early")), false, "not open yet");
-    a.client.connect();
+    assert.equal(a.client.write(bytesOf("early"), pair.clock.now), false, "not open yet");
+    a.client.connect(pair.clock.now);
     assert.equal(a.client.state, "handshaking");
-    a.client.connect(); // no second session
+    a.client.connect(pair.clock.now); // no second session
     pair.pump();
     assert.equal(a.client.state, "open");
     assert.equal(pair.server.stats().helloVerifyRequests, 1);
     assert.equal(a.client.nextDeadline(), undefined, "no timer while open");
-    assert.ok(a.client.write(bytesOf("one")));
+    assert.ok(a.client.write(bytesOf("one"), pair.clock.now));
     pair.pump();
     assert.equal(text(a.received[0]), "echo:one");
-    a.client.close();
+    a.client.close(pair.clock.now);
     pair.pump();
     assert.deepEqual(a.closed, ["closed"]);
     assert.equal(pair.closed[0].reason, "close_notify from peer");
-    assert.equal(a.client.write(bytesOf("late")), false);
-    a.client.connect();
+    assert.equal(a.client.write(bytesOf("late"), pair.clock.now), false);
+    a.client.connect(pair.clock.now);
     pair.pump();
     assert.equal(a.client.state, "open", "connect() after close() starts over");
-    pair.server.closeAll();
+    pair.server.closeAll(pair.clock.now);
     pair.pump();
     assert.deepEqual(a.closed, ["closed", "close_notify from peer"]);
     assert.equal(a.client.state, "closed");
@@ -231,7 +231,7 @@ test("DtlsClient (PSK): HelloVerifyRequest, write only when open, close_notify b
     assert.equal(stats.recordsWritten, 1);
     assert.equal(stats.recordsDelivered, 1);
     const dropped = stats.dropped; // the server's answer to our close_notify came after the session ended
-    a.client.receive(bytesOf("stray"));
+    a.client.receive(bytesOf("stray"), pair.clock.now);
     assert.equal(a.client.stats().dropped, dropped + 1, "datagrams without a session are dropped");
   } finally {
     pair.dispose();
@@ -245,8 +245,8 @@ test("DtlsClient retransmits a lost flight at its deadline, and gives up after 1
     pair.drop = (_datagram, toServer) => !toServer && lost++ === 1; // the server's ServerHello flight, once
     const a = pair.connect(50070, { psk: PSK });
     assert.equal(a.client.state, "handshaking");
-    assert.equal(a.client.nextDeadline(), pair.clock.ms + 1000, "RFC 6347: 1 s initial timer");
-    pair.clock.advance(1000);
+    assert.equal(a.client.nextDeadline(), pair.clock.now + 1000, "RFC 6347: 1 s initial timer");
+    pair.clock.skip(1000);
     pair.tick();
     assert.equal(a.client.state, "open", a.logs.join("\n"));
 
@@ -255,9 +255,9 @@ test("DtlsClient retransmits a lost flight at its deadline, and gives up after 1
     const intervals: number[] = [];
     for (let i = 0; i < 20 && b.client.state === "handshaking"; i++) {
       const deadline = b.client.nextDeadline()!;
-      intervals.push(deadline - pair.clock.ms);
-      pair.clock.ms = deadline;
-      b.client.tick();
+      intervals.push(deadline - pair.clock.now);
+      pair.clock.now = deadline;
+      b.client.tick(pair.clock.now);
     }
     trace(`  client retransmission intervals: ${intervals.join(", ")} ms\n`);
     assert.deepEqual(intervals.slice(0, 4), [1000, 2000, 4000, 8000]);
@@ -271,14 +271,14 @@ test("DtlsClient retransmits a lost flight at its deadline, and gives up after 1
 test("callbacks may close the client: from onOpen and from onData", () => {
   const pair = new Pair({ identity: "CoAP", key: KEY });
   try {
-    const a = pair.client(50080, { psk: PSK, onOpen: () => a.client.close() });
-    a.client.connect();
+    const a = pair.client(50080, { psk: PSK, onOpen: (now) => a.client.close(now) });
+    a.client.connect(pair.clock.now);
     pair.pump();
     assert.deepEqual(a.closed, ["closed"]);
-    const b = pair.client(50081, { psk: PSK, onData: () => b.client.close() });
-    b.client.connect();
+    const b = pair.client(50081, { psk: PSK, onData: (_data, now) => b.client.close(now) });
+    b.client.connect(pair.clock.now);
     pair.pump();
-    assert.ok(b.client.write(bytesOf("x")));
+    assert.ok(b.client.write(bytesOf("x"), pair.clock.now));
     pair.pump();
     assert.deepEqual(b.closed, ["closed"]);
     assert.equal(pair.server.stats().sessions, 0);
@@ -300,15 +300,15 @@ test("100 certificate handshakes and closes leave no session and no byte behind"
         assert.equal(a.client.state, "closed");
       } else {
         assert.equal(a.client.state, "open");
-        assert.ok(a.client.write(bytesOf("x")));
+        assert.ok(a.client.write(bytesOf("x"), pair.clock.now));
         pair.pump();
         serverBytes = pair.serverBytes - server0;
         clientBytes = pair.clientBytes - client0;
-        if (i % 2) a.client.close();
-        else pair.server.close({ address: "127.0.0.1", port: 51000 + i });
+        if (i % 2) a.client.close(pair.clock.now);
+        else pair.server.close({ address: "127.0.0.1", port: 51000 + i }, pair.clock.now);
         pair.pump();
       }
-      a.client.dispose();
+      a.client.dispose(pair.clock.now);
       pair.clients.delete(51000 + i);
     }
     const after = nativeFigures();
@@ -335,21 +335,21 @@ test("fuzzed certificate-handshake datagrams never throw, never leak, and leave 
       const flips = 1 + Math.floor(random() * 4);
       for (let f = 0; f < flips; f++) base[Math.floor(random() * base.length)] = Math.floor(random() * 256);
       const cut = random() < 0.2 ? base.subarray(0, Math.floor(random() * base.length)) : base;
-      pair.server.receive(cut, { address: "127.0.0.1", port: random() < 0.5 ? 52000 : 52100 + Math.floor(random() * 50) });
-      if (i % 100 === 0) a.client.receive(cut); // the client side too
+      pair.server.receive(cut, { address: "127.0.0.1", port: random() < 0.5 ? 52000 : 52100 + Math.floor(random() * 50) }, pair.clock.now);
+      if (i % 100 === 0) a.client.receive(cut, pair.clock.now); // the client side too
     }
     pair.pump();
     assert.ok(!pair.logs.some((line) => line.includes("dropped:")), pair.logs.filter((l) => l.includes("dropped:")).join("\n"));
     if (a.client.state === "open" && pair.server.sessionOf({ address: "127.0.0.1", port: 52000 })) {
-      assert.ok(a.client.write(bytesOf("after")));
+      assert.ok(a.client.write(bytesOf("after"), pair.clock.now));
       pair.pump();
       assert.equal(text(pair.delivered[pair.delivered.length - 1].data), "after");
     }
     const stats = pair.server.stats();
     trace(`  fuzz: ${stats.sessions} sessions, ${stats.helloVerifyRequests} HVRs, ${stats.dropped} dropped, ${stats.handshakesFailed} failed handshakes\n`);
-    pair.server.closeAll();
+    pair.server.closeAll(pair.clock.now);
     pair.pump();
-    a.client.dispose();
+    a.client.dispose(pair.clock.now);
     pair.clients.clear();
     assert.equal(nativeFigures().sessions, baseline.sessions, "no native session left");
     assert.equal(nativeFigures().bytes, baseline.bytes, "no bytes left by fuzzed sessions");

@@ -56,7 +56,7 @@ function schedule(): void {
   if (deadline === undefined) return;
   timer = Timer.set(() => {
     timer = undefined;
-    server.tick();
+    server.tick(now());
     schedule();
   }, Math.max(0, Math.ceil(deadline - now())));
 }
@@ -64,9 +64,10 @@ function schedule(): void {
 const { socket, port } = openUDP({
   address,
   onReadable(this: UDP, count: number) {
+    const at = now(); // once per batch, as coap/endpoint's UdpEndpoint does
     for (let i = 0; i < count; i++) {
       const datagram = this.read() as Datagram;
-      server.receive(new Uint8Array(datagram), { address: datagram.address, port: datagram.port });
+      server.receive(new Uint8Array(datagram), { address: datagram.address, port: datagram.port }, at);
     }
     schedule();
   },
@@ -87,16 +88,15 @@ const server: DtlsServer = new DtlsServer({
   maxSessions: Number(maxSessions),
   idleTimeoutMs: Number(idleTimeoutMs),
   preferEcdhe: preferEcdhe === "1",
-  now,
   send(record: Uint8Array, peer: Peer) {
     const whole = record.byteOffset === 0 && record.byteLength === record.buffer.byteLength ? record : record.slice();
     socket.write(whole.buffer as ArrayBuffer, peer.address, peer.port);
   },
-  onData(data: Uint8Array, peer: Peer, session: string) {
+  onData(data: Uint8Array, peer: Peer, session: string, at: number) {
     requests++;
     trace(`request ${requests} from ${session} (${data.length} bytes)\n`);
     const response = coapResponse(data);
-    if (response) server.write(peer, response);
+    if (response) server.write(peer, response, at);
   },
   onClose(_peer: Peer, session: string, end: DtlsEnd) {
     trace(`closed ${session}: ${end.detail} (${end.kind})\n`);
@@ -109,12 +109,12 @@ const server: DtlsServer = new DtlsServer({
 Control.register("stats", () => JSON.stringify({ ...server.stats(), requests, nativeHeap: native().bytes }));
 Control.register("advance", (args) => {
   offset += Number(args[0]);
-  server.tick();
+  server.tick(now());
   schedule();
   return "done";
 });
 Control.register("closeall", () => {
-  server.closeAll();
+  server.closeAll(now());
   schedule();
   return "done";
 });

@@ -6,19 +6,13 @@
 import { CLIENT, DTLSContext, DTLSSession, ESTABLISHED, type SessionState } from "dtls-psk/binding";
 import { DtlsServer, type DtlsServerOptions, type Peer } from "dtls-psk/server";
 import type { DtlsEndKind } from "dtls-psk/pump";
+import { FakeClock } from "../lib/clock";
 import { bytesKeptBy } from "./heap";
 import { clientHello, cookieOf } from "./records";
 
 export const IDENTITY = "CoAP";
 export const KEY: Uint8Array = new Uint8Array(ArrayBuffer.fromString("esp32c3_key"));
 
-export class Clock {
-  ms = 1_000_000;
-  now = (): number => this.ms;
-  advance(ms: number): void {
-    this.ms += ms;
-  }
-}
 
 export interface Delivered {
   data: Uint8Array;
@@ -64,18 +58,18 @@ export class TestClient {
   }
 
   start(): void {
-    this.session.start(this.net.clock.ms);
+    this.session.start(this.net.clock.now);
     this.flush();
   }
 
   write(text: string): number {
-    const n = this.session.write(ArrayBuffer.fromString(text), this.net.clock.ms);
+    const n = this.session.write(ArrayBuffer.fromString(text), this.net.clock.now);
     this.flush();
     return n;
   }
 
   close(): void {
-    this.session.closeNotify(this.net.clock.ms);
+    this.session.closeNotify(this.net.clock.now);
     this.flush();
   }
 
@@ -86,7 +80,7 @@ export class TestClient {
 }
 
 export class Loopback {
-  readonly clock = new Clock();
+  readonly clock = new FakeClock(1_000_000);
   readonly server: DtlsServer;
   readonly clients = new Map<number, TestClient>();
   readonly delivered: Delivered[] = [];
@@ -106,7 +100,6 @@ export class Loopback {
     this.server = new DtlsServer({
       identity: IDENTITY,
       key: KEY,
-      now: this.clock.now,
       send: (record, peer) => {
         this.serverSent.push({ datagram: record, peer });
         this.clients.get(peer.port)?.inbox.push(record);
@@ -120,7 +113,7 @@ export class Loopback {
 
   /** Hands a datagram to the server, metering what the call keeps. */
   deliver(datagram: Uint8Array, peer: Peer): void {
-    this.serverBytes += bytesKeptBy(() => this.server.receive(datagram, peer));
+    this.serverBytes += bytesKeptBy(() => this.server.receive(datagram, peer, this.clock.now));
   }
 
   client(port: number, identity: string = IDENTITY, key: Uint8Array = KEY, flags = 0, suites?: readonly number[]): TestClient {
@@ -136,7 +129,7 @@ export class Loopback {
       for (const c of this.clients.values()) {
         while (c.inbox.length) {
           const datagram = c.inbox.shift()!;
-          c.session.receive(datagram, this.clock.ms);
+          c.session.receive(datagram, this.clock.now);
           c.flush();
           moved = true;
         }
@@ -152,7 +145,7 @@ export class Loopback {
    */
   verifiedHello(peer: Peer, random?: () => number): Uint8Array {
     const sent = this.serverSent.length;
-    this.server.receive(clientHello({ random }), peer);
+    this.server.receive(clientHello({ random }), peer, this.clock.now);
     const cookie = this.serverSent.length > sent ? cookieOf(this.serverSent[sent].datagram) : undefined;
     if (!cookie) throw new Error(`no HelloVerifyRequest for ${peer.address}|${peer.port}`);
     return clientHello({ cookie, sequence: 1, random });
@@ -160,7 +153,7 @@ export class Loopback {
 
   /** A half-open handshake: the cookie exchange done, the server's flight sent to nobody. */
   halfOpen(peer: Peer, random?: () => number): void {
-    this.server.receive(this.verifiedHello(peer, random), peer);
+    this.server.receive(this.verifiedHello(peer, random), peer, this.clock.now);
   }
 
   /** Full handshake of a new client; returns it established. */
@@ -173,11 +166,11 @@ export class Loopback {
 
   /** Fires the clocks of the server and of every client, as their timers would. */
   tick(): void {
-    this.serverBytes += bytesKeptBy(() => this.server.tick());
+    this.serverBytes += bytesKeptBy(() => this.server.tick(this.clock.now));
     for (const c of this.clients.values()) {
       const deadline = c.session.deadline;
-      if (deadline >= 0 && this.clock.ms >= deadline) {
-        c.session.tick(this.clock.ms);
+      if (deadline >= 0 && this.clock.now >= deadline) {
+        c.session.tick(this.clock.now);
         c.flush();
       }
     }
@@ -185,7 +178,7 @@ export class Loopback {
   }
 
   dispose(): void {
-    this.server.dispose();
+    this.server.dispose(this.clock.now);
     for (const c of this.clients.values()) c.dispose();
     this.clients.clear();
   }

@@ -7,7 +7,7 @@
 import { DtlsServer, type DtlsServerOptions, type Peer } from "dtls-psk/server";
 import type { DtlsEndKind } from "dtls-psk/pump";
 import { DtlsClient, type DtlsClientOptions } from "dtls-psk/client";
-import { Clock } from "./loopback";
+import { FakeClock } from "../lib/clock";
 import { bytesKeptBy } from "./heap";
 
 export interface PairClient {
@@ -29,7 +29,7 @@ interface InFlight {
 }
 
 export class Pair {
-  readonly clock = new Clock();
+  readonly clock = new FakeClock(1_000_000);
   readonly server: DtlsServer;
   readonly clients = new Map<number, PairClient>();
   readonly delivered: { data: Uint8Array; peer: Peer; session: string }[] = [];
@@ -47,14 +47,13 @@ export class Pair {
 
   constructor(options: Partial<DtlsServerOptions>) {
     this.server = new DtlsServer({
-      now: this.clock.now,
       send: (record, peer) => {
         this.serverSent.push({ datagram: record, port: peer.port });
         this.#queue.push({ datagram: record, port: peer.port, toServer: false });
       },
-      onData: (data, peer, session) => {
+      onData: (data, peer, session, now) => {
         this.delivered.push({ data, peer, session });
-        if (this.echo) this.server.write(peer, new Uint8Array(ArrayBuffer.fromString(`echo:${String.fromArrayBuffer(data.slice().buffer as ArrayBuffer)}`)));
+        if (this.echo) this.server.write(peer, new Uint8Array(ArrayBuffer.fromString(`echo:${String.fromArrayBuffer(data.slice().buffer as ArrayBuffer)}`)), now);
       },
       onClose: (peer, session, end) => this.closed.push({ peer, session, reason: end.detail, kind: end.kind }),
       log: (message) => this.logs.push(message),
@@ -65,7 +64,6 @@ export class Pair {
   client(port: number, options: Partial<DtlsClientOptions>): PairClient {
     const entry: PairClient = { port, client: undefined!, received: [], closed: [], opened: 0, logs: [], sent: [] };
     entry.client = new DtlsClient({
-      now: this.clock.now,
       send: (record) => {
         entry.sent.push(record);
         this.#queue.push({ datagram: record, port, toServer: true });
@@ -85,8 +83,8 @@ export class Pair {
     for (let i = 0; i < 1000 && this.#queue.length; i++) {
       const { datagram, port, toServer } = this.#queue.shift()!;
       if (this.drop(datagram, toServer, port)) continue;
-      if (toServer) this.serverBytes += bytesKeptBy(() => this.server.receive(datagram, { address: "127.0.0.1", port }));
-      else this.clientBytes += bytesKeptBy(() => this.clients.get(port)?.client.receive(datagram));
+      if (toServer) this.serverBytes += bytesKeptBy(() => this.server.receive(datagram, { address: "127.0.0.1", port }, this.clock.now));
+      else this.clientBytes += bytesKeptBy(() => this.clients.get(port)?.client.receive(datagram, this.clock.now));
     }
     if (this.#queue.length) throw new Error("pair did not settle");
   }
@@ -94,22 +92,22 @@ export class Pair {
   /** connect() and pump: the client is open afterwards unless something refused it. */
   connect(port: number, options: Partial<DtlsClientOptions>): PairClient {
     const c = this.client(port, options);
-    this.clientBytes += bytesKeptBy(() => c.client.connect());
+    this.clientBytes += bytesKeptBy(() => c.client.connect(this.clock.now));
     this.pump();
     return c;
   }
 
   /** Fires the server's and every client's deadline, as their timers would, then pumps. */
   tick(): void {
-    this.serverBytes += bytesKeptBy(() => this.server.tick());
-    for (const c of this.clients.values()) this.clientBytes += bytesKeptBy(() => c.client.tick());
+    this.serverBytes += bytesKeptBy(() => this.server.tick(this.clock.now));
+    for (const c of this.clients.values()) this.clientBytes += bytesKeptBy(() => c.client.tick(this.clock.now));
     this.pump();
   }
 
   dispose(): void {
-    for (const c of this.clients.values()) c.client.dispose();
+    for (const c of this.clients.values()) c.client.dispose(this.clock.now);
     this.clients.clear();
-    this.server.dispose();
+    this.server.dispose(this.clock.now);
   }
 }
 

@@ -30,11 +30,11 @@ test("a client completes the handshake and application data flows both ways", ()
     assert.equal(text(net.delivered[0].data), "hello");
     assert.equal(net.delivered[0].peer.port, 40001);
     assert.equal(net.delivered[0].session, net.server.sessionOf(c.peer));
-    assert.ok(net.server.write(c.peer, bytesOf("back")));
+    assert.ok(net.server.write(c.peer, bytesOf("back"), net.clock.now));
     net.pump();
     assert.equal(c.received.length, 1);
     assert.equal(text(c.received[0]), "back");
-    assert.equal(net.server.write({ address: "127.0.0.1", port: 1 }, bytesOf("x")), false, "no session, no write");
+    assert.equal(net.server.write({ address: "127.0.0.1", port: 1 }, bytesOf("x"), net.clock.now), false, "no session, no write");
   } finally {
     net.dispose();
   }
@@ -84,7 +84,7 @@ test("1,000 ClientHellos without cookies from 1,000 source ports: a small HelloV
     for (let port = 20000; port < 21000; port++) {
       const hello = clientHello({ sequence: port & 0xffff, random });
       const sent = net.serverSent.length;
-      net.server.receive(hello, { address: "192.0.2.7", port });
+      net.server.receive(hello, { address: "192.0.2.7", port }, net.clock.now);
       assert.equal(net.serverSent.length, sent + 1, `an answer for port ${port}`);
       const hvr = net.serverSent[sent].datagram;
       assert.ok(cookieOf(hvr), "a HelloVerifyRequest");
@@ -106,16 +106,16 @@ test("forged or misdirected cookies get another HelloVerifyRequest, never a sess
   const net = new Loopback();
   try {
     const peer = { address: "192.0.2.8", port: 5000 };
-    net.server.receive(clientHello(), peer);
+    net.server.receive(clientHello(), peer, net.clock.now);
     const cookie = cookieOf(net.serverSent[0].datagram)!;
-    net.server.receive(clientHello({ cookie }), { address: "192.0.2.8", port: 5001 }); // another port
-    net.server.receive(clientHello({ cookie }), { address: "192.0.2.9", port: 5000 }); // another address
+    net.server.receive(clientHello({ cookie }), { address: "192.0.2.8", port: 5001 }, net.clock.now); // another port
+    net.server.receive(clientHello({ cookie }), { address: "192.0.2.9", port: 5000 }, net.clock.now); // another address
     const forged = cookie.slice();
     forged[forged.length - 1] ^= 1;
-    net.server.receive(clientHello({ cookie: forged }), peer);
+    net.server.receive(clientHello({ cookie: forged }), peer, net.clock.now);
     assert.equal(net.server.stats().sessions, 0);
     assert.equal(net.server.stats().helloVerifyRequests, 4);
-    net.server.receive(clientHello({ cookie }), peer); // the right one starts a handshake
+    net.server.receive(clientHello({ cookie }), peer, net.clock.now); // the right one starts a handshake
     assert.equal(net.server.stats().handshaking, 1);
   } finally {
     net.dispose();
@@ -133,7 +133,7 @@ test("datagrams from unknown peers that are not ClientHellos are dropped silentl
       clientHello().subarray(0, 30), // truncated ClientHello
       Uint8Array.of(0x40, 0x01, 0x12, 0x34), // plain CoAP
     ];
-    for (const d of junk) net.server.receive(d, peer);
+    for (const d of junk) net.server.receive(d, peer, net.clock.now);
     assert.equal(net.serverSent.length, 0);
     assert.equal(net.server.stats().sessions, 0);
     assert.equal(net.server.stats().dropped, junk.length);
@@ -176,7 +176,7 @@ test("session limit: a full table of busy sessions refuses a new peer; a quiet o
   try {
     const a = net.connect(40020);
     const b = net.connect(40021);
-    net.clock.advance(5000);
+    net.clock.skip(5000);
     b.write("busy");
     const c = net.client(40022);
     c.start();
@@ -184,7 +184,7 @@ test("session limit: a full table of busy sessions refuses a new peer; a quiet o
     assert.equal(c.state, HANDSHAKING, "refused while both are busy");
     assert.equal(net.server.stats().sessions, 2);
     assert.equal(net.server.stats().refused, 1);
-    net.clock.advance(6000); // a quiet for 11 s, b for 6 s
+    net.clock.skip(6000); // a quiet for 11 s, b for 6 s
     net.tick(); // c's retransmission timer fires: its ClientHello (valid cookie) comes again
     assert.equal(c.state, ESTABLISHED, net.logs.join("\n"));
     assert.equal(net.server.stats().sessions, 2);
@@ -203,15 +203,15 @@ test("idle eviction: a session quiet for idleTimeoutMs is closed with close_noti
   const net = new Loopback({ idleTimeoutMs: 5000 });
   try {
     const a = net.connect(40030);
-    const start = net.clock.ms;
+    const start = net.clock.now;
     assert.equal(net.server.nextDeadline(), start + 5000);
-    net.clock.advance(3000);
-    assert.ok(net.server.write(a.peer, bytesOf("notification")), "a write is activity");
+    net.clock.skip(3000);
+    assert.ok(net.server.write(a.peer, bytesOf("notification"), net.clock.now), "a write is activity");
     assert.equal(net.server.nextDeadline(), start + 8000);
-    net.clock.advance(4999);
+    net.clock.skip(4999);
     net.tick();
     assert.equal(net.server.stats().sessions, 1);
-    net.clock.advance(1);
+    net.clock.skip(1);
     net.tick();
     assert.equal(net.server.stats().sessions, 0);
     assert.equal(net.server.nextDeadline(), undefined);
@@ -232,9 +232,9 @@ test("a lost flight is retransmitted when the deadline passes", () => {
     const c = net.connect(40040);
     assert.equal(c.state, HANDSHAKING);
     const deadline = net.server.nextDeadline()!;
-    assert.equal(deadline, net.clock.ms + 1000, "RFC 6347: 1 s initial timer");
+    assert.equal(deadline, net.clock.now + 1000, "RFC 6347: 1 s initial timer");
     const sent = net.serverSent.length;
-    net.clock.advance(1000);
+    net.clock.skip(1000);
     net.tick();
     assert.ok(net.serverSent.length > sent, "the server resent its flight");
     assert.equal(c.state, ESTABLISHED, net.logs.join("\n"));
@@ -265,9 +265,9 @@ test("a peer that vanishes mid-handshake: doubling timer up to 60 s, then freed"
     const intervals: number[] = [];
     for (let i = 0; i < 20 && net.server.stats().sessions > 0; i++) {
       const deadline = net.server.nextDeadline()!;
-      intervals.push(deadline - net.clock.ms);
-      net.clock.ms = deadline;
-      net.server.tick();
+      intervals.push(deadline - net.clock.now);
+      net.clock.now = deadline;
+      net.server.tick(net.clock.now);
     }
     trace(`  retransmission intervals: ${intervals.join(", ")} ms\n`);
     assert.deepEqual(intervals.slice(0, 4), [1000, 2000, 4000, 8000]);
@@ -288,12 +288,12 @@ test("a replayed application record is dropped and does not reach onData again; 
     assert.equal(net.delivered.length, 1);
     const record = c.sent[c.sent.length - 1];
     assert.equal(records(record)[0].type, CONTENT_APPLICATION_DATA);
-    for (let i = 0; i < 3; i++) net.server.receive(record.slice(), c.peer);
+    for (let i = 0; i < 3; i++) net.server.receive(record.slice(), c.peer, net.clock.now);
     assert.equal(net.delivered.length, 1, "replays dropped");
     const tampered = record.slice();
     tampered[tampered.length - 1] ^= 0x80;
-    net.server.receive(tampered, c.peer);
-    net.server.receive(record.slice(), { address: "127.0.0.1", port: 40061 }); // same record, another port
+    net.server.receive(tampered, c.peer, net.clock.now);
+    net.server.receive(record.slice(), { address: "127.0.0.1", port: 40061 }, net.clock.now); // same record, another port
     assert.equal(net.delivered.length, 1);
     assert.equal(net.server.stats().established, 1, "the session survives");
     c.write("twice");
@@ -316,13 +316,13 @@ test("close_notify both ways", () => {
     const answer = net.serverSent[net.serverSent.length - 1];
     assert.equal(answer.peer.port, 40070);
     assert.equal(records(answer.datagram)[0].type, CONTENT_ALERT, "close_notify answered");
-    net.server.close(b.peer);
+    net.server.close(b.peer, net.clock.now);
     net.pump();
     assert.equal(b.state, CLOSED);
     assert.equal(net.server.stats().sessions, 0);
     net.connect(40072);
     net.connect(40073);
-    net.server.closeAll();
+    net.server.closeAll(net.clock.now);
     net.pump();
     assert.equal(net.server.stats().sessions, 0);
     assert.equal(net.closed.length, 4);
@@ -364,7 +364,7 @@ test("200 handshakes and closes leave no session and no byte behind", () => {
       c.write("x");
       perSession = net.serverBytes - before;
       if (i % 2) c.close();
-      else net.server.close(c.peer);
+      else net.server.close(c.peer, net.clock.now);
       net.pump();
       net.clients.delete(c.peer.port);
       c.dispose();
@@ -394,7 +394,7 @@ test("fuzzed datagrams never throw, never leak, and leave an established session
       for (let f = 0; f < flips; f++) base[Math.floor(random() * base.length)] = Math.floor(random() * 256);
       const cut = random() < 0.2 ? base.subarray(0, Math.floor(random() * base.length)) : base;
       const port = random() < 0.5 ? 40090 : 42000 + Math.floor(random() * 50);
-      net.server.receive(cut, { address: "127.0.0.1", port });
+      net.server.receive(cut, { address: "127.0.0.1", port }, net.clock.now);
     }
     assert.ok(!net.logs.some((line) => line.includes("dropped:")), net.logs.filter((l) => l.includes("dropped:")).join("\n"));
     const stats = net.server.stats();
@@ -403,7 +403,7 @@ test("fuzzed datagrams never throw, never leak, and leave an established session
       c.write("after");
       assert.equal(text(net.delivered[net.delivered.length - 1].data), "after");
     }
-    net.server.closeAll();
+    net.server.closeAll(net.clock.now);
     net.pump();
     for (const client of net.clients.values()) client.dispose();
     net.clients.clear();
@@ -421,5 +421,5 @@ test("credentials: defaults are CoAP / esp32c3_key; bad keys are refused without
   assert.deepEqual(pskFromConfig({ keyHex: "0102ff" }).key, Uint8Array.of(1, 2, 255));
   const error = assert.throws(() => pskFromConfig({ key: "a-secret-key-that-is-far-too-long-for-psk" })) as Error;
   assert.ok(!error.message.includes("secret"), "the key is not in the error");
-  assert.throws(() => new DtlsServer({ identity: "CoAP", key: new Uint8Array(0), send() {}, now: () => 0, onData() {} }), RangeError);
+  assert.throws(() => new DtlsServer({ identity: "CoAP", key: new Uint8Array(0), send() {}, onData() {} }), RangeError);
 });

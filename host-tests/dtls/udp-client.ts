@@ -33,7 +33,6 @@ export function udpDtlsClient(port: number, options: Partial<DtlsClientOptions>,
   const box: { socket?: ClosableUDP } = {};
 
   const client: DtlsClient = new DtlsClient({
-    now: hostNow,
     send: (record) => {
       const whole = record.byteOffset === 0 && record.byteLength === record.buffer.byteLength ? record : record.slice();
       box.socket?.write(whole.buffer as ArrayBuffer, address, port);
@@ -52,7 +51,7 @@ export function udpDtlsClient(port: number, options: Partial<DtlsClientOptions>,
     if (deadline === undefined) return;
     timer = Timer.set(() => {
       timer = undefined;
-      client.tick();
+      client.tick(hostNow());
       schedule();
     }, Math.max(0, Math.ceil(deadline - hostNow())));
   }
@@ -60,9 +59,10 @@ export function udpDtlsClient(port: number, options: Partial<DtlsClientOptions>,
   box.socket = openUDP({
     address: address.includes(":") ? "::" : "127.0.0.1",
     onReadable(this: UDP, count: number) {
+      const now = hostNow(); // once per batch, as coap/endpoint's UdpEndpoint does
       for (let i = 0; i < count; i++) {
         const datagram = this.read() as Datagram;
-        if (datagram.port === port) client.receive(new Uint8Array(datagram));
+        if (datagram.port === port) client.receive(new Uint8Array(datagram), now);
       }
       schedule();
     },
@@ -74,20 +74,20 @@ export function udpDtlsClient(port: number, options: Partial<DtlsClientOptions>,
     closed,
     logs,
     async open(timeout = 8000) {
-      client.connect();
+      client.connect(hostNow());
       schedule();
       await waitFor(() => opened || closed.length > 0, timeout, `DTLS handshake with ${address}:${port}\n${logs.join("\n")}`);
       if (!opened) throw new Error(`handshake refused: ${closed.join(", ")}\n${logs.join("\n")}`);
     },
     async request(message, timeout = 5000) {
       const before = received.length;
-      if (!client.write(message)) throw new Error(`write refused in state ${client.state}`);
+      if (!client.write(message, hostNow())) throw new Error(`write refused in state ${client.state}`);
       await waitFor(() => received.length > before, timeout, "a CoAP response");
       return received[before];
     },
     dispose() {
       if (timer) Timer.clear(timer);
-      client.dispose();
+      client.dispose(hostNow());
       box.socket?.close();
     },
   };

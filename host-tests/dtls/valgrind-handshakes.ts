@@ -26,13 +26,13 @@ for (let i = 0; i < Number(count); i++) {
   const a = pair.connect(port, { ca: pem("ca.crt"), cert: pem(`${name}.crt`), key: pem(`${name}.key`), serverName: "localhost" });
   if (a.client.state === "open") {
     opened++;
-    a.client.write(bytesOf("ping"));
+    a.client.write(bytesOf("ping"), pair.clock.now);
     pair.pump();
-    if (i % 2) a.client.close();
-    else pair.server.close({ address: "127.0.0.1", port });
+    if (i % 2) a.client.close(pair.clock.now);
+    else pair.server.close({ address: "127.0.0.1", port }, pair.clock.now);
     pair.pump();
   } else refused++;
-  a.client.dispose();
+  a.client.dispose(pair.clock.now);
   pair.clients.delete(port);
 }
 pair.dispose();

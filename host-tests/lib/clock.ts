@@ -1,11 +1,13 @@
 /*
- * A hand-moved clock for sans-IO components (anything with nextDeadline() and tick(),
- * like coap/endpoint's Clocked): advance() runs the clock forward deadline by deadline,
- * letting promise jobs settle in between, so timed behaviour is tested without waiting.
+ * The one hand-moved clock of the tests, for sans-IO components (anything with
+ * nextDeadline() and tick(now), like coap/endpoint's Clocked): `now` is the number each
+ * call is given; advance() runs the clock forward deadline by deadline, ticking the
+ * component and letting promise jobs settle in between, so timed behaviour is tested
+ * without waiting; skip() only moves it.
  */
 export interface Ticking {
   nextDeadline(): number | undefined;
-  tick(): void;
+  tick(now: number): void;
 }
 
 /** Lets a few turns of promise jobs run (what resolved requests need to be acted on). */
@@ -30,10 +32,23 @@ export class FakeClock {
       const next = component.nextDeadline();
       if (next === undefined || next > end) break;
       this.now = Math.max(this.now, next);
-      component.tick();
+      component.tick(this.now);
     }
     this.now = end;
-    component.tick();
+    component.tick(this.now);
     await settle();
+  }
+
+  /** Moves to now + ms without ticking anything. */
+  skip(ms: number): void {
+    this.now += ms;
+  }
+
+  /** Ticks `component` at the current time if it is due (a timer firing); whether it was. */
+  fire(component: Ticking): boolean {
+    const next = component.nextDeadline();
+    if (next === undefined || next > this.now) return false;
+    component.tick(this.now);
+    return true;
   }
 }

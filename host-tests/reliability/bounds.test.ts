@@ -16,6 +16,7 @@ import { setObserve, setUriPath } from "coap/options";
 import { CoapServer, type Peer } from "coap/server";
 import { Light, lightResource } from "light/light";
 import { testSeed } from "./peers";
+import { FakeClock } from "../lib/clock";
 
 /** RFC 7252 sec 4.8.2: ACK_TIMEOUT * (2^(MAX_RETRANSMIT+1) - 1) * ACK_RANDOM_FACTOR */
 const MAX_TRANSMIT_WAIT = 93_000;
@@ -23,15 +24,15 @@ const MAX_TRANSMIT_WAIT = 93_000;
 interface Harness {
   server: CoapServer;
   light: Light;
-  clock: { now: number };
+  clock: FakeClock;
   out: { peer: Peer; message: CoapMessage }[];
   logs: string[];
-  /** runs tick() at every deadline up to now + ms */
+  /** runs tick(now) at every deadline up to now + ms (synchronously: the handlers of /light are) */
   advance(ms: number): void;
 }
 
 function harness(limits: Partial<Limits> = {}, keepOutput = true): Harness {
-  const clock = { now: 1000 };
+  const clock = new FakeClock(1000);
   const out: Harness["out"] = [];
   const logs: string[] = [];
   let stored: boolean | undefined;
@@ -40,13 +41,12 @@ function harness(limits: Partial<Limits> = {}, keepOutput = true): Harness {
     send: (bytes, peer) => {
       if (keepOutput) out.push({ peer, message: decode(bytes) });
     },
-    now: () => clock.now,
     random: Math.random,
     log: (message) => logs.push(message),
     limits,
   });
   server.add("light", lightResource(light));
-  light.onChange(() => server.notify("light"));
+  light.onChange(() => server.notify("light", clock.now));
   return {
     server,
     light,
@@ -59,7 +59,7 @@ function harness(limits: Partial<Limits> = {}, keepOutput = true): Harness {
         const next = server.nextDeadline();
         if (next === undefined || next > end) break;
         clock.now = Math.max(clock.now, next);
-        server.tick();
+        server.tick(clock.now);
       }
       clock.now = end;
     },
@@ -100,8 +100,8 @@ test("10,000 CON requests from 100 peers: the dedup cache stays at its bound and
   for (let i = 0; i < 10_000; i++) {
     const mid = i & 0xffff;
     const body = i % 4 === 0 ? request(Type.CON, Code.PUT, mid, i, undefined, i & 4 ? "1" : "0") : request(Type.CON, Code.GET, mid, i);
-    server.receive(body, peerOf(i % 100));
-    clock.now += 1; // 10 s in all: nothing expires (EXCHANGE_LIFETIME is 247 s)
+    server.receive(body, peerOf(i % 100), clock.now);
+    clock.skip(1); // 10 s in all: nothing expires (EXCHANGE_LIFETIME is 247 s)
     if (i === 999) {
       gc();
       heapWarm = heapBytes();
@@ -121,7 +121,7 @@ test("10,000 CON requests from 100 peers: the dedup cache stays at its bound and
 
 function abandonObservers(limits: Partial<Limits>, observers: number): void {
   const h = harness({ maxObservers: observers, maxObserversPerResource: observers, ...limits }, false);
-  for (let i = 0; i < observers; i++) h.server.receive(request(Type.CON, Code.GET, i, i, 0), peerOf(i));
+  for (let i = 0; i < observers; i++) h.server.receive(request(Type.CON, Code.GET, i, i, 0), peerOf(i), h.clock.now);
   assert.equal(h.server.observerCount("light"), observers, "all registered");
   // the observers vanish; the light keeps changing, once a second, until a notification goes CON
   for (let n = 1; n <= DEFAULT_LIMITS.notifyConEvery; n++) {
@@ -149,7 +149,7 @@ test("1,000 observers that answer a notification with RST are removed at once", 
   const OBSERVERS = 1000;
   // a RST can only be matched to a NON that is still remembered: maxTrackedNon >= observers
   const h = harness({ maxObservers: OBSERVERS, maxObserversPerResource: OBSERVERS, maxTrackedNon: OBSERVERS });
-  for (let i = 0; i < OBSERVERS; i++) h.server.receive(request(Type.CON, Code.GET, i, i, 0), peerOf(i));
+  for (let i = 0; i < OBSERVERS; i++) h.server.receive(request(Type.CON, Code.GET, i, i, 0), peerOf(i), h.clock.now);
   assert.equal(h.server.observerCount("light"), OBSERVERS);
   h.out.length = 0;
   h.advance(1000);
@@ -157,7 +157,7 @@ test("1,000 observers that answer a notification with RST are removed at once", 
   const notifications = h.out.splice(0);
   assert.equal(notifications.length, OBSERVERS, "one notification each");
   for (const { peer, message } of notifications) {
-    h.server.receive(encode({ type: Type.RST, code: Code.EMPTY, mid: message.mid, token: new Uint8Array(0), options: [], payload: new Uint8Array(0) }), peer);
+    h.server.receive(encode({ type: Type.RST, code: Code.EMPTY, mid: message.mid, token: new Uint8Array(0), options: [], payload: new Uint8Array(0) }), peer, h.clock.now);
   }
   const left = h.server.observerCount("light");
   trace(`  ${left} observers left after ${OBSERVERS} RSTs to ${notifications[0].message.type === Type.CON ? "CON" : "NON"} notifications\n`);
@@ -167,7 +167,7 @@ test("1,000 observers that answer a notification with RST are removed at once", 
 test("the node's own limits (32 observers, 16 pending CON): abandoned observers all go after one CON round", () => {
   const h = harness({}, false);
   const OBSERVERS = DEFAULT_LIMITS.maxObservers;
-  for (let i = 0; i < OBSERVERS; i++) h.server.receive(request(Type.CON, Code.GET, i, i, 0), peerOf(i));
+  for (let i = 0; i < OBSERVERS; i++) h.server.receive(request(Type.CON, Code.GET, i, i, 0), peerOf(i), h.clock.now);
   assert.equal(h.server.observerCount("light"), DEFAULT_LIMITS.maxObserversPerResource, "per-resource bound");
   for (let n = 1; n <= DEFAULT_LIMITS.notifyConEvery; n++) {
     h.advance(1000);
@@ -181,13 +181,13 @@ test("limits are logged once, not once per datagram: a flood past every bound", 
   const seed = testSeed();
   const h = harness({}, false);
   // observers past the bound, CONs past maxPendingCon, malformed datagrams, stale RSTs
-  for (let i = 0; i < 200; i++) h.server.receive(request(Type.CON, Code.GET, i, i, 0), peerOf(i));
+  for (let i = 0; i < 200; i++) h.server.receive(request(Type.CON, Code.GET, i, i, 0), peerOf(i), h.clock.now);
   for (let n = 1; n <= DEFAULT_LIMITS.notifyConEvery; n++) {
     h.advance(1000);
     h.light.set(!h.light.on);
   }
-  for (let i = 0; i < 200; i++) h.server.receive(new Uint8Array([0x40, 0x01, i, 0xff, 0xf0]), peerOf(i)); // bad option
-  for (let i = 0; i < 200; i++) h.server.receive(new Uint8Array([0x80 | (i & 0x3f), 1, 2, 3]), peerOf(i)); // bad version
+  for (let i = 0; i < 200; i++) h.server.receive(new Uint8Array([0x40, 0x01, i, 0xff, 0xf0]), peerOf(i), h.clock.now); // bad option
+  for (let i = 0; i < 200; i++) h.server.receive(new Uint8Array([0x80 | (i & 0x3f), 1, 2, 3]), peerOf(i), h.clock.now); // bad version
   h.advance(MAX_TRANSMIT_WAIT);
   // an observer removed for not answering is an event of its own, not a limit: not counted here
   const repeats = repeated(h.logs.filter((line) => !/^observer .* removed: /.test(line)));
@@ -204,10 +204,10 @@ function observersHeap(hostLength: number): number {
     setUriPath(options, "light");
     setObserve(options, 0);
     /* .slice(): each datagram arrives in a buffer of its own */
-    h.server.receive(encode({ type: Type.CON, code: Code.GET, mid: i, token: new Uint8Array([0x0b, i]), options, payload: new Uint8Array(0) }).slice(), peerOf(1000 + i));
+    h.server.receive(encode({ type: Type.CON, code: Code.GET, mid: i, token: new Uint8Array([0x0b, i]), options, payload: new Uint8Array(0) }).slice(), peerOf(1000 + i), h.clock.now);
   }
   assert.equal(h.server.observerCount("light"), 32, "32 registered");
-  for (let i = 0; i < 64; i++) h.server.receive(request(Type.CON, Code.GET, 5000 + i, 5000 + i), peerOf(2000 + i)); // the registrations leave the dedup cache
+  for (let i = 0; i < 64; i++) h.server.receive(request(Type.CON, Code.GET, 5000 + i, 5000 + i), peerOf(2000 + i), h.clock.now); // the registrations leave the dedup cache
   gc();
   const bytes = heapBytes();
   assert.equal(h.server.observerCount("light"), 32);

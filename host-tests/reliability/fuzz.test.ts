@@ -29,7 +29,7 @@ test("fuzz: mutated and generated datagrams into the CoAP server for ~4 s: no fi
 test("PUT /light with 20,000 distinct payloads leaves the heap flat (no interned words)", () => {
   let stored: boolean | undefined;
   const light = new Light({ set() {} }, { load: () => stored, save: (on) => { stored = on; } });
-  const server = new CoapServer({ send() {}, now: () => 0, log() {} });
+  const server = new CoapServer({ send() {}, log() {} });
   server.add("light", lightResource(light));
   const put = (i: number, json: boolean) => {
     const options: CoapOption[] = [];
@@ -38,7 +38,7 @@ test("PUT /light with 20,000 distinct payloads leaves the heap flat (no interned
     const word = json ? `{"k${i}":true}` : `w${i}`;
     const payload = new Uint8Array(word.length);
     for (let k = 0; k < word.length; k++) payload[k] = word.charCodeAt(k);
-    server.receive(encode({ type: Type.NON, code: Code.PUT, mid: i & 0xffff, token: new Uint8Array(0), options, payload }), { address: "192.0.2.1", port: 1 });
+    server.receive(encode({ type: Type.NON, code: Code.PUT, mid: i & 0xffff, token: new Uint8Array(0), options, payload }), { address: "192.0.2.1", port: 1 }, 0);
   };
   for (let i = 0; i < 1000; i++) put(i, i % 2 === 0);
   gc();

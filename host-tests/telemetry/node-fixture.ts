@@ -20,7 +20,7 @@
 import Control from "host/control";
 import { argv } from "host/runtime";
 import { CoapServer } from "coap/server";
-import { CoapClient, shareSocket } from "coap/client";
+import { CoapClient, shareSocket, type ClientResponse, type RequestOptions } from "coap/client";
 import { DeadlineScheduler, UdpEndpoint, monotonicNow } from "coap/endpoint";
 import { TelemetryReporter } from "telemetry/reporter";
 import { baseNameFor } from "temperature/senml";
@@ -51,7 +51,7 @@ let reads = 0;
 let light = false;
 
 const scheduler = new DeadlineScheduler();
-const server: CoapServer = new CoapServer({ send: (d, p) => endpoint.send(d, p), now: monotonicNow, random: Math.random, log });
+const server: CoapServer = new CoapServer({ send: (d, p) => endpoint.send(d, p), wake: () => scheduler.update(), random: Math.random, log });
 server.add("light", {
   rt: "light",
   if: "core.a",
@@ -59,23 +59,23 @@ server.add("light", {
   get: () => ({ payload: light ? "1" : "0" }),
   put: (request) => {
     light = request.text() === "1";
-    server.notify("light");
+    server.notify("light", scheduler.now());
     return {};
   },
 });
 server.add("temperature", { rt: "temperature-c", observable: true, get: () => ({ payload: String(rampStart + reads * rampStep) }) });
 
-const client = new CoapClient({
+const client: CoapClient = new CoapClient({
   send: (d, p) => endpoint.send(d, p),
-  now: monotonicNow,
   random: Math.random,
   log,
   transport: { ackTimeout: num("ack", 2000), maxRetransmit: num("retransmit", 4) },
   onDeadlineChange: () => scheduler.update(),
 });
-const request = client.request.bind(client);
+/* a request at the scheduler's clock (the reporter and the registration still take (options) => Promise) */
+const request = (options: RequestOptions): Promise<ClientResponse> => client.request(options, scheduler.now());
 
-const endpoint = new UdpEndpoint({
+const endpoint: UdpEndpoint = new UdpEndpoint({
   port,
   onDatagram: shareSocket(server, client),
   onIdle: () => scheduler.update(),
@@ -94,7 +94,6 @@ if (target && parseCoapUri(target).secure) {
     peer: { address: uri.host, port: uri.port },
     credentials: { psk: { identity, key: new Uint8Array(ArrayBuffer.fromString(key)) } },
     scheduler,
-    now: monotonicNow,
     random: Math.random,
     log,
     transport: { ackTimeout: num("ack", 2000), maxRetransmit: num("retransmit", 4) },

@@ -2,9 +2,11 @@
  * The CoAP client: requests with tokens, request/response matching, separate
  * responses, timeouts and Block2 reassembly, over the same message layer the
  * server uses (Message IDs, CON retransmission, deduplication). Sans-IO like the
- * server: datagrams in through receive(), out through the injected send(); time
- * from now(); timed work in tick() at nextDeadline(). The transport is whatever
- * send() reaches: a UDP socket (endpoint.ts) or a DTLS client session.
+ * server: every entry point is given the time of the call (`now`, ms):
+ * request(options, now), receive(datagram, peer, now), tick(now); what a call causes
+ * goes out through the injected send() synchronously, during it, and a request's
+ * promise settles during the receive() or tick() that decides it. The transport is
+ * whatever send() reaches: a UDP socket (endpoint.ts) or a DTLS client session.
  *
  * RFC 7252 sec 4.2 / 4.8 (CON retransmission: the message layer), 5.2.1 /
  * 5.2.2 (piggybacked and separate responses; a separate CON response is
@@ -70,10 +72,8 @@ export const DEFAULT_CLIENT_LIMITS: Readonly<ClientLimits> = Object.freeze({
 });
 
 export interface ClientOptions {
-  /** called synchronously whenever a datagram must go out */
-  send(datagram: Uint8Array, peer: Peer): void;
-  /** monotonic clock, ms */
-  now(): number;
+  /** called synchronously whenever a datagram must go out, with the `now` of the call */
+  send(datagram: Uint8Array, peer: Peer, now: number): void;
   /** [0, 1): tokens, Message IDs, retransmission jitter */
   random?(): number;
   log?(message: string): void;
@@ -215,15 +215,17 @@ export function datagramRole(datagram: Uint8Array): DatagramRole {
   return isResponseCode(code) ? "client" : "server";
 }
 
+/** Anything that takes datagrams (a server, a client). */
+export interface Receiver {
+  receive(datagram: Uint8Array, peer: Peer, now: number): void;
+}
+
 /** The onDatagram of a socket a server and a client share: each datagram to the side(s) datagramRole() names. */
-export function shareSocket(
-  server: { receive(datagram: Uint8Array, peer: Peer): void },
-  client: { receive(datagram: Uint8Array, peer: Peer): void },
-): (datagram: Uint8Array, peer: Peer) => void {
-  return (datagram, peer) => {
+export function shareSocket(server: Receiver, client: Receiver): (datagram: Uint8Array, peer: Peer, now: number) => void {
+  return (datagram, peer, now) => {
     const role = datagramRole(datagram);
-    if (role !== "client") server.receive(datagram, peer);
-    if (role !== "server") client.receive(datagram, peer);
+    if (role !== "client") server.receive(datagram, peer, now);
+    if (role !== "server") client.receive(datagram, peer, now);
   };
 }
 
@@ -242,15 +244,14 @@ export class CoapClient {
     this.#options = options;
     this.#limits = { ...DEFAULT_CLIENT_LIMITS, ...options.limits };
     this.#log = options.log ? (m) => options.log!(m) : () => {};
-    this.#limitLog = new LimitLog(this.#log, () => options.now());
+    this.#limitLog = new LimitLog(this.#log);
     this.#random = options.random ? () => options.random!() : Math.random;
     const transport = { ...DEFAULT_TRANSPORT, ...options.transport };
     this.#layer = new MessageLayer({
-      send: (datagram, peer) => options.send(datagram, peer),
-      now: () => options.now(),
+      send: (datagram, peer, now) => options.send(datagram, peer, now),
       random: this.#random,
       log: this.#log,
-      limit: (name, detail) => this.#limitLog.hit(name, detail),
+      limit: (name, detail, now) => this.#limitLog.hit(name, detail, now),
       limits: {
         ...DEFAULT_LIMITS,
         maxDedupEntries: this.#limits.maxDedupEntries,
@@ -260,13 +261,13 @@ export class CoapClient {
       },
       transport,
       // a client serves nothing: a request that reaches it is answered 4.04
-      onRequest: (exchange) => exchange.respond({ code: Code.NOT_FOUND, options: [], payload: EMPTY }),
-      onResponse: (message, peer) => this.#separate(message, peer),
+      onRequest: (exchange, now) => exchange.respond({ code: Code.NOT_FOUND, options: [], payload: EMPTY }, now),
+      onResponse: (message, peer, now) => this.#separate(message, peer, now),
     });
   }
 
-  /** Sends a request; resolves with the (reassembled) response, rejects with CoapClientError. */
-  request(request: RequestOptions): Promise<ClientResponse> {
+  /** Sends a request at `now`; resolves with the (reassembled) response, rejects with CoapClientError. */
+  request(request: RequestOptions, now: number): Promise<ClientResponse> {
     return new Promise<ClientResponse>((resolve, reject) => {
       const fail = (reason: ClientErrorReason, detail?: string) => reject(new CoapClientError(reason, detail));
       if (this.#closed) return fail("closed");
@@ -297,14 +298,14 @@ export class CoapClient {
         options,
         payload,
         confirmable: request.confirmable !== false,
-        deadline: this.#options.now() + (request.timeout ?? this.#limits.timeout),
+        deadline: now + (request.timeout ?? this.#limits.timeout),
         chunks: [],
         received: 0,
         resolve,
         reject,
       };
       try {
-        this.#transmit(exchange);
+        this.#transmit(exchange, now);
       } catch (error) {
         this.#exchanges.delete(exchange.key);
         return fail("invalid", String(error));
@@ -313,10 +314,10 @@ export class CoapClient {
     });
   }
 
-  /** Handles one datagram from the transport; never throws. */
-  receive(datagram: Uint8Array, peer: Peer): void {
+  /** Handles one datagram from the transport, received at `now`; never throws. */
+  receive(datagram: Uint8Array, peer: Peer, now: number): void {
     try {
-      this.#layer.receive(datagram, peer);
+      this.#layer.receive(datagram, peer, now);
     } catch (error) {
       this.#log(`client receive failed: ${error}`);
     }
@@ -328,28 +329,27 @@ export class CoapClient {
     return next;
   }
 
-  /** Retransmissions and timeouts due at now(); never throws. */
-  tick(): void {
+  /** Retransmissions and timeouts due at `now`; never throws. */
+  tick(now: number): void {
     try {
-      this.#layer.tick();
-      const now = this.#options.now();
+      this.#layer.tick(now);
       const expired: Outstanding[] = [];
       for (const exchange of this.#exchanges.values()) if (exchange.deadline <= now) expired.push(exchange);
-      for (const exchange of expired) this.#fail(exchange, "timeout", "no response in time");
+      for (const exchange of expired) this.#fail(exchange, now, "timeout", "no response in time");
     } catch (error) {
       this.#log(`client tick failed: ${error}`);
     }
   }
 
-  /** Rejects every outstanding request with "cancelled" (e.g. a DTLS session closed). */
-  cancelAll(reason: ClientErrorReason = "cancelled"): void {
-    for (const exchange of Array.from(this.#exchanges.values())) this.#fail(exchange, reason);
+  /** Rejects every outstanding request with `reason` at `now` (e.g. a DTLS session closed). */
+  cancelAll(now: number, reason: ClientErrorReason = "cancelled"): void {
+    for (const exchange of Array.from(this.#exchanges.values())) this.#fail(exchange, now, reason);
   }
 
-  /** Rejects everything outstanding with "closed"; later requests reject at once. */
-  close(): void {
+  /** Rejects everything outstanding with "closed" at `now`; later requests reject at once. */
+  close(now: number): void {
     this.#closed = true;
-    this.cancelAll("closed");
+    this.cancelAll(now, "closed");
   }
 
   stats(): ClientStats {
@@ -373,7 +373,7 @@ export class CoapClient {
   }
 
   /** Sends the exchange's current request (the first, or the next Block2) under a fresh token. */
-  #transmit(exchange: Outstanding): void {
+  #transmit(exchange: Outstanding, now: number): void {
     if (exchange.key) this.#exchanges.delete(exchange.key);
     const { token, key } = this.#newToken(exchange.peer);
     exchange.token = token;
@@ -381,19 +381,20 @@ export class CoapClient {
     this.#exchanges.set(key, exchange);
     const parts = { code: exchange.code, token, options: exchange.options, payload: exchange.payload };
     if (exchange.confirmable) {
-      const mid: number = this.#layer.sendConfirmable(parts, exchange.peer, {
-        onDone: (outcome, reply) => this.#conDone(exchange, mid, outcome, reply),
+      const mid: number = this.#layer.sendConfirmable(parts, exchange.peer, now, {
+        onDone: (outcome, at, reply) => this.#conDone(exchange, mid, outcome, at, reply),
       });
       exchange.mid = mid; // onDone never runs inside sendConfirmable for the CON it sends
     } else {
       exchange.mid = undefined;
-      this.#layer.sendNonConfirmable(parts, exchange.peer, () => {
-        if (this.#exchanges.get(key) === exchange) this.#fail(exchange, "reset", "NON request rejected");
+      this.#layer.sendNonConfirmable(parts, exchange.peer, now, () => {
+        // a RST comes within receive(): its time is the exchange's last; cancel() has nothing to stop for a NON
+        if (this.#exchanges.get(key) === exchange) this.#fail(exchange, now, "reset", "NON request rejected");
       });
     }
   }
 
-  #conDone(exchange: Outstanding, mid: number, outcome: ConOutcome, reply?: CoapMessage): void {
+  #conDone(exchange: Outstanding, mid: number, outcome: ConOutcome, now: number, reply?: CoapMessage): void {
     if (this.#exchanges.get(exchange.key) !== exchange || exchange.mid !== mid) return; // settled meanwhile
     exchange.mid = undefined;
     switch (outcome) {
@@ -401,59 +402,59 @@ export class CoapClient {
         if (reply && reply.code !== Code.EMPTY) {
           // piggybacked: matched by Message ID here, and the token must be ours too (sec 5.3.2)
           if (!sameBytes(reply.token, exchange.token)) {
-            this.#limitLog.hit("unexpected", `piggybacked response with a foreign token from ${peerKey(exchange.peer)}: ignored`);
+            this.#limitLog.hit("unexpected", `piggybacked response with a foreign token from ${peerKey(exchange.peer)}: ignored`, now);
             return; // the exchange waits on; a separate response may still come, or the deadline
           }
-          this.#response(exchange, reply);
+          this.#response(exchange, reply, now);
         }
         // an Empty ACK: the response comes separately (sec 5.2.2), within the exchange's deadline
         return;
       case "reset":
-        return this.#fail(exchange, "reset", "request rejected with RST");
+        return this.#fail(exchange, now, "reset", "request rejected with RST");
       case "timeout":
-        return this.#fail(exchange, "timeout", "CON not acknowledged");
+        return this.#fail(exchange, now, "timeout", "CON not acknowledged");
       case "cancelled":
-        return this.#fail(exchange, "cancelled");
+        return this.#fail(exchange, now, "cancelled");
     }
   }
 
   /** A CON or NON response from the message layer: ours (true) or unknown (false: RST). */
-  #separate(message: CoapMessage, peer: Peer): boolean {
+  #separate(message: CoapMessage, peer: Peer, now: number): boolean {
     const exchange = this.#exchanges.get(tokenKey(peerKey(peer), message.token));
     if (!exchange) {
-      this.#limitLog.hit("unexpected", `response ${message.mid} with an unknown token from ${peerKey(peer)}: rejected`);
+      this.#limitLog.hit("unexpected", `response ${message.mid} with an unknown token from ${peerKey(peer)}: rejected`, now);
       return false;
     }
     if (exchange.mid !== undefined) {
       // the response overtook the ACK of our request (or the ACK was lost): stop retransmitting
       const mid = exchange.mid;
       exchange.mid = undefined;
-      this.#layer.cancel(exchange.peer, mid);
+      this.#layer.cancel(exchange.peer, mid, now);
     }
-    this.#response(exchange, message);
+    this.#response(exchange, message, now);
     return true;
   }
 
-  #response(exchange: Outstanding, message: CoapMessage): void {
+  #response(exchange: Outstanding, message: CoapMessage, now: number): void {
     const block = codeClass(message.code) === 2 ? getBlock2(message.options) : undefined;
     if (!block) {
-      if (exchange.received > 0) return this.#fail(exchange, "bad-block", "a later block came without Block2");
+      if (exchange.received > 0) return this.#fail(exchange, now, "bad-block", "a later block came without Block2");
       return this.#finish(exchange, message, message.payload);
     }
-    if (block.szx === RESERVED_BLOCK_SZX) return this.#fail(exchange, "bad-block", "Block2 SZX 7");
+    if (block.szx === RESERVED_BLOCK_SZX) return this.#fail(exchange, now, "bad-block", "Block2 SZX 7");
     const size = blockSize(block.szx);
-    if (block.num * size !== exchange.received) return this.#fail(exchange, "bad-block", `block ${block.num} at offset ${block.num * size}, expected offset ${exchange.received}`);
-    if (block.more && message.payload.length !== size) return this.#fail(exchange, "bad-block", `block ${block.num} has ${message.payload.length} bytes, not ${size}`);
+    if (block.num * size !== exchange.received) return this.#fail(exchange, now, "bad-block", `block ${block.num} at offset ${block.num * size}, expected offset ${exchange.received}`);
+    if (block.more && message.payload.length !== size) return this.#fail(exchange, now, "bad-block", `block ${block.num} has ${message.payload.length} bytes, not ${size}`);
     const etag = getETag(message.options);
     if (exchange.received === 0) {
       exchange.etag = etag;
       const size2 = getUint(message.options, Option.SIZE2);
-      if (size2 !== undefined && size2 > this.#limits.maxBody) return this.#fail(exchange, "too-large", `Size2 ${size2} > ${this.#limits.maxBody}`);
+      if (size2 !== undefined && size2 > this.#limits.maxBody) return this.#fail(exchange, now, "too-large", `Size2 ${size2} > ${this.#limits.maxBody}`);
     } else if (!sameBytes(etag, exchange.etag)) {
-      return this.#fail(exchange, "bad-block", "the representation changed during the transfer (ETag)");
+      return this.#fail(exchange, now, "bad-block", "the representation changed during the transfer (ETag)");
     }
     if (exchange.received + message.payload.length > this.#limits.maxBody)
-      return this.#fail(exchange, "too-large", `body passes ${this.#limits.maxBody} bytes`);
+      return this.#fail(exchange, now, "too-large", `body passes ${this.#limits.maxBody} bytes`);
     exchange.chunks.push(message.payload);
     exchange.received += message.payload.length;
     if (!block.more) return this.#finish(exchange, message, concat(exchange.chunks, exchange.received));
@@ -464,9 +465,9 @@ export class CoapClient {
     // next block: same request, Block2 NUM+1 at the server's size (sec 2.4)
     setBlock2(exchange.options, { num: block.num + 1, more: false, szx: block.szx });
     try {
-      this.#transmit(exchange);
+      this.#transmit(exchange, now);
     } catch (error) {
-      this.#fail(exchange, "invalid", String(error));
+      this.#fail(exchange, now, "invalid", String(error));
     }
   }
 
@@ -486,13 +487,13 @@ export class CoapClient {
     });
   }
 
-  #fail(exchange: Outstanding, reason: ClientErrorReason, detail?: string): void {
+  #fail(exchange: Outstanding, now: number, reason: ClientErrorReason, detail?: string): void {
     if (this.#exchanges.get(exchange.key) !== exchange) return;
     this.#exchanges.delete(exchange.key);
     if (exchange.mid !== undefined) {
       const mid = exchange.mid;
       exchange.mid = undefined;
-      this.#layer.cancel(exchange.peer, mid);
+      this.#layer.cancel(exchange.peer, mid, now);
     }
     exchange.reject(new CoapClientError(reason, detail));
   }

@@ -2,7 +2,9 @@
  * Binds the sans-IO protocol objects to the device's I/O: an ECMA-419 UDP socket
  * (embedded:io/socket/udp) and one Moddable timer that fires at the earliest
  * deadline of every component. This is the only file in modules/coap that touches
- * a socket or a clock; everything it drives is pure and tested without them.
+ * a socket or a clock: it reads the clock once per batch of datagrams and once per
+ * timer, and hands that `now` to the pure objects it drives, which are tested with a
+ * number for "now" instead.
  */
 import UDP from "embedded:io/socket/udp";
 import Timer from "timer";
@@ -11,8 +13,9 @@ import type { Peer } from "./messagelayer";
 
 /** Something with timed work: retransmissions, expiries, evictions. */
 export interface Clocked {
+  /** when tick() is due (the scheduler's clock, ms); -Infinity: at once */
   nextDeadline(): number | undefined;
-  tick(): void;
+  tick(now: number): void;
 }
 
 /** Monotonic milliseconds on the device and in the simulator host. */
@@ -33,6 +36,11 @@ export class DeadlineScheduler {
 
   constructor(now: () => number = monotonicNow) {
     this.#now = now;
+  }
+
+  /** The clock every component is given (ms, monotonic): for calls the application makes itself, like notify(path, now). */
+  now(): number {
+    return this.#now();
   }
 
   add(component: Clocked): void {
@@ -63,7 +71,8 @@ export class DeadlineScheduler {
     this.#timer = Timer.set(() => {
       this.#timer = undefined;
       this.#armedFor = Infinity;
-      for (const c of this.#components) c.tick();
+      const now = this.#now();
+      for (const c of this.#components) c.tick(now);
       this.update();
     }, delay);
   }
@@ -82,8 +91,10 @@ export interface UdpEndpointOptions {
   port: number;
   /** bind address; all addresses when absent */
   address?: string;
-  /** each datagram as it arrives; must not throw (the protocol objects never do) */
-  onDatagram(datagram: Uint8Array, peer: Peer): void;
+  /** each datagram as it arrives, with the time its batch was read; must not throw (the protocol objects never do) */
+  onDatagram(datagram: Uint8Array, peer: Peer, now: number): void;
+  /** the clock (ms, monotonic); default monotonicNow, the scheduler's */
+  now?(): number;
   /** after each batch of datagrams: the scheduler's update, typically */
   onIdle?(): void;
   log?(message: string): void;
@@ -100,16 +111,18 @@ export class UdpEndpoint {
     this.port = options.port;
     this.#log = options.log ?? (() => {});
     const { onDatagram, onIdle } = options;
+    const clock = options.now ? () => options.now!() : monotonicNow;
     const log = this.#log;
     this.#socket = new UDP({
       port: options.port,
       ...(options.address ? { address: options.address } : {}),
       onReadable(count: number) {
+        const now = clock();
         for (let i = 0; i < count; i++) {
           const packet = this.read();
           if (!packet) break;
           try {
-            onDatagram(new Uint8Array(packet), { address: packet.address, port: packet.port });
+            onDatagram(new Uint8Array(packet), { address: packet.address, port: packet.port }, now);
           } catch (error) {
             // a protocol object should never throw; if one does, the endpoint keeps serving
             log(`udp/${options.port}: datagram from ${packet.address} dropped: ${String(error)}`);

@@ -19,16 +19,14 @@ interface Episode {
 
 export class LimitLog {
   readonly #log: (message: string) => void;
-  readonly #now: () => number;
   readonly #episodes = new Map<LimitName, Episode>();
 
-  constructor(log: (message: string) => void, now: () => number) {
+  constructor(log: (message: string) => void) {
     this.#log = log;
-    this.#now = now;
   }
 
-  hit(name: LimitName, detail: string): void {
-    const now = this.#now();
+  /** A hit of limit `name` at `now` (ms). */
+  hit(name: LimitName, detail: string, now: number): void {
     let episode = this.#episodes.get(name);
     if (!episode) {
       episode = { hits: 0, episodeHits: 0, lastHit: -Infinity };

@@ -1,8 +1,10 @@
 /*
  * The message layer: Message IDs, ACK/RST, deduplication and CON retransmission.
- * Sans-IO: datagrams come in through receive(), go out through the injected
- * send(); time comes from the injected now() and work is done in tick() at the
- * deadline nextDeadline() names. (aiocoap's messagemanager.py is the model.)
+ * Sans-IO: datagrams come in through receive(datagram, peer, now), go out through the
+ * injected send() synchronously, during the call that caused them (never later, never
+ * from a timer of its own); time is the `now` (ms, monotonic) each call is given, and
+ * timed work is done in tick(now) at the deadline nextDeadline() names. (aiocoap's
+ * messagemanager.py is the model.)
  *
  * RFC 7252 sec 4.2 (CON, ACK, reject with RST), 4.3 (NON), 4.4 (Message IDs),
  * 4.5 (deduplication for EXCHANGE_LIFETIME / NON_LIFETIME), 4.8 (retransmission
@@ -96,28 +98,28 @@ export interface MessageParts {
 }
 
 export interface MessageLayerOptions {
-  send(datagram: Uint8Array, peer: Peer): void;
-  now(): number;
+  /** called synchronously, with the `now` of the call that sends */
+  send(datagram: Uint8Array, peer: Peer, now: number): void;
   random(): number;
   log(message: string): void;
   /** a bounded table overflowed (the server logs it once per episode); log() when absent */
-  limit?(name: LimitName, detail: string): void;
+  limit?(name: LimitName, detail: string, now: number): void;
   limits: Limits;
   transport: TransportParams;
-  /** a request (CON or NON) that is not a duplicate */
-  onRequest(exchange: Exchange): void;
+  /** a request (CON or NON) that is not a duplicate, received at `now` */
+  onRequest(exchange: Exchange, now: number): void;
   /**
    * A response (2.xx-5.xx) that came as CON or NON and is not a duplicate: a
    * client's separate response (sec 5.2.2). Returns whether its token was known:
    * a known one is acknowledged (CON), an unknown one rejected with RST (sec
    * 5.3.2). Without this callback every such response is rejected (a server).
    */
-  onResponse?(response: CoapMessage, peer: Peer): boolean;
+  onResponse?(response: CoapMessage, peer: Peer, now: number): boolean;
 }
 
 export interface SendConOptions {
-  /** `reply` is the ACK (a piggybacked response, or Empty) or the RST that settled it */
-  onDone?(outcome: ConOutcome, reply?: CoapMessage): void;
+  /** `now`: the time of the call that settled it; `reply`: the ACK (a piggybacked response, or Empty) or the RST */
+  onDone?(outcome: ConOutcome, now: number, reply?: CoapMessage): void;
   /**
    * Message ID of an earlier CON to the same peer that this one supersedes (a newer
    * notification, RFC 7641 sec 4.5.2): it stops being retransmitted, and this one
@@ -135,7 +137,7 @@ interface PendingCon {
   retransmissions: number;
   timeout: number;
   deadline: number;
-  onDone?(outcome: ConOutcome, reply?: CoapMessage): void;
+  onDone?(outcome: ConOutcome, now: number, reply?: CoapMessage): void;
 }
 
 interface TrackedNon {
@@ -147,7 +149,7 @@ interface TrackedNon {
 /** What an Exchange may do with its message layer (the layer makes one, private to this file). */
 interface ExchangeLink {
   /** sends a reply to a CON and keeps it for duplicates when the exchange is remembered */
-  reply(dedupKey: string | undefined, bytes: Uint8Array, peer: Peer): void;
+  reply(dedupKey: string | undefined, bytes: Uint8Array, peer: Peer, now: number): void;
   sendConfirmable: MessageLayer["sendConfirmable"];
   sendNonConfirmable: MessageLayer["sendNonConfirmable"];
   log(message: string): void;
@@ -186,23 +188,23 @@ export class Exchange {
     return this.request.type === Type.CON;
   }
 
-  /** Sends the response (token copied from the request). Throws RangeError if it cannot be encoded. */
-  respond(response: Omit<MessageParts, "token">): void {
+  /** Sends the response (token copied from the request) at `now`. Throws RangeError if it cannot be encoded. */
+  respond(response: Omit<MessageParts, "token">, now: number): void {
     if (this.#answered) return;
     const parts: MessageParts = { ...response, token: this.request.token };
     if (this.#handoff.synchronous && this.confirmable) {
       const bytes = encode({ ...parts, type: Type.ACK, mid: this.request.mid });
       this.#answered = true;
-      this.#link.reply(this.#dedupKey, bytes, this.peer);
+      this.#link.reply(this.#dedupKey, bytes, this.peer, now);
     } else if (this.confirmable) {
-      const mid = this.#link.sendConfirmable(parts, this.peer, {
+      const mid = this.#link.sendConfirmable(parts, this.peer, now, {
         onDone: (outcome) => {
           if (outcome !== "ack") this.#link.log(`separate response ${mid} to ${peerKey(this.peer)}: ${outcome}`);
         },
       });
       this.#answered = true;
     } else {
-      this.#link.sendNonConfirmable(parts, this.peer);
+      this.#link.sendNonConfirmable(parts, this.peer, now);
       this.#answered = true;
     }
   }
@@ -219,53 +221,54 @@ export class MessageLayer {
   /** our recent NONs, so that a RST to one reaches whoever sent it */
   #trackedNon = new Map<string, TrackedNon>();
 
-  #limit: (name: LimitName, detail: string) => void;
+  #limit: (name: LimitName, detail: string, now: number) => void;
 
   #link: ExchangeLink;
 
   constructor(options: MessageLayerOptions) {
     this.#options = options;
     this.#dedup = new DedupCache(options.limits, options.transport);
-    this.#limit = options.limit ? (name, detail) => options.limit!(name, detail) : (_name, detail) => options.log(detail);
+    this.#limit = options.limit ? (name, detail, now) => options.limit!(name, detail, now) : (_name, detail) => options.log(detail);
     this.#link = {
-      reply: (dedupKey, bytes, peer) => this.#reply(dedupKey, bytes, peer),
-      sendConfirmable: (parts, peer, sendOptions) => this.sendConfirmable(parts, peer, sendOptions),
-      sendNonConfirmable: (parts, peer, onReset) => this.sendNonConfirmable(parts, peer, onReset),
+      reply: (dedupKey, bytes, peer, now) => this.#reply(dedupKey, bytes, peer, now),
+      sendConfirmable: (parts, peer, now, sendOptions) => this.sendConfirmable(parts, peer, now, sendOptions),
+      sendNonConfirmable: (parts, peer, now, onReset) => this.sendNonConfirmable(parts, peer, now, onReset),
       log: (message) => options.log(message),
     };
   }
 
-  receive(datagram: Uint8Array, peer: Peer): void {
+  /** One datagram from `peer`, received at `now`. */
+  receive(datagram: Uint8Array, peer: Peer, now: number): void {
     let message: CoapMessage;
     try {
       message = decode(datagram);
     } catch (error) {
       if (error instanceof CoapFormatError) {
-        if (error.type === Type.CON && error.mid !== undefined) this.#reset(error.mid, peer);
-        this.#limit("malformed", `dropped a malformed datagram from ${peerKey(peer)} (${error.reason})`);
+        if (error.type === Type.CON && error.mid !== undefined) this.#reset(error.mid, peer, now);
+        this.#limit("malformed", `dropped a malformed datagram from ${peerKey(peer)} (${error.reason})`, now);
         return;
       }
       throw error;
     }
-    this.#expireOldest(this.#options.now());
+    this.#expireOldest(now);
     switch (message.type) {
       case Type.ACK:
       case Type.RST:
-        this.#receiveAckOrReset(message, peer);
+        this.#receiveAckOrReset(message, peer, now);
         return;
       default:
-        this.#receiveConOrNon(message, peer);
+        this.#receiveConOrNon(message, peer, now);
     }
   }
 
-  #receiveAckOrReset(message: CoapMessage, peer: Peer): void {
+  #receiveAckOrReset(message: CoapMessage, peer: Peer, now: number): void {
     // a RST must be Empty; an ACK from a client carries nothing we asked for
     if (message.type === Type.RST && message.code !== Code.EMPTY) return;
     const key = midKey(peerKey(peer), message.mid);
     const pending = this.#pending.get(key);
     if (pending) {
       this.#pending.delete(key);
-      pending.onDone?.(message.type === Type.ACK ? "ack" : "reset", message);
+      pending.onDone?.(message.type === Type.ACK ? "ack" : "reset", now, message);
       return;
     }
     if (message.type === Type.RST) {
@@ -277,20 +280,19 @@ export class MessageLayer {
     }
   }
 
-  #receiveConOrNon(message: CoapMessage, peer: Peer): void {
+  #receiveConOrNon(message: CoapMessage, peer: Peer, now: number): void {
     const confirmable = message.type === Type.CON;
     if (isResponseCode(message.code) && this.#options.onResponse) {
-      this.#receiveResponse(message, peer);
+      this.#receiveResponse(message, peer, now);
       return;
     }
     if (message.code === Code.EMPTY || isReservedCodeClass(message.code) || isResponseCode(message.code)) {
       // ping, reserved class or a response we never asked for: reject a CON,
       // and a NON response too (sec 5.3.2); other NONs are ignored
-      if (confirmable || isResponseCode(message.code)) this.#reset(message.mid, peer);
+      if (confirmable || isResponseCode(message.code)) this.#reset(message.mid, peer, now);
       return;
     }
     const key = midKey(peerKey(peer), message.mid);
-    const now = this.#options.now();
     const safe = isSafe(message.code);
     const verdict = this.#deduplicate(key, peer, confirmable, safe, now);
     if (verdict === "duplicate") return;
@@ -302,14 +304,14 @@ export class MessageLayer {
     const handoff: Handoff = { synchronous: true };
     const exchange = new Exchange(this.#link, handoff, message, peer, verdict === "new" ? key : undefined, now);
     try {
-      this.#options.onRequest(exchange);
+      this.#options.onRequest(exchange, now);
     } catch (error) {
       this.#options.log(`request handler failed: ${error}`);
     }
     handoff.synchronous = false;
     if (!exchange.answered && confirmable) {
       // separate response (sec 5.2.2): acknowledge now so the client stops retransmitting
-      this.#reply(verdict === "new" ? key : undefined, encode(emptyMessage(Type.ACK, message.mid)), peer);
+      this.#reply(verdict === "new" ? key : undefined, encode(emptyMessage(Type.ACK, message.mid)), peer, now);
     }
   }
 
@@ -322,25 +324,25 @@ export class MessageLayer {
     setMaxAge(options, seconds);
     const confirmable = message.type === Type.CON;
     const mid = confirmable ? message.mid : this.#allocateMid(key);
-    this.#options.send(encode({ type: confirmable ? Type.ACK : Type.NON, code: Code.SERVICE_UNAVAILABLE, mid, token: message.token, options, payload: EMPTY_PAYLOAD }), peer);
+    this.#options.send(encode({ type: confirmable ? Type.ACK : Type.NON, code: Code.SERVICE_UNAVAILABLE, mid, token: message.token, options, payload: EMPTY_PAYLOAD }), peer, now);
   }
 
   /** A separate response to a request of ours: deduplicated, then acknowledged or rejected. */
-  #receiveResponse(message: CoapMessage, peer: Peer): void {
+  #receiveResponse(message: CoapMessage, peer: Peer, now: number): void {
     const confirmable = message.type === Type.CON;
     const key = midKey(peerKey(peer), message.mid);
     // a duplicate means our ACK (or RST) was lost: the same answer again, not handed up twice
-    const verdict = this.#deduplicate(key, peer, confirmable, true, this.#options.now());
+    const verdict = this.#deduplicate(key, peer, confirmable, true, now);
     if (verdict === "duplicate") return;
     let accepted = false;
     try {
-      accepted = this.#options.onResponse!(message, peer);
+      accepted = this.#options.onResponse!(message, peer, now);
     } catch (error) {
       this.#options.log(`response handler failed: ${error}`);
     }
     const remembered = verdict === "new" ? key : undefined;
-    if (accepted && confirmable) this.#reply(remembered, encode(emptyMessage(Type.ACK, message.mid)), peer);
-    else if (!accepted) this.#reply(remembered, encode(emptyMessage(Type.RST, message.mid)), peer);
+    if (accepted && confirmable) this.#reply(remembered, encode(emptyMessage(Type.ACK, message.mid)), peer, now);
+    else if (!accepted) this.#reply(remembered, encode(emptyMessage(Type.RST, message.mid)), peer, now);
   }
 
   /** Deduplication (RFC 7252 sec 4.5, dedup.ts); a duplicate gets the reply kept for it again. */
@@ -348,22 +350,22 @@ export class MessageLayer {
     const verdict = this.#dedup.check(key, peerKey(peer), confirmable, safe, now);
     if (verdict === "duplicate") {
       const reply = this.#dedup.reply(key);
-      if (reply) this.#options.send(reply, peer);
+      if (reply) this.#options.send(reply, peer, now);
     } else if (verdict === "no-room" && !safe) {
       const { maxDedupEntries, maxDedupBytes } = this.#options.limits;
-      this.#limit("dedup", `deduplication cache full (${maxDedupEntries} entries, ${maxDedupBytes} bytes, none older than ${maxTransmitWait(this.#options.transport) / 1000} s): requests that must not run twice get 5.03`);
+      this.#limit("dedup", `deduplication cache full (${maxDedupEntries} entries, ${maxDedupBytes} bytes, none older than ${maxTransmitWait(this.#options.transport) / 1000} s): requests that must not run twice get 5.03`, now);
     }
     return verdict;
   }
 
   /** Sends a reply to a CON and keeps it for duplicates when the exchange is remembered. */
-  #reply(dedupKey: string | undefined, bytes: Uint8Array, peer: Peer): void {
+  #reply(dedupKey: string | undefined, bytes: Uint8Array, peer: Peer, now: number): void {
     if (dedupKey !== undefined) this.#dedup.keep(dedupKey, bytes);
-    this.#options.send(bytes, peer);
+    this.#options.send(bytes, peer, now);
   }
 
-  #reset(mid: number, peer: Peer): void {
-    this.#options.send(encode(emptyMessage(Type.RST, mid)), peer);
+  #reset(mid: number, peer: Peer, now: number): void {
+    this.#options.send(encode(emptyMessage(Type.RST, mid)), peer, now);
   }
 
   /** The next Message ID for a peer: its own sequence, from a random start the first time. */
@@ -377,9 +379,8 @@ export class MessageLayer {
     return mid;
   }
 
-  /** Sends a CON and retransmits it until ACK, RST or MAX_RETRANSMIT; returns its Message ID. */
-  sendConfirmable(parts: MessageParts, peer: Peer, options: SendConOptions = {}): number {
-    const now = this.#options.now();
+  /** Sends a CON at `now` and retransmits it until ACK, RST or MAX_RETRANSMIT; returns its Message ID. */
+  sendConfirmable(parts: MessageParts, peer: Peer, now: number, options: SendConOptions = {}): number {
     const { ackTimeout, ackRandomFactor } = this.#options.transport;
     const key = peerKey(peer);
     const mid = this.#allocateMid(key);
@@ -397,8 +398,8 @@ export class MessageLayer {
     while (this.#pending.size >= this.#options.limits.maxPendingCon) {
       const [oldestKey, oldest] = this.#pending.entries().next().value!;
       this.#pending.delete(oldestKey);
-      this.#limit("pending-con", `${this.#options.limits.maxPendingCon} confirmable messages pending: the oldest are given up`);
-      oldest.onDone?.("evicted");
+      this.#limit("pending-con", `${this.#options.limits.maxPendingCon} confirmable messages pending: the oldest are given up`, now);
+      oldest.onDone?.("evicted", now);
     }
     this.#pending.set(midKey(key, mid), {
       peer,
@@ -410,37 +411,37 @@ export class MessageLayer {
       deadline: now + timeout,
       onDone: options.onDone,
     });
-    this.#options.send(bytes, peer);
+    this.#options.send(bytes, peer, now);
     return mid;
   }
 
-  /** Sends a NON; `onReset` runs if the peer rejects it with RST within NON_LIFETIME. */
-  sendNonConfirmable(parts: MessageParts, peer: Peer, onReset?: () => void): number {
+  /** Sends a NON at `now`; `onReset` runs if the peer rejects it with RST within NON_LIFETIME. */
+  sendNonConfirmable(parts: MessageParts, peer: Peer, now: number, onReset?: () => void): number {
     const key = peerKey(peer);
     const mid = this.#allocateMid(key);
     const bytes = encode({ ...parts, type: Type.NON, mid });
     if (onReset) {
       this.#trackedNon.set(midKey(key, mid), {
         peerKey: key,
-        expires: this.#options.now() + this.#options.transport.nonLifetime,
+        expires: now + this.#options.transport.nonLifetime,
         onReset,
       });
       while (this.#trackedNon.size > this.#options.limits.maxTrackedNon) {
         this.#trackedNon.delete(this.#trackedNon.keys().next().value!);
-        this.#limit("tracked-non", `${this.#options.limits.maxTrackedNon} NON messages tracked for RST: the oldest are forgotten`);
+        this.#limit("tracked-non", `${this.#options.limits.maxTrackedNon} NON messages tracked for RST: the oldest are forgotten`, now);
       }
     }
-    this.#options.send(bytes, peer);
+    this.#options.send(bytes, peer, now);
     return mid;
   }
 
-  /** Stops retransmitting a CON we sent (its onDone gets "cancelled"). */
-  cancel(peer: Peer, mid: number): void {
+  /** Stops retransmitting a CON we sent (its onDone gets "cancelled", with `now`). */
+  cancel(peer: Peer, mid: number, now: number): void {
     const key = midKey(peerKey(peer), mid);
     const pending = this.#pending.get(key);
     if (!pending) return;
     this.#pending.delete(key);
-    pending.onDone?.("cancelled");
+    pending.onDone?.("cancelled", now);
   }
 
   isPending(peer: Peer, mid: number): boolean {
@@ -459,8 +460,8 @@ export class MessageLayer {
     return next;
   }
 
-  tick(): void {
-    const now = this.#options.now();
+  /** Retransmissions and expiries due at `now`. */
+  tick(now: number): void {
     const { maxRetransmit } = this.#options.transport;
     const due: PendingCon[] = [];
     for (const pending of this.#pending.values()) if (pending.deadline <= now) due.push(pending);
@@ -471,10 +472,10 @@ export class MessageLayer {
         pending.retransmissions++;
         pending.timeout *= 2;
         pending.deadline = now + pending.timeout;
-        this.#options.send(pending.bytes, pending.peer);
+        this.#options.send(pending.bytes, pending.peer, now);
       } else {
         this.#pending.delete(key);
-        pending.onDone?.("timeout");
+        pending.onDone?.("timeout", now);
       }
     }
     this.#expire(now);
@@ -494,8 +495,8 @@ export class MessageLayer {
     for (const [key, entry] of this.#trackedNon) if (entry.expires <= now) this.#trackedNon.delete(key);
   }
 
-  /** Forgets everything about a peer: its session is gone. */
-  dropPeer(peer: Peer): void {
+  /** Forgets everything about a peer: its session is gone (its pending CONs end "cancelled" at `now`). */
+  dropPeer(peer: Peer, now: number): void {
     const key = peerKey(peer);
     this.#nextMids.delete(key);
     this.#dedup.forgetPeer(key);
@@ -507,7 +508,7 @@ export class MessageLayer {
         dropped.push(pending);
       }
     }
-    for (const pending of dropped) pending.onDone?.("cancelled");
+    for (const pending of dropped) pending.onDone?.("cancelled", now);
   }
 
   stats(): { dedup: number; dedupPeers: number; dedupBytes: number; pending: number; trackedNon: number } {

@@ -5,6 +5,9 @@
  * resource's own GET handler, run with the registration's request), the CON/NON
  * choice (observe.ts decides, the message layer sends) and the liveness probes of
  * silent observers. observe.ts keeps the lists; this file talks to the network.
+ * Every entry point is given the time of the call (`now`, ms) and sends through the
+ * message layer during it; a render by an asynchronous GET handler completes at a
+ * later tick(now) of the server (context.run), which passes that call's time on.
  *
  * RFC 7641 sec 3.2 / 4.2 (an error response ends the observation and carries no
  * Observe), 4.4 (sequence numbers), 4.5 (a CON every N-th and every 24 h; an
@@ -25,12 +28,11 @@ export interface NotifierContext {
   observe: ObserveRegistry;
   limits: Limits;
   limitLog: LimitLog;
-  now(): number;
   log(message: string): void;
   /** the resource served at a path key */
   resource(key: string): Resource | undefined;
-  /** runs a handler (sync or async), then `done` with its response or a 5.00 */
-  run(handler: Handler, request: CoapRequest, done: (response: CoapResponse) => void): void;
+  /** runs a handler (sync or async) at `now`, then `done` with its response or a 5.00 and the time it completes at */
+  run(handler: Handler, request: CoapRequest, now: number, done: (response: CoapResponse, now: number) => void): void;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -49,7 +51,7 @@ export class Notifier {
    * Observe option (unless the tables are full); an error ends an observation with
    * that token. `parts` is the response about to go out.
    */
-  registered(key: string, peer: Peer, request: CoapRequest, block2: BlockValue | undefined, parts: Omit<MessageParts, "token">): void {
+  registered(key: string, peer: Peer, request: CoapRequest, block2: BlockValue | undefined, parts: Omit<MessageParts, "token">, now: number): void {
     const c = this.#c;
     const success = codeClass(parts.code) === 2;
     if (!success) {
@@ -57,7 +59,6 @@ export class Notifier {
       return;
     }
     if (block2 && block2.num !== 0) return;
-    const now = c.now();
     const kept = observedRequest(request);
     const szx = c.limits.defaultBlockSzx;
     const { result, displaced } = c.observe.register({
@@ -72,12 +73,12 @@ export class Notifier {
       confirmedAt: now,
     }, now);
     if (result !== "full") setObserve(parts.options, c.observe.nextSequence(key));
-    else c.limitLog.hit("observers", `observer limit reached (${c.limits.maxObserversPerResource} per resource, ${c.limits.maxObservers} in all), none silent for ${c.limits.observerStaleAfter / 1000} s: new registrations are answered without Observe`);
-    if (displaced) this.#endDisplaced(displaced);
+    else c.limitLog.hit("observers", `observer limit reached (${c.limits.maxObserversPerResource} per resource, ${c.limits.maxObservers} in all), none silent for ${c.limits.observerStaleAfter / 1000} s: new registrations are answered without Observe`, now);
+    if (displaced) this.#endDisplaced(displaced, now);
   }
 
-  /** The resource at `key` changed: one render per representation asked for, then a notification to each observer. */
-  notify(key: string): void {
+  /** The resource at `key` changed at `now`: one render per representation asked for, then a notification to each observer. */
+  notify(key: string, now: number): void {
     const c = this.#c;
     const resource = c.resource(key);
     const observers = c.observe.observers(key);
@@ -91,9 +92,9 @@ export class Notifier {
       else groups.set(group, [observer]);
     }
     for (const group of groups.values()) {
-      c.run(resource.get, group[0].request, (response) => {
+      c.run(resource.get, group[0].request, now, (response, at) => {
         for (const observer of group) {
-          if (c.observe.isCurrent(observer)) this.#send(observer, resource, response, sequence);
+          if (c.observe.isCurrent(observer)) this.#send(observer, resource, response, sequence, at);
         }
       });
     }
@@ -107,8 +108,8 @@ export class Notifier {
       const resource = c.resource(observer.path);
       if (!resource?.get) continue;
       const sequence = c.observe.nextSequence(observer.path);
-      c.run(resource.get, observer.request, (response) => {
-        if (c.observe.isCurrent(observer)) this.#send(observer, resource, response, sequence);
+      c.run(resource.get, observer.request, now, (response, at) => {
+        if (c.observe.isCurrent(observer)) this.#send(observer, resource, response, sequence, at);
       });
     }
   }
@@ -119,18 +120,18 @@ export class Notifier {
   }
 
   /** An observer that lost its place to a new registration: told, in case it still listens (RFC 7641 sec 4.2). */
-  #endDisplaced(observer: Observer): void {
+  #endDisplaced(observer: Observer, now: number): void {
     const c = this.#c;
-    c.limitLog.hit("observers", `observer tables full: a new registration takes the place of one silent for over ${c.limits.observerStaleAfter / 1000} s`);
-    if (this.probing(observer)) c.layer.cancel(observer.peer, observer.pendingMid!);
+    c.limitLog.hit("observers", `observer tables full: a new registration takes the place of one silent for over ${c.limits.observerStaleAfter / 1000} s`, now);
+    if (this.probing(observer)) c.layer.cancel(observer.peer, observer.pendingMid!, now);
     try {
-      c.layer.sendNonConfirmable({ code: Code.SERVICE_UNAVAILABLE, token: observer.token, options: [], payload: utf8Encode("observation ended") }, observer.peer);
+      c.layer.sendNonConfirmable({ code: Code.SERVICE_UNAVAILABLE, token: observer.token, options: [], payload: utf8Encode("observation ended") }, observer.peer, now);
     } catch (error) {
       c.log(`cannot tell ${observer.peerKey} its observation ended: ${error}`);
     }
   }
 
-  #send(observer: Observer, resource: Resource, response: CoapResponse, sequence: number): void {
+  #send(observer: Observer, resource: Resource, response: CoapResponse, sequence: number, now: number): void {
     const c = this.#c;
     let parts: MessageParts;
     try {
@@ -149,17 +150,16 @@ export class Notifier {
       }
     } else c.observe.remove(observer); // an error ends the observation; it carries no Observe
 
-    const now = c.now();
     const inFlight = this.probing(observer);
     try {
       if (resource.confirmableNotifications || c.observe.shouldConfirm(observer, now, inFlight)) {
         observer.sinceCon = 0;
         observer.lastCon = now;
-        const mid: number = c.layer.sendConfirmable(parts, observer.peer, {
+        const mid: number = c.layer.sendConfirmable(parts, observer.peer, now, {
           supersedes: inFlight ? observer.pendingMid : undefined,
-          onDone: (outcome) => {
+          onDone: (outcome, at) => {
             if (observer.pendingMid === mid) observer.pendingMid = undefined;
-            if (outcome === "ack") observer.confirmedAt = c.now();
+            if (outcome === "ack") observer.confirmedAt = at;
             if (outcome === "reset" || outcome === "timeout" || outcome === "evicted") {
               if (c.observe.remove(observer)) c.log(`observer ${observer.peerKey} of /${observer.path} removed: ${outcome}`);
             }
@@ -168,7 +168,7 @@ export class Notifier {
         observer.pendingMid = mid;
       } else {
         observer.sinceCon++;
-        c.layer.sendNonConfirmable(parts, observer.peer, () => {
+        c.layer.sendNonConfirmable(parts, observer.peer, now, () => {
           c.observe.remove(observer);
         });
       }

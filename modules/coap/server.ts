@@ -3,9 +3,12 @@
  * (synchronous or asynchronous, with a time limit), answers what it cannot serve,
  * adds Block2. What is refused before routing, and the request's options read once,
  * are check.ts's; notifications (registration, rendering, CON/NON, probes) are
- * notifier.ts's. Sans-IO like the layers below it: datagrams in through receive(),
- * out through the injected send(); time from now(); timed work in tick() at
- * nextDeadline().
+ * notifier.ts's. Sans-IO like the layers below it: every entry point is given the
+ * time of the call (`now`, ms, monotonic): receive(datagram, peer, now), tick(now),
+ * notify(path, now). What a call causes goes out through the injected send()
+ * synchronously, during that call. What an asynchronous handler answers later is
+ * queued: the server calls wake(), nextDeadline() says it is due at once, and the
+ * next tick(now) sends it. Nothing here reads a clock or sets a timer.
  *
  * RFC 7252 sec 5.4.1 (unrecognised critical option in a request: 4.02), 5.4.3 /
  * 5.4.5 (bad length or repetition: treated as unrecognised), 5.7.2 (proxy options:
@@ -47,11 +50,11 @@ export type { Peer } from "./messagelayer";
 export type { CoapRequest, CoapResponse, Resource, Handler, Method } from "./resource";
 
 export interface ServerOptions {
-  /** called synchronously whenever a datagram must go out */
-  send(datagram: Uint8Array, peer: Peer): void;
-  /** monotonic clock, ms */
-  now(): number;
-  /** [0, 1): Message IDs and retransmission jitter */
+  /** called synchronously whenever a datagram must go out, with the `now` of the call */
+  send(datagram: Uint8Array, peer: Peer, now: number): void;
+  /** an asynchronous handler settled: its answer waits for the next tick(now) (DeadlineScheduler.update) */
+  wake?(): void;
+  /** [0, 1): Message IDs and retransmission jitter; default Math.random */
   random?(): number;
   log?(message: string): void;
   limits?: Partial<Limits>;
@@ -72,17 +75,6 @@ export const WELL_KNOWN_CORE = ".well-known/core";
 
 const EMPTY = new Uint8Array(0);
 
-/** A stand-in when no random source is injected: xorshift32 seeded from the clock. */
-function clockSeededRandom(seed: number): () => number {
-  let state = (seed >>> 0) || 0x9e3779b9;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 4294967296;
-  };
-}
-
 interface AsyncExchange {
   exchange: Exchange;
   deadline: number;
@@ -90,47 +82,53 @@ interface AsyncExchange {
   key: string;
 }
 
+/** An asynchronous handler's answer, waiting for the next tick(now). */
+interface Settled {
+  done(response: CoapResponse, now: number): void;
+  response: CoapResponse;
+}
+
 export class CoapServer {
   #resources = new Map<string, Resource>();
   #layer: MessageLayer;
   #observe: ObserveRegistry;
   #limits: Limits;
-  #now: () => number;
+  #wake: () => void;
   #log: (message: string) => void;
   #limitLog: LimitLog;
   #async = new Set<AsyncExchange>();
+  /** answers of asynchronous handlers, oldest first, sent at the next tick(now) */
+  #settled: Settled[] = [];
   #notifier: Notifier;
   /** asynchronous handlers running per resource path key */
   #asyncPerResource = new Map<string, number>();
 
   constructor(options: ServerOptions) {
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.#now = () => options.now();
+    this.#wake = options.wake ? () => options.wake!() : () => {};
     this.#log = options.log ? (m) => options.log!(m) : () => {};
-    this.#limitLog = new LimitLog(this.#log, this.#now);
+    this.#limitLog = new LimitLog(this.#log);
     // a RST to a NON notification must still find its observer: track at least one NON per observer
     this.#limits.maxTrackedNon = Math.max(this.#limits.maxTrackedNon, this.#limits.maxObservers);
-    const random = options.random ? () => options.random!() : clockSeededRandom(options.now());
+    const random = options.random ? () => options.random!() : Math.random;
     this.#observe = new ObserveRegistry(this.#limits);
     this.#layer = new MessageLayer({
-      send: (datagram, peer) => options.send(datagram, peer),
-      now: this.#now,
+      send: (datagram, peer, now) => options.send(datagram, peer, now),
       random,
       log: this.#log,
-      limit: (name, detail) => this.#limitLog.hit(name, detail),
+      limit: (name, detail, now) => this.#limitLog.hit(name, detail, now),
       limits: this.#limits,
       transport: { ...DEFAULT_TRANSPORT, ...options.transport },
-      onRequest: (exchange) => this.#handle(exchange),
+      onRequest: (exchange, now) => this.#handle(exchange, now),
     });
     this.#notifier = new Notifier({
       layer: this.#layer,
       observe: this.#observe,
       limits: this.#limits,
       limitLog: this.#limitLog,
-      now: this.#now,
       log: this.#log,
       resource: (key) => this.#resources.get(key),
-      run: (handler, request, done) => this.#run(handler, request, done),
+      run: (handler, request, now, done) => this.#run(handler, request, now, done),
     });
     this.add(WELL_KNOWN_CORE, {
       hidden: true,
@@ -152,17 +150,18 @@ export class CoapServer {
     this.#observe.removePath(key);
   }
 
-  /** Handles one datagram from `peer`; never throws. */
-  receive(datagram: Uint8Array, peer: Peer): void {
+  /** Handles one datagram from `peer`, received at `now`; never throws. */
+  receive(datagram: Uint8Array, peer: Peer, now: number): void {
     try {
-      this.#layer.receive(datagram, peer);
+      this.#layer.receive(datagram, peer, now);
     } catch (error) {
       this.#log(`receive failed: ${error}`);
     }
   }
 
-  /** Absolute time (ms, the now() clock) of the next retransmission or expiry. */
+  /** Absolute time (ms, the callers' clock) of the next retransmission or expiry; -Infinity while answers wait to go out. */
   nextDeadline(): number | undefined {
+    if (this.#settled.length > 0) return -Infinity;
     let next = this.#layer.nextDeadline();
     for (const pending of this.#async) if (next === undefined || pending.deadline < next) next = pending.deadline;
     const probe = this.#observe.nextProbe(this.#notifier.probingFn);
@@ -170,16 +169,26 @@ export class CoapServer {
     return next;
   }
 
-  /** Does the work due at now(); never throws. */
-  tick(): void {
+  /** Sends what asynchronous handlers answered, then does the work due at `now`; never throws. */
+  tick(now: number): void {
     try {
-      this.#layer.tick();
-      const now = this.#now();
+      const settled = this.#settled;
+      if (settled.length > 0) {
+        this.#settled = [];
+        for (const { done, response } of settled) {
+          try {
+            done(response, now);
+          } catch (error) {
+            this.#log(`response failed: ${error}`);
+          }
+        }
+      }
+      this.#layer.tick(now);
       for (const pending of Array.from(this.#async)) {
         if (pending.deadline > now) continue;
         this.#forgetAsync(pending);
         this.#log(`handler timed out for ${peerKey(pending.exchange.peer)}`);
-        this.#refuse(pending.exchange, { code: Code.SERVICE_UNAVAILABLE, diagnostic: "handler timed out" });
+        this.#refuse(pending.exchange, { code: Code.SERVICE_UNAVAILABLE, diagnostic: "handler timed out" }, now);
       }
       this.#notifier.probe(now);
     } catch (error) {
@@ -187,19 +196,19 @@ export class CoapServer {
     }
   }
 
-  /** The state of the resource at `path` changed: notify its observers. */
-  notify(path: string): void {
+  /** The state of the resource at `path` changed at `now`: notify its observers. */
+  notify(path: string, now: number): void {
     try {
-      this.#notifier.notify(splitPath(path).join("/"));
+      this.#notifier.notify(splitPath(path).join("/"), now);
     } catch (error) {
       this.#log(`notify ${path} failed: ${error}`);
     }
   }
 
-  /** Forgets the observers and exchanges of a peer (its DTLS session closed). */
-  dropPeer(peer: Peer): void {
+  /** Forgets the observers and exchanges of a peer (its DTLS session closed at `now`). */
+  dropPeer(peer: Peer, now: number): void {
     this.#observe.dropPeer(peerKey(peer));
-    this.#layer.dropPeer(peer);
+    this.#layer.dropPeer(peer, now);
   }
 
   stats(): ServerStats {
@@ -246,21 +255,21 @@ export class CoapServer {
 
   // ---- requests ----
 
-  #handle(exchange: Exchange): void {
+  #handle(exchange: Exchange, now: number): void {
     const message = exchange.request;
     const checked = checkRequest(message, this.#limits);
-    if ("refusal" in checked) return this.#refuse(exchange, checked.refusal);
+    if ("refusal" in checked) return this.#refuse(exchange, checked.refusal, now);
     const { path, key, query, block2, accept, contentFormat } = checked.request;
     const resource = this.#resources.get(key);
-    if (!resource) return this.#refuse(exchange, { code: Code.NOT_FOUND, diagnostic: "not found" });
+    if (!resource) return this.#refuse(exchange, { code: Code.NOT_FOUND, diagnostic: "not found" }, now);
     const method = METHOD_BY_CODE.get(message.code);
     const handler = method && handlerFor(resource, method);
-    if (!method || !handler) return this.#refuse(exchange, { code: Code.METHOD_NOT_ALLOWED, diagnostic: "method not allowed" });
+    if (!method || !handler) return this.#refuse(exchange, { code: Code.METHOD_NOT_ALLOWED, diagnostic: "method not allowed" }, now);
 
     if ((method === "PUT" || method === "POST") && contentFormat !== undefined && resource.accepts && !resource.accepts.includes(contentFormat))
-      return this.#refuse(exchange, { code: Code.UNSUPPORTED_CONTENT_FORMAT, diagnostic: `content format ${contentFormat} not supported` });
+      return this.#refuse(exchange, { code: Code.UNSUPPORTED_CONTENT_FORMAT, diagnostic: `content format ${contentFormat} not supported` }, now);
     if (accept !== undefined && resource.produces && !resource.produces.includes(accept))
-      return this.#refuse(exchange, { code: Code.NOT_ACCEPTABLE, diagnostic: `cannot produce content format ${accept}` });
+      return this.#refuse(exchange, { code: Code.NOT_ACCEPTABLE, diagnostic: `cannot produce content format ${accept}` }, now);
 
     const observe = method === "GET" && resource.observable ? checked.request.observe : undefined;
     // deregistration takes effect on receipt; the GET is then answered as usual (RFC 7641 sec 3.6)
@@ -268,8 +277,8 @@ export class CoapServer {
 
     // per resource: a slow resource (a sensor conversion) cannot starve the others
     if ((this.#asyncPerResource.get(key) ?? 0) >= this.#limits.maxAsyncExchanges) {
-      this.#limitLog.hit("async-handlers", `${this.#limits.maxAsyncExchanges} asynchronous handlers running for /${key}: its new requests get 5.03`);
-      return this.#refuse(exchange, { code: Code.SERVICE_UNAVAILABLE, diagnostic: "busy", options: [maxAgeOption(1)] });
+      this.#limitLog.hit("async-handlers", `${this.#limits.maxAsyncExchanges} asynchronous handlers running for /${key}: its new requests get 5.03`, now);
+      return this.#refuse(exchange, { code: Code.SERVICE_UNAVAILABLE, diagnostic: "busy", options: [maxAgeOption(1)] }, now);
     }
 
     const request = makeRequest({
@@ -285,37 +294,35 @@ export class CoapServer {
       options: message.options,
       notification: false,
     });
-    this.#run(handler, request, (response) => this.#respond(exchange, request, key, response, block2), exchange);
+    this.#run(handler, request, now, (response, at) => this.#respond(exchange, request, key, response, block2, at), exchange);
   }
 
   /**
-   * Runs a handler and calls `done` with its response, or with a 5.00 one when it
-   * throws or rejects. An asynchronous handler answering a request (`exchange`)
-   * is tracked so that tick() can answer 5.03 when it takes too long.
+   * Runs a handler at `now` and calls `done` with its response, or with a 5.00 one
+   * when it throws or rejects: at once for a synchronous handler, at the tick(now)
+   * after an asynchronous one settles. An asynchronous handler answering a request
+   * (`exchange`) is tracked so that tick() can answer 5.03 when it takes too long.
    */
-  #run(handler: Handler, request: CoapRequest, done: (response: CoapResponse) => void, exchange?: Exchange): void {
+  #run(handler: Handler, request: CoapRequest, now: number, done: (response: CoapResponse, now: number) => void, exchange?: Exchange): void {
     let result: CoapResponse | Promise<CoapResponse>;
     try {
       result = handler(request);
     } catch (error) {
       this.#log(`handler ${request.method} /${request.path.join("/")} threw: ${error}`);
-      return done(internalError(error));
+      return done(internalError(error), now);
     }
-    if (!(result instanceof Promise)) return done(result ?? {});
+    if (!(result instanceof Promise)) return done(result ?? {}, now);
     let pending: AsyncExchange | undefined;
     if (exchange) {
       const key = request.path.join("/");
-      pending = { exchange, deadline: this.#now() + this.#limits.asyncHandlerTimeout, key };
+      pending = { exchange, deadline: now + this.#limits.asyncHandlerTimeout, key };
       this.#async.add(pending);
       this.#asyncPerResource.set(key, (this.#asyncPerResource.get(key) ?? 0) + 1);
     }
     const settle = (response: CoapResponse) => {
       if (pending && !this.#forgetAsync(pending)) return; // timed out meanwhile: already answered
-      try {
-        done(response);
-      } catch (error) {
-        this.#log(`response failed: ${error}`);
-      }
+      this.#settled.push({ done, response });
+      if (this.#settled.length === 1) this.#wake();
     };
     result.then(
       (response) => settle(response ?? {}),
@@ -335,25 +342,25 @@ export class CoapServer {
     return true;
   }
 
-  #refuse(exchange: Exchange, refusal: Refusal): void {
+  #refuse(exchange: Exchange, refusal: Refusal, now: number): void {
     this.#send(exchange, {
       code: refusal.code,
       options: refusal.options ?? [],
       payload: utf8Encode(refusal.diagnostic),
-    });
+    }, now);
   }
 
   /** Sends, falling back to a bare 5.00 when the handler's response cannot be encoded. */
-  #send(exchange: Exchange, parts: Omit<MessageParts, "token">): void {
+  #send(exchange: Exchange, parts: Omit<MessageParts, "token">, now: number): void {
     try {
-      exchange.respond(parts);
+      exchange.respond(parts, now);
     } catch (error) {
       this.#log(`cannot send response: ${error}`);
-      exchange.respond({ code: Code.INTERNAL_SERVER_ERROR, options: [], payload: EMPTY });
+      exchange.respond({ code: Code.INTERNAL_SERVER_ERROR, options: [], payload: EMPTY }, now);
     }
   }
 
-  #respond(exchange: Exchange, request: CoapRequest, key: string, response: CoapResponse, block2: BlockValue | undefined): void {
+  #respond(exchange: Exchange, request: CoapRequest, key: string, response: CoapResponse, block2: BlockValue | undefined, now: number): void {
     let parts: Omit<MessageParts, "token">;
     try {
       parts = responseParts(response, DEFAULT_SUCCESS[request.method]);
@@ -361,16 +368,16 @@ export class CoapServer {
       this.#log(`bad response from /${key}: ${error}`);
       parts = { code: Code.INTERNAL_SERVER_ERROR, options: [], payload: EMPTY };
     }
-    if (request.observe === 0) this.#notifier.registered(key, exchange.peer, request, block2, parts);
+    if (request.observe === 0) this.#notifier.registered(key, exchange.peer, request, block2, parts, now);
     const szx = this.#limits.defaultBlockSzx;
     if (codeClass(parts.code) === 2 && needsBlockwise(parts.payload.length, block2, szx)) {
       const slice = sliceBlock(parts.payload, block2, szx);
-      if (!slice) return this.#refuse(exchange, { code: Code.BAD_OPTION, diagnostic: "Block2 past the end" });
+      if (!slice) return this.#refuse(exchange, { code: Code.BAD_OPTION, diagnostic: "Block2 past the end" }, now);
       if (slice.block.num === 0) setUint(parts.options, Option.SIZE2, parts.payload.length);
       setBlock2(parts.options, slice.block);
       parts.payload = slice.payload;
     }
-    this.#send(exchange, parts);
+    this.#send(exchange, parts, now);
   }
 }
 

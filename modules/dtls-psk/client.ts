@@ -1,15 +1,17 @@
 /*
  * DTLS 1.2 client, sans-IO: one session to one server over the native binding, with
- * a PSK or certificates (ECDHE-ECDSA, P-256). Records go out through the injected
- * send(), datagrams from the server come in through receive(), time comes from now();
- * the caller runs tick() at nextDeadline() (the `Clocked` shape of coap/endpoint's
- * DeadlineScheduler). Nothing here owns a socket, a timer or a clock.
+ * a PSK or certificates (ECDHE-ECDSA, P-256). Every entry point is given the time of
+ * the call (`now`, ms, monotonic); records go out through the injected send()
+ * synchronously, during the call that made them, and onData/onOpen/onClose run during
+ * it too, with its `now`. The caller runs tick(now) at nextDeadline() (the `Clocked`
+ * shape of coap/endpoint's DeadlineScheduler). Nothing here owns a socket, a timer or
+ * a clock.
  *
- *   const client = new DtlsClient({ psk: { identity: "CoAP", key }, send, now, onData, onOpen, onClose });
- *   client.connect();            // ClientHello; HelloVerifyRequest, retransmissions handled
- *   client.receive(datagram);    // every datagram from the server's address and port
- *   client.write(coapMessage);   // one record; false unless open
- *   client.close();              // close_notify; connect() again to start over
+ *   const client = new DtlsClient({ psk: { identity: "CoAP", key }, send, onData, onOpen, onClose });
+ *   client.connect(now);              // ClientHello; HelloVerifyRequest, retransmissions handled
+ *   client.receive(datagram, now);    // every datagram from the server's address and port
+ *   client.write(coapMessage, now);   // one record; false unless open
+ *   client.close(now);                // close_notify; connect() again to start over
  *
  * The credentials are parsed once, in the constructor (bad ones throw a RangeError
  * naming what was wrong, never its content); each connect() makes a new session.
@@ -46,14 +48,12 @@ export interface DtlsClientOptions {
   suites?: readonly number[];
   /** a record (datagram) for the server */
   send(record: Uint8Array): void;
-  /** monotonic milliseconds */
-  now(): number;
-  /** one decrypted application datagram from the server */
-  onData(data: Uint8Array): void;
-  /** the handshake completed: write() works from now on */
-  onOpen?(): void;
-  /** the session ended (failed handshake, alert, close_notify, close()) */
-  onClose?(end: DtlsEnd): void;
+  /** one decrypted application datagram from the server, during the receive() at `now` */
+  onData(data: Uint8Array, now: number): void;
+  /** the handshake completed at `now`: write() works from now on */
+  onOpen?(now: number): void;
+  /** the session ended at `now` (failed handshake, alert, close_notify, close()) */
+  onClose?(end: DtlsEnd, now: number): void;
   log?(message: string): void;
 }
 
@@ -87,7 +87,7 @@ export class DtlsClient {
   /** where the session's records go (pump.ts): one object for the client's life */
   #sink: PumpSink<DTLSSession> = {
     send: (_session, record) => this.#options.send(record),
-    onData: (_session, data) => this.#options.onData(data),
+    onData: (_session, data, now) => this.#options.onData(data, now),
     current: (session) => this.#session === session, // an onData handler may close it
     error: (_session, what, error) => this.#log(what === "send" ? `dtls client: send failed: ${error}` : `dtls client: onData threw: ${error}`),
   };
@@ -127,8 +127,8 @@ export class DtlsClient {
     return this.#open ? "open" : "handshaking";
   }
 
-  /** Starts a handshake (its ClientHello goes out at once); nothing when one is open or under way. */
-  connect(): void {
+  /** Starts a handshake at `now` (its ClientHello goes out at once); nothing when one is open or under way. */
+  connect(now: number): void {
     if (this.#disposed) {
       this.#log("dtls client: connect() after dispose() ignored");
       return;
@@ -139,17 +139,17 @@ export class DtlsClient {
       this.#session = session;
       this.#open = false;
       this.#counters.handshakesStarted++;
-      session.start(this.#options.now());
-      this.#flush(session);
-      this.#settle(session);
+      session.start(now);
+      this.#flush(session, now);
+      this.#settle(session, now);
     } catch (error) {
       this.#log(`dtls client: connect failed: ${error}`);
-      if (this.#session) this.#end(this.#session, { kind: "internal", detail: "internal error" });
+      if (this.#session) this.#end(this.#session, { kind: "internal", detail: "internal error" }, now);
     }
   }
 
-  /** Hands in one datagram that came from the server. Never throws. */
-  receive(datagram: Uint8Array): void {
+  /** Hands in one datagram that came from the server, received at `now`. Never throws. */
+  receive(datagram: Uint8Array, now: number): void {
     const session = this.#session;
     if (!session) {
       this.#counters.dropped++;
@@ -157,24 +157,24 @@ export class DtlsClient {
     }
     this.#counters.datagramsReceived++;
     try {
-      session.receive(datagram, this.#options.now());
-      this.#flush(session);
-      if (session.state === ESTABLISHED) this.#settle(session); // onOpen before the first onData
-      this.#deliver(session);
-      this.#settle(session);
+      session.receive(datagram, now);
+      this.#flush(session, now);
+      if (session.state === ESTABLISHED) this.#settle(session, now); // onOpen before the first onData
+      this.#deliver(session, now);
+      this.#settle(session, now);
     } catch (error) {
       this.#log(`dtls client: datagram dropped: ${error}`);
     }
   }
 
-  /** Encrypts `data` as one record and sends it; false unless open (or when too large). */
-  write(data: Uint8Array): boolean {
+  /** Encrypts `data` as one record and sends it at `now`; false unless open (or when too large). */
+  write(data: Uint8Array, now: number): boolean {
     const session = this.#session;
     if (!session || !this.#open) return false;
     try {
-      const written = session.write(data, this.#options.now());
-      this.#flush(session);
-      this.#settle(session);
+      const written = session.write(data, now);
+      this.#flush(session, now);
+      this.#settle(session, now);
       if (written !== data.length) return false;
       this.#counters.recordsWritten++;
       return true;
@@ -191,38 +191,37 @@ export class DtlsClient {
   }
 
   /** Retransmits the last flight whose timer expired, or fails the handshake that gave up (1, 2, 4 ... 60 s). */
-  tick(): void {
+  tick(now: number): void {
     const session = this.#session;
     if (!session) return;
     try {
-      const now = this.#options.now();
       const deadline = session.deadline;
       if (deadline < 0 || now < deadline) return;
       session.tick(now);
-      this.#flush(session);
-      this.#settle(session);
+      this.#flush(session, now);
+      this.#settle(session, now);
     } catch (error) {
       this.#log(`dtls client: tick failed: ${error}`);
-      this.#end(session, { kind: "internal", detail: "internal error" });
+      this.#end(session, { kind: "internal", detail: "internal error" }, now);
     }
   }
 
-  /** Ends the session with close_notify (when open); onClose runs with reason "closed". */
-  close(): void {
+  /** Ends the session with close_notify (when open) at `now`; onClose runs with reason "closed". */
+  close(now: number): void {
     const session = this.#session;
     if (!session) return;
     try {
-      session.closeNotify(this.#options.now());
-      this.#flush(session);
+      session.closeNotify(now);
+      this.#flush(session, now);
     } catch (error) {
       this.#log(`dtls client: close failed: ${error}`);
     }
-    this.#end(session, { kind: "closed", detail: "closed" });
+    this.#end(session, { kind: "closed", detail: "closed" }, now);
   }
 
-  /** close(), then frees the credentials; the client is unusable afterwards. */
-  dispose(): void {
-    this.close();
+  /** close(now), then frees the credentials; the client is unusable afterwards. */
+  dispose(now: number): void {
+    this.close(now);
     if (this.#disposed) return;
     this.#disposed = true;
     this.#context.close();
@@ -238,16 +237,16 @@ export class DtlsClient {
     };
   }
 
-  #flush(session: DTLSSession): void {
-    this.#counters.datagramsSent += flush(session, this.#sink, session);
+  #flush(session: DTLSSession, now: number): void {
+    this.#counters.datagramsSent += flush(session, this.#sink, session, now);
   }
 
-  #deliver(session: DTLSSession): void {
-    this.#counters.recordsDelivered += deliver(session, this.#sink, session);
+  #deliver(session: DTLSSession, now: number): void {
+    this.#counters.recordsDelivered += deliver(session, this.#sink, session, now);
   }
 
-  /** Acts on the state the binding reports after a call. */
-  #settle(session: DTLSSession): void {
+  /** Acts on the state the binding reports after a call at `now`. */
+  #settle(session: DTLSSession, now: number): void {
     if (this.#session !== session) return;
     const settled = settle(session, this.#open);
     if (settled.event === "established") {
@@ -256,7 +255,7 @@ export class DtlsClient {
       const subject = session.peerCertificate;
       this.#log(`dtls client: established (${session.suite}${subject !== undefined ? `, server certificate ${printable(subject)}` : ""})`);
       try {
-        this.#options.onOpen?.();
+        this.#options.onOpen?.(now);
       } catch (error) {
         this.#log(`dtls client: onOpen threw: ${error}`);
       }
@@ -267,12 +266,12 @@ export class DtlsClient {
         const subject = session.peerCertificate;
         this.#log(`dtls client: handshake failed: ${end.detail}${subject !== undefined ? ` (server certificate ${printable(subject)})` : ""}`);
       } else if (failure) this.#log(`dtls client: session failed: ${end.detail}`);
-      this.#end(session, end);
+      this.#end(session, end, now);
     }
   }
 
   /** Frees the session and tells the owner, once. */
-  #end(session: DTLSSession, end: DtlsEnd): void {
+  #end(session: DTLSSession, end: DtlsEnd, now: number): void {
     if (this.#session !== session) return;
     const wasOpen = this.#open;
     this.#session = undefined;
@@ -285,7 +284,7 @@ export class DtlsClient {
     }
     if (wasOpen) this.#log(`dtls client: ended: ${end.detail}`);
     try {
-      this.#options.onClose?.(end);
+      this.#options.onClose?.(end, now);
     } catch (error) {
       this.#log(`dtls client: onClose threw: ${error}`);
     }

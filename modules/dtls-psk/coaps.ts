@@ -8,8 +8,9 @@
  * handshake, so a server that restarts is reached again without the application
  * doing anything. PSK or certificates, as DtlsClient.
  *
- * DtlsTransport is the pure part (no socket, no clock: testable with a fake session);
- * openCoapsClient() wires it to a DtlsClient, a CoapClient and a UdpEndpoint.
+ * DtlsTransport is the pure part (no socket, no clock: testable with a fake session;
+ * each call is given `now`); openCoapsClient() wires it to a DtlsClient, a CoapClient,
+ * a UdpEndpoint and the scheduler's clock: the I/O side, like coap/endpoint.ts.
  */
 import { CoapClient, type ClientOptions, type ClientResponse, type RequestOptions } from "coap/client";
 import { UdpEndpoint, type DeadlineScheduler } from "coap/endpoint";
@@ -19,8 +20,8 @@ import { DtlsClient, type DtlsClientOptions } from "./client";
 /** What DtlsTransport needs of a session (DtlsClient fits it). */
 export interface DtlsSessionLike {
   readonly state: "closed" | "handshaking" | "open";
-  connect(): void;
-  write(data: Uint8Array): boolean;
+  connect(now: number): void;
+  write(data: Uint8Array, now: number): boolean;
 }
 
 export const DTLS_TRANSPORT_MAX_WAITING = 4;
@@ -40,25 +41,25 @@ export class DtlsTransport {
     this.#session = session;
   }
 
-  /** CoapClient's send(): the peer is the session's server, whatever the client names. */
-  send(datagram: Uint8Array): void {
+  /** CoapClient's send() at `now`: the peer is the session's server, whatever the client names. */
+  send(datagram: Uint8Array, now: number): void {
     const session = this.#session;
     if (!session) return;
-    if (session.state === "open" && session.write(datagram)) return;
+    if (session.state === "open" && session.write(datagram, now)) return;
     this.#waiting.push(datagram);
     while (this.#waiting.length > this.#maxWaiting) {
       this.#waiting.shift();
       this.#dropped++;
     }
-    if (session.state === "closed") session.connect();
+    if (session.state === "closed") session.connect(now);
   }
 
-  /** DtlsClient's onOpen: the waiting datagrams go out, oldest first. */
-  opened(): void {
+  /** DtlsClient's onOpen at `now`: the waiting datagrams go out, oldest first. */
+  opened(now: number): void {
     const session = this.#session;
     if (!session) return;
     const waiting = this.#waiting.splice(0);
-    for (const datagram of waiting) if (!session.write(datagram)) this.#dropped++;
+    for (const datagram of waiting) if (!session.write(datagram, now)) this.#dropped++;
   }
 
   /** DtlsClient's onClose. */
@@ -77,8 +78,8 @@ export interface CoapsClientOptions {
   peer: Peer;
   /** PSK or certificate credentials of the DTLS client */
   credentials: Pick<DtlsClientOptions, "psk" | "ca" | "cert" | "key" | "serverName">;
+  /** runs the timers, and its clock is the one every call is given */
   scheduler: DeadlineScheduler;
-  now(): number;
   random(): number;
   log(message: string): void;
   /** CoAP transmission parameters (tests shorten them) */
@@ -96,16 +97,15 @@ export interface CoapsClient {
 }
 
 export function openCoapsClient(options: CoapsClientOptions): CoapsClient {
-  const { peer, scheduler, now, random, log } = options;
+  const { peer, scheduler, random, log } = options;
   const transport = new DtlsTransport();
   const dtls: DtlsClient = new DtlsClient({
     ...options.credentials,
     send: (record) => socket.send(record, peer),
-    now,
-    onData: (data) => client.receive(data, peer),
-    onOpen: () => {
+    onData: (data, now) => client.receive(data, peer, now),
+    onOpen: (now) => {
       log(`coaps: dtls session to ${peer.address}:${peer.port} open`);
-      transport.opened();
+      transport.opened(now);
     },
     onClose: (end) => {
       log(`coaps: dtls session to ${peer.address}:${peer.port} closed: ${end.detail}`);
@@ -115,8 +115,7 @@ export function openCoapsClient(options: CoapsClientOptions): CoapsClient {
   });
   transport.attach(dtls);
   const client: CoapClient = new CoapClient({
-    send: (datagram) => transport.send(datagram),
-    now,
+    send: (datagram, _peer, now) => transport.send(datagram, now),
     random,
     log,
     peer,
@@ -125,8 +124,8 @@ export function openCoapsClient(options: CoapsClientOptions): CoapsClient {
   });
   const socket = new UdpEndpoint({
     port: 0,
-    onDatagram: (datagram, from) => {
-      if (from.port === peer.port) dtls.receive(datagram);
+    onDatagram: (datagram, from, now) => {
+      if (from.port === peer.port) dtls.receive(datagram, now);
     },
     onIdle: () => scheduler.update(),
     log,
@@ -134,10 +133,11 @@ export function openCoapsClient(options: CoapsClientOptions): CoapsClient {
   scheduler.add(dtls);
   scheduler.add(client);
   return {
-    request: (request) => client.request(request),
+    request: (request) => client.request(request, scheduler.now()),
     close() {
-      client.close();
-      dtls.close();
+      const now = scheduler.now();
+      client.close(now);
+      dtls.close(now);
       scheduler.remove(client);
       scheduler.remove(dtls);
       socket.close();

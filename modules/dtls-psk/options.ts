@@ -33,14 +33,12 @@ export interface DtlsServerOptions {
   key?: Uint8Array;
   /** certificate mode; with identity/key as well, one context offers both kinds of suite */
   certificate?: ServerCertificateOptions;
-  /** called whenever a datagram must go out */
+  /** called synchronously whenever a datagram must go out */
   send(record: Uint8Array, peer: Peer): void;
-  /** monotonic milliseconds */
-  now(): number;
-  /** a decrypted application datagram (one CoAP message) */
-  onData(data: Uint8Array, peer: Peer, session: string): void;
-  /** the session ended: closed, evicted or failed (drop its observers) */
-  onClose?(peer: Peer, session: string, end: DtlsEnd): void;
+  /** a decrypted application datagram (one CoAP message), during the call at `now` that decrypted it */
+  onData(data: Uint8Array, peer: Peer, session: string, now: number): void;
+  /** the session ended at `now`: closed, evicted or failed (drop its observers) */
+  onClose?(peer: Peer, session: string, end: DtlsEnd, now: number): void;
   /** true: never evicted for a newcomer, e.g. it has observers (asked only when the table is full) */
   keep?(peer: Peer, session: string): boolean;
   log?(message: string): void;

@@ -3,7 +3,8 @@
  * the session table (server.ts) and the client (client.ts): after every call into
  * Mbed TLS, what it queued goes out (flush), decrypted records go up (deliver), and
  * the session's state becomes one outcome (settle). Pure: the owner passes its sink
- * (send, onData) and decides what an outcome means (counters, logs, onOpen/onClose).
+ * (send, onData) and the time of the call it is in, and decides what an outcome
+ * means (counters, logs, onOpen/onClose).
  *
  * Why a session ends, as a kind with the binding's or the owner's words beside it
  * (RFC 6347 sec 4.1.1.1 alerts, 4.2.4 handshake timers): "peer-closed" (close_notify),
@@ -32,15 +33,16 @@ export const MAX_RECORDS_PER_CALL = 32;
  */
 export interface PumpSink<Of> {
   send(of: Of, record: Uint8Array): void;
-  onData(of: Of, data: Uint8Array): void;
+  /** `now`: the time of the owner's call that decrypted it */
+  onData(of: Of, data: Uint8Array, now: number): void;
   /** false once the owner let the session go (an onData handler closed it) */
   current(of: Of): boolean;
   /** send or onData threw */
-  error(of: Of, what: "send" | "onData", reason: unknown): void;
+  error(of: Of, what: "send" | "onData", reason: unknown, now: number): void;
 }
 
 /** Sends what the session queued; returns how many datagrams went. */
-export function flush<Of>(session: DTLSSession, sink: PumpSink<Of>, of: Of): number {
+export function flush<Of>(session: DTLSSession, sink: PumpSink<Of>, of: Of, now: number): number {
   let count = 0;
   for (; count < MAX_RECORDS_PER_CALL; count++) {
     const out = session.output();
@@ -48,23 +50,23 @@ export function flush<Of>(session: DTLSSession, sink: PumpSink<Of>, of: Of): num
     try {
       sink.send(of, new Uint8Array(out));
     } catch (reason) {
-      sink.error(of, "send", reason);
+      sink.error(of, "send", reason, now);
     }
   }
   return count;
 }
 
 /** Hands decrypted records to the sink; returns how many. Stops when the sink's owner let the session go. */
-export function deliver<Of>(session: DTLSSession, sink: PumpSink<Of>, of: Of): number {
+export function deliver<Of>(session: DTLSSession, sink: PumpSink<Of>, of: Of, now: number): number {
   let count = 0;
   while (count < MAX_RECORDS_PER_CALL) {
     const plaintext = session.read();
     if (!plaintext) break;
     count++;
     try {
-      sink.onData(of, new Uint8Array(plaintext));
+      sink.onData(of, new Uint8Array(plaintext), now);
     } catch (reason) {
-      sink.error(of, "onData", reason);
+      sink.error(of, "onData", reason, now);
     }
     if (!sink.current(of)) break;
   }

@@ -1,8 +1,10 @@
 /*
  * DTLS 1.2 server (PSK, certificates, or both on one port): a session table over the
- * native binding, sans-IO. Datagrams
- * come in through receive(), go out through the injected send(), time comes from the
- * injected now(); nothing here owns a socket or a timer (the caller runs tick() at
+ * native binding, sans-IO. Every entry point is given the time of the call (`now`, ms,
+ * monotonic): receive(datagram, peer, now), write(peer, data, now), tick(now),
+ * close(peer, now). Records go out through the injected send() synchronously, during
+ * the call that made them; onData and onClose run during it too, with its `now`.
+ * Nothing here owns a socket, a timer or a clock (the caller runs tick(now) at
  * nextDeadline()).
  *
  * - Cookies first (RFC 6347 4.2.1): a peer without a session gets a HelloVerifyRequest
@@ -116,10 +118,9 @@ export class DtlsServer {
     this.#context = serverContext(options);
   }
 
-  /** Hands in one datagram received from `peer`. Never throws. */
-  receive(datagram: Uint8Array, peer: Peer): void {
+  /** Hands in one datagram received from `peer` at `now`. Never throws. */
+  receive(datagram: Uint8Array, peer: Peer, now: number): void {
     if (this.#closed) return;
-    const now = this.#options.now();
     const key = peerTransportId(peer);
     try {
       const entry = this.#sessions.get(key);
@@ -157,7 +158,7 @@ export class DtlsServer {
           return;
         }
         // RFC 6347 4.2.8: a new handshake from the same address+port replaces the old session
-        this.#end(entry, "reconnected", "client reconnected", false);
+        this.#end(entry, "reconnected", "client reconnected", false, now);
       }
       this.#open(key, datagram, peer, now);
     } catch (error) {
@@ -165,17 +166,16 @@ export class DtlsServer {
     }
   }
 
-  /** Encrypts `data` as one record for `peer` and sends it; false without an established session. */
-  write(peer: Peer, data: Uint8Array): boolean {
+  /** Encrypts `data` as one record for `peer` and sends it at `now`; false without an established session. */
+  write(peer: Peer, data: Uint8Array, now: number): boolean {
     const entry = this.#sessions.get(peerTransportId(peer));
     if (!entry || !entry.established) return false;
-    const now = this.#options.now();
     try {
       const written = entry.native.write(data, now);
       entry.lastActive = now;
-      this.#flush(entry);
+      this.#flush(entry, now);
       if (entry.native.state !== ESTABLISHED) {
-        this.#settle(entry);
+        this.#settle(entry, now);
         return false;
       }
       return written === data.length;
@@ -203,49 +203,48 @@ export class DtlsServer {
     return earliest;
   }
 
-  /** Frees handshakes past their deadline, closes idle sessions, retransmits flights whose timer expired. */
-  tick(): void {
-    const now = this.#options.now();
+  /** At `now`: frees handshakes past their deadline, closes idle sessions, retransmits flights whose timer expired. */
+  tick(now: number): void {
     for (const entry of [...this.#sessions.values()]) {
       try {
         if (!entry.established && now - entry.opened >= this.#handshakeTimeoutMs) {
           this.#counters.handshakesExpired++;
           this.#episodes.note("expired", now, () => `dtls: handshake ${entry.id} not established ${this.#handshakeTimeoutMs} ms after its ClientHello, freed`);
-          this.#remove(entry, { kind: "deadline", detail: "handshake deadline passed" });
+          this.#remove(entry, { kind: "deadline", detail: "handshake deadline passed" }, now);
           continue;
         }
         if (now - entry.lastActive >= this.#idleTimeoutMs) {
           this.#counters.evicted++;
-          this.#end(entry, "idle", "idle", true);
+          this.#end(entry, "idle", "idle", true, now);
           continue;
         }
         const deadline = entry.native.deadline;
         if (deadline >= 0 && now >= deadline) {
           entry.native.tick(now);
-          this.#flush(entry);
-          this.#settle(entry);
+          this.#flush(entry, now);
+          this.#settle(entry, now);
         }
       } catch (error) {
         this.#error(now, () => `dtls: tick of ${entry.id} failed: ${error}`);
-        this.#remove(entry, { kind: "internal", detail: "internal error" });
+        this.#remove(entry, { kind: "internal", detail: "internal error" }, now);
       }
     }
   }
 
-  /** Ends `peer`'s session with close_notify. */
-  close(peer: Peer): void {
+  /** Ends `peer`'s session with close_notify at `now`. */
+  close(peer: Peer, now: number): void {
     const entry = this.#sessions.get(peerTransportId(peer));
-    if (entry) this.#end(entry, "closed", "closed", true);
+    if (entry) this.#end(entry, "closed", "closed", true, now);
   }
 
-  /** Ends every session with close_notify. The server keeps accepting new ones. */
-  closeAll(): void {
-    for (const entry of [...this.#sessions.values()]) this.#end(entry, "closed", "closed", true);
+  /** Ends every session with close_notify at `now`. The server keeps accepting new ones. */
+  closeAll(now: number): void {
+    for (const entry of [...this.#sessions.values()]) this.#end(entry, "closed", "closed", true, now);
   }
 
-  /** closeAll(), then frees the shared state; receive() ignores everything afterwards. */
-  dispose(): void {
-    this.closeAll();
+  /** closeAll(now), then frees the shared state; receive() ignores everything afterwards. */
+  dispose(now: number): void {
+    this.closeAll(now);
     this.#closed = true;
     this.#context.close();
   }
@@ -301,7 +300,7 @@ export class DtlsServer {
     }
     if (!victim) return false;
     this.#counters.evicted++;
-    this.#end(victim, "evicted", "evicted for a new peer", true);
+    this.#end(victim, "evicted", "evicted for a new peer", true, now);
     return true;
   }
 
@@ -331,33 +330,33 @@ export class DtlsServer {
   #feed(entry: Entry, datagram: Uint8Array, now: number): void {
     const before = entry.native.state;
     entry.native.receive(datagram, now);
-    const sent = this.#flush(entry);
-    const delivered = this.#deliver(entry);
+    const sent = this.#flush(entry, now);
+    const delivered = this.#deliver(entry, now);
     // progress that only the peer (or a retransmission Mbed TLS accepted) can cause; junk changes none of it
     if (sent > 0 || delivered > 0 || entry.native.state !== before) entry.lastActive = now;
-    this.#settle(entry);
+    this.#settle(entry, now);
   }
 
-  /** Sends what the binding queued; how many datagrams went. */
   /** where every session's records go (pump.ts): one object for the table */
   #sink: PumpSink<Entry> = {
     send: (entry, record) => this.#options.send(record, entry.peer),
-    onData: (entry, data) => this.#options.onData(data, entry.peer, entry.id),
+    onData: (entry, data, now) => this.#options.onData(data, entry.peer, entry.id, now),
     current: (entry) => this.#sessions.get(entry.key) === entry,
-    error: (entry, what, error) => this.#error(this.#options.now(), () => (what === "send" ? `dtls: send to ${entry.id} failed: ${error}` : `dtls: onData of ${entry.id} threw: ${error}`)),
+    error: (entry, what, error, now) => this.#error(now, () => (what === "send" ? `dtls: send to ${entry.id} failed: ${error}` : `dtls: onData of ${entry.id} threw: ${error}`)),
   };
 
-  #flush(entry: Entry): number {
-    return flush(entry.native, this.#sink, entry);
+  /** Sends what the binding queued; how many datagrams went. */
+  #flush(entry: Entry, now: number): number {
+    return flush(entry.native, this.#sink, entry, now);
   }
 
   /** Hands decrypted records to onData; how many. */
-  #deliver(entry: Entry): number {
-    return deliver(entry.native, this.#sink, entry);
+  #deliver(entry: Entry, now: number): number {
+    return deliver(entry.native, this.#sink, entry, now);
   }
 
-  /** Acts on the state the binding reports after a call. */
-  #settle(entry: Entry): void {
+  /** Acts on the state the binding reports after a call at `now`. */
+  #settle(entry: Entry, now: number): void {
     if (this.#sessions.get(entry.key) !== entry) return;
     const settled = settle(entry.native, entry.established);
     if (settled.event === "established") {
@@ -371,26 +370,25 @@ export class DtlsServer {
         const credential = credentialOf(entry.native);
         this.#log(`dtls: handshake ${entry.id} failed: ${end.detail}${credential ? ` (${credential})` : ""}`);
       } else if (failure) this.#log(`dtls: ${entry.id} failed: ${end.detail}`);
-      this.#remove(entry, end, failure);
+      this.#remove(entry, end, now, failure);
     }
   }
 
   /** Ends a session for a reason of ours: close_notify when asked and established, then frees it. */
-  #end(entry: Entry, kind: DtlsEndKind, detail: string, notify: boolean): void {
+  #end(entry: Entry, kind: DtlsEndKind, detail: string, notify: boolean, now: number): void {
     try {
       if (notify) {
-        const now = this.#options.now();
         entry.native.closeNotify(now);
-        this.#flush(entry);
+        this.#flush(entry, now);
       }
     } catch (error) {
-      this.#error(this.#options.now(), () => `dtls: close of ${entry.id} failed: ${error}`);
+      this.#error(now, () => `dtls: close of ${entry.id} failed: ${error}`);
     }
-    this.#remove(entry, { kind, detail });
+    this.#remove(entry, { kind, detail }, now);
   }
 
   /** Frees a session and runs onClose; `logged`: its end is in the log already. */
-  #remove(entry: Entry, end: DtlsEnd, logged = false): void {
+  #remove(entry: Entry, end: DtlsEnd, now: number, logged = false): void {
     if (this.#sessions.get(entry.key) !== entry) return;
     this.#sessions.delete(entry.key);
     try {
@@ -400,9 +398,9 @@ export class DtlsServer {
     }
     if (entry.established && !logged) this.#log(`dtls: ${entry.id} ended: ${end.detail}`);
     try {
-      this.#options.onClose?.(entry.peer, entry.id, end);
+      this.#options.onClose?.(entry.peer, entry.id, end, now);
     } catch (error) {
-      this.#error(this.#options.now(), () => `dtls: onClose of ${entry.id} threw: ${error}`);
+      this.#error(now, () => `dtls: onClose of ${entry.id} threw: ${error}`);
     }
   }
 
