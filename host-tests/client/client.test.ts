@@ -7,7 +7,8 @@
  */
 import { test, assert, fromHex, toHex, seededRandom } from "../lib/harness";
 import { decode, encode, type CoapMessage } from "coap/codec";
-import { CoapClient, CoapClientError, datagramRole, type ClientResponse, type Peer } from "coap/client";
+import { CoapClient, CoapClientError, type ClientResponse, type Peer } from "coap/client";
+import { datagramRole } from "coap/share";
 import { CoapServer } from "coap/server";
 import { Code, Option, Type } from "coap/numbers";
 import { encodeBlock, encodeUint, getBlock2, getUriPath, getUriQuery, getContentFormat } from "coap/options";

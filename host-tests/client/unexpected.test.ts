@@ -6,7 +6,8 @@
  */
 import { test, assert, seededRandom } from "../lib/harness";
 import { encode } from "coap/codec";
-import { CoapClient, shareSocket, type Peer } from "coap/client";
+import { CoapClient, type Peer } from "coap/client";
+import { shareSocket } from "coap/share";
 import { CoapServer } from "coap/server";
 import { Code, Type } from "coap/numbers";
 import { FakeClock } from "../lib/clock";

@@ -7,7 +7,8 @@
 import { test, assert, fromHex, toHex, seededRandom, sleep } from "../lib/harness";
 import { FakeClock } from "../lib/clock";
 import { decode, encode, type CoapOption } from "coap/codec";
-import { MessageLayer, type ConOutcome, type Exchange, type Peer } from "coap/messagelayer";
+import { MessageLayer } from "coap/messagelayer";
+import { type ConOutcome, type Exchange, type Peer } from "coap/exchange";
 import { Code, DEFAULT_LIMITS, DEFAULT_TRANSPORT, EXCHANGE_LIFETIME, NON_LIFETIME, Option, Type, type Limits } from "coap/numbers";
 import { getUint, setUriPath } from "coap/options";
 import { CoapServer } from "coap/server";

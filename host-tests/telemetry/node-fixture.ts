@@ -20,7 +20,8 @@
 import Control from "host/control";
 import { argv } from "host/runtime";
 import { CoapServer } from "coap/server";
-import { CoapClient, shareSocket, type ClientResponse, type RequestOptions } from "coap/client";
+import { CoapClient, type ClientResponse, type RequestOptions } from "coap/client";
+import { shareSocket } from "coap/share";
 import { DeadlineScheduler, UdpEndpoint, monotonicNow } from "coap/endpoint";
 import { TelemetryReporter } from "telemetry/reporter";
 import { baseNameFor } from "temperature/senml";

@@ -27,26 +27,17 @@
  */
 import type { CoapMessage, CoapOption } from "./codec";
 import { LimitLog, type LimitName } from "./limitlog";
-import { MessageLayer, peerKey, tokenKey, type ConOutcome, type Peer } from "./messagelayer";
-import { Code, DEFAULT_LIMITS, DEFAULT_TRANSPORT, Option, RESERVED_BLOCK_SZX, Type, codeClass, isResponseCode, type TransportParams } from "./numbers";
-import {
-  blockSize,
-  getBlock2,
-  getContentFormat,
-  getETag,
-  getOption,
-  getStrings,
-  getUint,
-  setAccept,
-  setBlock2,
-  setContentFormat,
-  setUriPath,
-  setUriQuery,
-} from "./options";
-import { METHOD_BY_CODE, type Method } from "./resource";
-import { utf8Decode, utf8Encode } from "./utf8";
+import { MessageLayer } from "./messagelayer";
+import { peerKey, tokenKey, type ConOutcome, type Peer } from "./exchange";
+import { joined, sameBytes, takeBlock, type Reassembly } from "./block2";
+import { Code, DEFAULT_LIMITS, DEFAULT_TRANSPORT, Option, codeClass, type TransportParams } from "./numbers";
+import { getBlock2, getContentFormat, getOption, getStrings, getUint, setBlock2 } from "./options";
+import { METHOD_BY_CODE } from "./resource";
+import { requestParts, type RequestOptions, type RequestParts } from "./request";
+import { utf8Decode } from "./utf8";
 
-export type { Peer } from "./messagelayer";
+export type { Peer } from "./exchange";
+export type { RequestOptions } from "./request";
 
 export const MAX_CLIENT_EXCHANGES = 8;
 export const MAX_RESPONSE_BODY = 4096;
@@ -83,29 +74,6 @@ export interface ClientOptions {
   transport?: Partial<TransportParams>;
   /** request() may have made an earlier deadline: re-arm the timer (DeadlineScheduler.update) */
   onDeadlineChange?(): void;
-}
-
-export interface RequestOptions {
-  /** default GET */
-  method?: Method;
-  /** "a/b", "/a/b" or segments */
-  path?: string | readonly string[];
-  /** Uri-Query arguments ("ep=node", "lt=60") */
-  query?: readonly string[];
-  /** a string is sent as UTF-8 */
-  payload?: Uint8Array | string;
-  contentFormat?: number;
-  accept?: number;
-  /** default true */
-  confirmable?: boolean;
-  /** default: the client's peer */
-  peer?: Peer;
-  /** ms for the whole exchange; default limits.timeout */
-  timeout?: number;
-  /** SZX (0..6) to ask for in Block2; default: let the server choose */
-  blockSzx?: number;
-  /** further options, added as given */
-  options?: readonly CoapOption[];
 }
 
 export interface ClientResponse {
@@ -152,13 +120,6 @@ export interface ClientStats {
   limitHits: Partial<Record<LimitName, number>>;
 }
 
-const METHOD_CODES: ReadonlyMap<Method, number> = new Map<Method, number>([
-  ["GET", Code.GET],
-  ["POST", Code.POST],
-  ["PUT", Code.PUT],
-  ["DELETE", Code.DELETE],
-]);
-
 const EMPTY = new Uint8Array(0);
 
 interface Outstanding {
@@ -173,60 +134,9 @@ interface Outstanding {
   /** Message ID of our CON while the message layer retransmits it */
   mid?: number;
   /** Block2 reassembly */
-  chunks: Uint8Array[];
-  received: number;
-  etag?: Uint8Array;
+  body: Reassembly;
   resolve(response: ClientResponse): void;
   reject(error: CoapClientError): void;
-}
-
-function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function concat(chunks: readonly Uint8Array[], length: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
-}
-
-/** Which side of a socket shared by a server and a client a datagram is for. */
-export type DatagramRole = "server" | "client" | "both";
-
-/**
- * Requests and pings go to the server, responses (piggybacked or separate) to
- * the client, and an Empty ACK or RST to both: each matches it by Message ID
- * and ignores one that is not its own. Lets the node register at a Resource
- * Directory from its server port, which the RD takes as the node's address.
- */
-export function datagramRole(datagram: Uint8Array): DatagramRole {
-  if (datagram.length < 4 || datagram[0] >> 6 !== 1) return "server"; // malformed: the server's layer answers or drops it
-  const type = (datagram[0] >> 4) & 3;
-  const code = datagram[1];
-  if (code === Code.EMPTY) return type === Type.ACK || type === Type.RST ? "both" : "server";
-  return isResponseCode(code) ? "client" : "server";
-}
-
-/** Anything that takes datagrams (a server, a client). */
-export interface Receiver {
-  receive(datagram: Uint8Array, peer: Peer, now: number): void;
-}
-
-/** The onDatagram of a socket a server and a client share: each datagram to the side(s) datagramRole() names. */
-export function shareSocket(server: Receiver, client: Receiver): (datagram: Uint8Array, peer: Peer, now: number) => void {
-  return (datagram, peer, now) => {
-    const role = datagramRole(datagram);
-    if (role !== "client") server.receive(datagram, peer, now);
-    if (role !== "server") client.receive(datagram, peer, now);
-  };
 }
 
 export class CoapClient {
@@ -273,23 +183,14 @@ export class CoapClient {
       if (this.#closed) return fail("closed");
       const peer = request.peer ?? this.#options.peer;
       if (!peer) return fail("invalid", "no peer");
-      const code = METHOD_CODES.get(request.method ?? "GET");
-      if (code === undefined) return fail("invalid", `method ${request.method}`);
-      if (this.#exchanges.size >= this.#limits.maxExchanges) return fail("busy", `${this.#exchanges.size} requests outstanding`);
-      const options: CoapOption[] = request.options ? request.options.slice() : [];
+      let parts: RequestParts;
       try {
-        if (request.path !== undefined) setUriPath(options, request.path);
-        if (request.query?.length) setUriQuery(options, request.query);
-        if (request.contentFormat !== undefined) setContentFormat(options, request.contentFormat);
-        if (request.accept !== undefined) setAccept(options, request.accept);
-        if (request.blockSzx !== undefined) {
-          if (!(request.blockSzx >= 0 && request.blockSzx < RESERVED_BLOCK_SZX)) throw new RangeError(`block SZX ${request.blockSzx}`);
-          setBlock2(options, { num: 0, more: false, szx: request.blockSzx });
-        }
+        parts = requestParts(request);
       } catch (error) {
         return fail("invalid", String(error));
       }
-      const payload = request.payload === undefined ? EMPTY : typeof request.payload === "string" ? utf8Encode(request.payload) : request.payload;
+      if (this.#exchanges.size >= this.#limits.maxExchanges) return fail("busy", `${this.#exchanges.size} requests outstanding`);
+      const { code, options, payload } = parts;
       const exchange: Outstanding = {
         key: "",
         peer,
@@ -299,8 +200,7 @@ export class CoapClient {
         payload,
         confirmable: request.confirmable !== false,
         deadline: now + (request.timeout ?? this.#limits.timeout),
-        chunks: [],
-        received: 0,
+        body: { chunks: [], received: 0 },
         resolve,
         reject,
       };
@@ -438,32 +338,16 @@ export class CoapClient {
   #response(exchange: Outstanding, message: CoapMessage, now: number): void {
     const block = codeClass(message.code) === 2 ? getBlock2(message.options) : undefined;
     if (!block) {
-      if (exchange.received > 0) return this.#fail(exchange, now, "bad-block", "a later block came without Block2");
+      if (exchange.body.received > 0) return this.#fail(exchange, now, "bad-block", "a later block came without Block2");
       return this.#finish(exchange, message, message.payload);
     }
-    if (block.szx === RESERVED_BLOCK_SZX) return this.#fail(exchange, now, "bad-block", "Block2 SZX 7");
-    const size = blockSize(block.szx);
-    if (block.num * size !== exchange.received) return this.#fail(exchange, now, "bad-block", `block ${block.num} at offset ${block.num * size}, expected offset ${exchange.received}`);
-    if (block.more && message.payload.length !== size) return this.#fail(exchange, now, "bad-block", `block ${block.num} has ${message.payload.length} bytes, not ${size}`);
-    const etag = getETag(message.options);
-    if (exchange.received === 0) {
-      exchange.etag = etag;
-      const size2 = getUint(message.options, Option.SIZE2);
-      if (size2 !== undefined && size2 > this.#limits.maxBody) return this.#fail(exchange, now, "too-large", `Size2 ${size2} > ${this.#limits.maxBody}`);
-    } else if (!sameBytes(etag, exchange.etag)) {
-      return this.#fail(exchange, now, "bad-block", "the representation changed during the transfer (ETag)");
-    }
-    if (exchange.received + message.payload.length > this.#limits.maxBody)
-      return this.#fail(exchange, now, "too-large", `body passes ${this.#limits.maxBody} bytes`);
-    exchange.chunks.push(message.payload);
-    exchange.received += message.payload.length;
-    if (!block.more) return this.#finish(exchange, message, concat(exchange.chunks, exchange.received));
-    if (METHOD_BY_CODE.get(exchange.code) !== "GET") {
-      // RFC 7959 sec 2.5 lets the client GET the rest of a POST/PUT answer; we keep the first block
-      return this.#finish(exchange, message, concat(exchange.chunks, exchange.received));
-    }
+    const step = takeBlock(exchange.body, block, message.options, message.payload, this.#limits.maxBody);
+    if ("error" in step) return this.#fail(exchange, now, step.error, step.detail);
+    if ("body" in step) return this.#finish(exchange, message, step.body);
+    // RFC 7959 sec 2.5 lets the client GET the rest of a POST/PUT answer; we keep the first block
+    if (METHOD_BY_CODE.get(exchange.code) !== "GET") return this.#finish(exchange, message, joined(exchange.body));
     // next block: same request, Block2 NUM+1 at the server's size (sec 2.4)
-    setBlock2(exchange.options, { num: block.num + 1, more: false, szx: block.szx });
+    setBlock2(exchange.options, step.next);
     try {
       this.#transmit(exchange, now);
     } catch (error) {

@@ -12,7 +12,12 @@
  * A safe request (GET, sec 5.1: re-running it is harmless) only takes free room,
  * and only while the cache is under half full.
  */
-import type { Limits, TransportParams } from "./numbers";
+import { Code, type Limits, type TransportParams } from "./numbers";
+
+/** GET and FETCH change nothing on the server: running one twice is harmless (RFC 7252 sec 4.5, RFC 8132). */
+export function isSafe(code: number): boolean {
+  return code === Code.GET || code === Code.FETCH;
+}
 
 interface Entry {
   /** the peer's key (peerKey) */

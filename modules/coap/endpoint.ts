@@ -9,7 +9,7 @@
 import UDP from "embedded:io/socket/udp";
 import Timer from "timer";
 import Time from "time";
-import type { Peer } from "./messagelayer";
+import type { Peer } from "./exchange";
 
 /** Something with timed work: retransmissions, expiries, evictions. */
 export interface Clocked {

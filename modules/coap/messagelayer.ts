@@ -19,83 +19,31 @@
  *   no onResponse is given (a server never sends requests, so its token is
  *   unknown, sec 5.3.2); a client (client.ts) gives one, and a response it
  *   knows is deduplicated and acknowledged like a request.
- * - A request answered before the handler returns gets a piggybacked response;
- *   otherwise an Empty ACK goes out at once and the response later as a CON
- *   (retransmitted like any CON) or, for a NON request, as a NON.
+ * - Piggybacked or separate responses: exchange.ts.
  * - A duplicate CON gets the bytes cached for it (piggybacked response or Empty
  *   ACK) again, unchanged; a duplicate NON is dropped. The handler never runs twice.
- * - Deduplication within bounded memory, exact where it matters: a request that must
- *   not run twice (anything but GET and FETCH) is remembered for its lifetime
- *   (EXCHANGE_LIFETIME, NON_LIFETIME) in its peer's share of maxDedupPerPeer entries, so
- *   a flood from other peers cannot take its room. A full share gives up the peer's own
- *   oldest entry: with NSTART = 1 (sec 4.7) a client has one exchange outstanding, so
- *   only a client keeping more than maxDedupPerPeer at once could see an old one run
- *   again. When the whole cache (maxDedupEntries) is full, its oldest entry is given up
- *   only once older than MAX_TRANSMIT_WAIT (93 s: no conforming client retransmits after
- *   that); otherwise the request is not run and gets 5.03 with a Max-Age saying when
- *   room frees up (sec 4.5's conservative answer).
- *   GET and FETCH may run again harmlessly: they are remembered (for replaying the same
- *   bytes) only while the cache is less than half full, so they never crowd out the
- *   others; beyond that they are served unremembered. Responses to our requests too.
+ * - Deduplication within bounded memory, exact where it matters (dedup.ts has the
+ *   rules): a request that must not run twice is remembered for its lifetime in its
+ *   peer's share, so a flood from other peers cannot take its room; when the cache
+ *   has no room for one it is not run and gets 5.03 with a Max-Age saying when room
+ *   frees up (sec 4.5's conservative answer). GET and FETCH, harmless to run again,
+ *   are remembered only while the cache is under half full. Responses to our
+ *   requests too.
  * - Message IDs (sec 4.4) are unpredictable to other peers: each peer gets its own
  *   sequence from a random start (at most MAX_MID_PEERS remembered, oldest first), so
  *   a co-observer that learns its own IDs cannot forge a RST for someone else's.
  */
-import { DedupCache, maxTransmitWait, type DedupVerdict } from "./dedup";
+import { DedupCache, isSafe, maxTransmitWait, type DedupVerdict } from "./dedup";
 import type { LimitName } from "./limitlog";
 import { CoapFormatError, decode, emptyMessage, encode, type CoapMessage, type CoapOption } from "./codec";
 import { Code, Type, isReservedCodeClass, isResponseCode, type Limits, type TransportParams } from "./numbers";
 import { setMaxAge } from "./options";
+import { Exchange, midKey, peerKey, type ConOutcome, type ExchangeLink, type Handoff, type MessageParts, type Peer, type SendConOptions } from "./exchange";
 
 /** peers whose Message ID sequence is remembered; a peer beyond it gets a fresh random start */
 export const MAX_MID_PEERS = 64;
 
-export interface Peer {
-  address: string;
-  port: number;
-  /** a transport session (DTLS) the peer talks through; part of its identity */
-  session?: string;
-}
-
 const EMPTY_PAYLOAD = new Uint8Array(0);
-
-/** GET and FETCH change nothing on the server: running one twice is harmless (RFC 7252 sec 4.5, RFC 8132) */
-function isSafe(code: number): boolean {
-  return code === Code.GET || code === Code.FETCH;
-}
-
-export function peerKey(peer: Peer): string {
-  return peer.session === undefined ? `${peer.address}|${peer.port}` : `${peer.address}|${peer.port}|${peer.session}`;
-}
-
-/** A token as text (lowercase hex), for keys. */
-export function tokenHex(token: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < token.length; i++) out += (token[i] < 16 ? "0" : "") + token[i].toString(16);
-  return out;
-}
-
-/** The key of one message of a peer (peerKey): dedup entries, pending CONs, tracked NONs (RFC 7252 sec 4.5). */
-export function midKey(peer: string, mid: number): string {
-  return `${peer}#${mid}`;
-}
-
-/** The key of one exchange or observation of a peer (peerKey) by token (RFC 7252 sec 5.3.2, RFC 7641 sec 3.1). */
-export function tokenKey(peer: string, token: Uint8Array): string {
-  return `${peer}#${tokenHex(token)}`;
-}
-
-/** What became of a CON we sent. */
-/** "evicted": given up to make room under maxPendingCon, which for an observer means the same as a timeout */
-export type ConOutcome = "ack" | "reset" | "timeout" | "cancelled" | "evicted";
-
-/** The parts of a message the layers above choose; type and Message ID are ours. */
-export interface MessageParts {
-  code: number;
-  token: Uint8Array;
-  options: CoapOption[];
-  payload: Uint8Array;
-}
 
 export interface MessageLayerOptions {
   /** called synchronously, with the `now` of the call that sends */
@@ -117,18 +65,6 @@ export interface MessageLayerOptions {
   onResponse?(response: CoapMessage, peer: Peer, now: number): boolean;
 }
 
-export interface SendConOptions {
-  /** `now`: the time of the call that settled it; `reply`: the ACK (a piggybacked response, or Empty) or the RST */
-  onDone?(outcome: ConOutcome, now: number, reply?: CoapMessage): void;
-  /**
-   * Message ID of an earlier CON to the same peer that this one supersedes (a newer
-   * notification, RFC 7641 sec 4.5.2): it stops being retransmitted, and this one
-   * carries on with its retransmission count and timeout, so a peer that is gone
-   * still times out.
-   */
-  supersedes?: number;
-}
-
 interface PendingCon {
   peer: Peer;
   peerKey: string;
@@ -144,70 +80,6 @@ interface TrackedNon {
   peerKey: string;
   expires: number;
   onReset(): void;
-}
-
-/** What an Exchange may do with its message layer (the layer makes one, private to this file). */
-interface ExchangeLink {
-  /** sends a reply to a CON and keeps it for duplicates when the exchange is remembered */
-  reply(dedupKey: string | undefined, bytes: Uint8Array, peer: Peer, now: number): void;
-  sendConfirmable: MessageLayer["sendConfirmable"];
-  sendNonConfirmable: MessageLayer["sendNonConfirmable"];
-  log(message: string): void;
-}
-
-/** Whether the layer is still handing the request up (a response then is piggybacked on the ACK). */
-interface Handoff {
-  synchronous: boolean;
-}
-
-/** One incoming request and the means to answer it exactly once. */
-export class Exchange {
-  readonly request: CoapMessage;
-  readonly peer: Peer;
-  readonly received: number;
-  #link: ExchangeLink;
-  #handoff: Handoff;
-  /** undefined when the exchange could not be remembered (a safe request served anyway) */
-  #dedupKey: string | undefined;
-  #answered = false;
-
-  constructor(link: ExchangeLink, handoff: Handoff, request: CoapMessage, peer: Peer, dedupKey: string | undefined, received: number) {
-    this.#link = link;
-    this.#handoff = handoff;
-    this.request = request;
-    this.peer = peer;
-    this.#dedupKey = dedupKey;
-    this.received = received;
-  }
-
-  get answered(): boolean {
-    return this.#answered;
-  }
-
-  get confirmable(): boolean {
-    return this.request.type === Type.CON;
-  }
-
-  /** Sends the response (token copied from the request) at `now`. Throws RangeError if it cannot be encoded. */
-  respond(response: Omit<MessageParts, "token">, now: number): void {
-    if (this.#answered) return;
-    const parts: MessageParts = { ...response, token: this.request.token };
-    if (this.#handoff.synchronous && this.confirmable) {
-      const bytes = encode({ ...parts, type: Type.ACK, mid: this.request.mid });
-      this.#answered = true;
-      this.#link.reply(this.#dedupKey, bytes, this.peer, now);
-    } else if (this.confirmable) {
-      const mid = this.#link.sendConfirmable(parts, this.peer, now, {
-        onDone: (outcome) => {
-          if (outcome !== "ack") this.#link.log(`separate response ${mid} to ${peerKey(this.peer)}: ${outcome}`);
-        },
-      });
-      this.#answered = true;
-    } else {
-      this.#link.sendNonConfirmable(parts, this.peer, now);
-      this.#answered = true;
-    }
-  }
 }
 
 export class MessageLayer {

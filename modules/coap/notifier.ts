@@ -16,7 +16,8 @@
  */
 import { sliceBlock, needsBlockwise } from "./block2";
 import type { LimitLog } from "./limitlog";
-import { peerKey, type MessageLayer, type MessageParts, type Peer } from "./messagelayer";
+import { type MessageLayer } from "./messagelayer";
+import { peerKey, type MessageParts, type Peer } from "./exchange";
 import { Code, Option, codeClass, type Limits } from "./numbers";
 import type { ObserveRegistry, Observer } from "./observe";
 import { setBlock2, setObserve, setUint, type BlockValue } from "./options";

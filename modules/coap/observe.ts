@@ -16,8 +16,8 @@
  * unanswered; and when a table is full, a new registration takes the place of the
  * observer silent for longest, if that is more than observerStaleAfter.
  */
-import type { Peer } from "./messagelayer";
-import { peerKey, tokenKey } from "./messagelayer";
+import type { Peer } from "./exchange";
+import { peerKey, tokenKey } from "./exchange";
 import { OBSERVE_SEQUENCE_MASK, type Limits } from "./numbers";
 import type { CoapRequest } from "./resource";
 

@@ -8,9 +8,9 @@
  * a resource is a plain object.
  */
 import type { CoapOption } from "./codec";
-import type { MessageParts } from "./messagelayer";
+import type { MessageParts } from "./exchange";
 import type { LinkAttributes } from "./linkformat";
-import type { Peer } from "./messagelayer";
+import type { Peer } from "./exchange";
 import { Code, Option, formatCode, isResponseCode } from "./numbers";
 import { setContentFormat, setETag, setMaxAge } from "./options";
 import { utf8Decode, utf8Encode } from "./utf8";

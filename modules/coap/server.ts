@@ -27,7 +27,8 @@ import { checkRequest, type Refusal } from "./check";
 import type { CoapOption } from "./codec";
 import { LimitLog, type LimitName } from "./limitlog";
 import { filterLinks, formatLinks, type Link } from "./linkformat";
-import { Exchange, MessageLayer, peerKey, type MessageParts, type Peer } from "./messagelayer";
+import { MessageLayer } from "./messagelayer";
+import { Exchange, peerKey, type MessageParts, type Peer } from "./exchange";
 import { Code, ContentFormat, DEFAULT_LIMITS, DEFAULT_TRANSPORT, Option, codeClass, type Limits, type TransportParams } from "./numbers";
 import { Notifier } from "./notifier";
 import { ObserveRegistry } from "./observe";
@@ -46,7 +47,7 @@ import {
 } from "./resource";
 import { utf8Encode } from "./utf8";
 
-export type { Peer } from "./messagelayer";
+export type { Peer } from "./exchange";
 export type { CoapRequest, CoapResponse, Resource, Handler, Method } from "./resource";
 
 export interface ServerOptions {

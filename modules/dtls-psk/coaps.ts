@@ -14,7 +14,7 @@
  */
 import { CoapClient, type ClientOptions, type ClientResponse, type RequestOptions } from "coap/client";
 import { UdpEndpoint, type DeadlineScheduler } from "coap/endpoint";
-import type { Peer } from "coap/messagelayer";
+import type { Peer } from "coap/exchange";
 import { DtlsClient, type DtlsClientOptions } from "./client";
 
 /** What DtlsTransport needs of a session (DtlsClient fits it). */

@@ -1,8 +1,8 @@
 /*
  * DTLS record headers as the session table reads them before any session state is
  * touched (RFC 6347 4.1): type(1) version(2) epoch(2) sequence_number(6) length(2),
- * then `length` bytes; a datagram may carry several records. Only headers: the
- * binding and Mbed TLS read the rest.
+ * then `length` bytes; a datagram may carry several records. Only headers (and a
+ * ClientHello's random, RFC 5246 7.4.1.2): the binding and Mbed TLS read the rest.
  */
 export const RECORD_HEADER = 13;
 const CONTENT_HANDSHAKE = 22;
@@ -57,4 +57,21 @@ export function authenticatable(datagram: Uint8Array): Uint8Array | undefined {
   }
   if (first < 0) return undefined;
   return first === 0 ? datagram : datagram.subarray(first);
+}
+
+/* ClientHello.random (RFC 6347 4.2.2, RFC 5246 7.4.1.2): after the record header, the handshake header (12) and client_version (2) */
+const HANDSHAKE_HEADER = 12;
+const RANDOM_OFFSET = RECORD_HEADER + HANDSHAKE_HEADER + 2;
+const RANDOM_LENGTH = 32;
+
+/** A copy of the ClientHello's random: it names the hello that opened a session. */
+export function helloRandom(hello: Uint8Array): Uint8Array {
+  return hello.slice(RANDOM_OFFSET, RANDOM_OFFSET + RANDOM_LENGTH);
+}
+
+/** Whether `hello` carries `random` (a late copy of the hello that opened the session). */
+export function sameRandom(random: Uint8Array, hello: Uint8Array): boolean {
+  if (random.length !== RANDOM_LENGTH || hello.length < RANDOM_OFFSET + RANDOM_LENGTH) return false;
+  for (let i = 0; i < RANDOM_LENGTH; i++) if (hello[RANDOM_OFFSET + i] !== random[i]) return false;
+  return true;
 }

@@ -1,11 +1,10 @@
 /*
  * DTLS 1.2 server (PSK, certificates, or both on one port): a session table over the
- * native binding, sans-IO. Every entry point is given the time of the call (`now`, ms,
- * monotonic): receive(datagram, peer, now), write(peer, data, now), tick(now),
- * close(peer, now). Records go out through the injected send() synchronously, during
- * the call that made them; onData and onClose run during it too, with its `now`.
- * Nothing here owns a socket, a timer or a clock (the caller runs tick(now) at
- * nextDeadline()).
+ * native binding, sans-IO (README.md, Behaviour). Every entry point is given the time
+ * of the call (`now`, ms): receive(datagram, peer, now), write(peer, data, now),
+ * tick(now), close(peer, now). Records go out through the injected send()
+ * synchronously, during the call that made them; onData and onClose run during it,
+ * with its `now`. No socket, timer or clock here (the caller ticks at nextDeadline()).
  *
  * - Cookies first (RFC 6347 4.2.1): a peer without a session gets a HelloVerifyRequest
  *   built statelessly by the binding; only a ClientHello whose cookie proves the
@@ -24,34 +23,21 @@
  *   half-open one never completes), else of the established session quiet longest
  *   (at least `evictQuietMs`) that `keep()` does not hold; else it is refused.
  * - A session quiet for `idleTimeoutMs` is closed with close_notify.
- * - A failed handshake (unknown identity, wrong key, a client certificate from another
- *   CA, expired or missing, no shared suite, timeout) is freed at once after its fatal
- *   alert went out; the reason is logged, never a key.
- * - What a peer can cause once per datagram (refusals, forged records, expired
- *   handshakes, errors) is logged once per episode (episodes.ts) and counted.
- * - Datagrams from unknown peers that are not ClientHellos are dropped silently.
+ * - A failed handshake is freed at once after its fatal alert went out; the reason is
+ *   logged, never a key.
+ * - What a peer can cause once per datagram is logged once per episode (episodes.ts)
+ *   and counted; datagrams from unknown peers that are not ClientHellos are dropped.
  */
 import { DTLSContext, DTLSSession, ESTABLISHED } from "./binding";
 import { credentialOf } from "./describe";
 import { EpisodeLog } from "./episodes";
-import {
-  DEFAULT_EVICT_QUIET_MS,
-  DEFAULT_HANDSHAKE_TIMEOUT_MS,
-  DEFAULT_IDLE_TIMEOUT_MS,
-  DEFAULT_MAX_SESSIONS,
-  serverContext,
-  type DtlsServerOptions,
-  type DtlsServerStats,
-  type Peer,
-} from "./options";
-import { authenticatable, isClientHello, startsWithHandshake } from "./records";
+import { DEFAULT_EVICT_QUIET_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, serverContext, type DtlsServerOptions, type DtlsServerStats, type Peer } from "./options";
+import { authenticatable, helloRandom, isClientHello, sameRandom, startsWithHandshake } from "./records";
 import { deliver, flush, settle, type DtlsEnd, type DtlsEndKind, type PumpSink } from "./pump";
 
 export type { DtlsServerOptions, DtlsServerStats, Peer, ServerCertificateOptions } from "./options";
 export { DEFAULT_EVICT_QUIET_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, serverContext } from "./options";
 export { isClientHello } from "./records";
-
-/** what one call may emit, so a misbehaving binding can never spin the loop */
 
 interface Entry {
   key: string;
@@ -65,20 +51,6 @@ interface Entry {
   established: boolean;
   /** ClientHello.random of the hello that opened it: a copy of that hello arriving late is no restart */
   helloRandom: Uint8Array;
-}
-
-/* ClientHello.random: after the record header (13), the handshake header (12) and client_version (2) */
-const RANDOM_OFFSET = 13 + 12 + 2;
-const RANDOM_LENGTH = 32;
-
-function helloRandom(hello: Uint8Array): Uint8Array {
-  return hello.slice(RANDOM_OFFSET, RANDOM_OFFSET + RANDOM_LENGTH);
-}
-
-function sameRandom(random: Uint8Array, hello: Uint8Array): boolean {
-  if (random.length !== RANDOM_LENGTH || hello.length < RANDOM_OFFSET + RANDOM_LENGTH) return false;
-  for (let i = 0; i < RANDOM_LENGTH; i++) if (hello[RANDOM_OFFSET + i] !== random[i]) return false;
-  return true;
 }
 
 export function peerTransportId(peer: Peer): string {

@@ -1,0 +1,129 @@
+/*
+ * Who a peer is, the keys the message layer and the layers above it file things
+ * under, and one incoming request answered exactly once (Exchange). The message
+ * layer (messagelayer.ts) makes the exchanges; the server answers them.
+ *
+ * RFC 7252 sec 4.5 (a message is its peer's and its Message ID's: midKey), 5.3.2 (an
+ * exchange is its peer's and its token's: tokenKey; RFC 7641 sec 3.1 for an
+ * observation), 5.2.1 / 5.2.2 (an answer ready while the request is handed up is
+ * piggybacked on the ACK; a later one is a separate response: a CON for a CON
+ * request, a NON for a NON).
+ */
+import { encode, type CoapMessage, type CoapOption } from "./codec";
+import { Type } from "./numbers";
+
+export interface Peer {
+  address: string;
+  port: number;
+  /** a transport session (DTLS) the peer talks through; part of its identity */
+  session?: string;
+}
+
+export function peerKey(peer: Peer): string {
+  return peer.session === undefined ? `${peer.address}|${peer.port}` : `${peer.address}|${peer.port}|${peer.session}`;
+}
+
+/** A token as text (lowercase hex), for keys. */
+export function tokenHex(token: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < token.length; i++) out += (token[i] < 16 ? "0" : "") + token[i].toString(16);
+  return out;
+}
+
+/** The key of one message of a peer (peerKey): dedup entries, pending CONs, tracked NONs (RFC 7252 sec 4.5). */
+export function midKey(peer: string, mid: number): string {
+  return `${peer}#${mid}`;
+}
+
+/** The key of one exchange or observation of a peer (peerKey) by token (RFC 7252 sec 5.3.2, RFC 7641 sec 3.1). */
+export function tokenKey(peer: string, token: Uint8Array): string {
+  return `${peer}#${tokenHex(token)}`;
+}
+
+/** What became of a CON we sent. */
+/** "evicted": given up to make room under maxPendingCon, which for an observer means the same as a timeout */
+export type ConOutcome = "ack" | "reset" | "timeout" | "cancelled" | "evicted";
+
+/** The parts of a message the layers above choose; type and Message ID are ours. */
+export interface MessageParts {
+  code: number;
+  token: Uint8Array;
+  options: CoapOption[];
+  payload: Uint8Array;
+}
+
+export interface SendConOptions {
+  /** `now`: the time of the call that settled it; `reply`: the ACK (a piggybacked response, or Empty) or the RST */
+  onDone?(outcome: ConOutcome, now: number, reply?: CoapMessage): void;
+  /**
+   * Message ID of an earlier CON to the same peer that this one supersedes (a newer
+   * notification, RFC 7641 sec 4.5.2): it stops being retransmitted, and this one
+   * carries on with its retransmission count and timeout, so a peer that is gone
+   * still times out.
+   */
+  supersedes?: number;
+}
+
+/** What an Exchange may do with its message layer (the layer makes one link, and the exchanges). */
+export interface ExchangeLink {
+  /** sends a reply to a CON and keeps it for duplicates when the exchange is remembered */
+  reply(dedupKey: string | undefined, bytes: Uint8Array, peer: Peer, now: number): void;
+  sendConfirmable(parts: MessageParts, peer: Peer, now: number, options?: SendConOptions): number;
+  sendNonConfirmable(parts: MessageParts, peer: Peer, now: number, onReset?: () => void): number;
+  log(message: string): void;
+}
+
+/** Whether the layer is still handing the request up (a response then is piggybacked on the ACK). */
+export interface Handoff {
+  synchronous: boolean;
+}
+
+/** One incoming request and the means to answer it exactly once. */
+export class Exchange {
+  readonly request: CoapMessage;
+  readonly peer: Peer;
+  readonly received: number;
+  #link: ExchangeLink;
+  #handoff: Handoff;
+  /** undefined when the exchange could not be remembered (a safe request served anyway) */
+  #dedupKey: string | undefined;
+  #answered = false;
+
+  constructor(link: ExchangeLink, handoff: Handoff, request: CoapMessage, peer: Peer, dedupKey: string | undefined, received: number) {
+    this.#link = link;
+    this.#handoff = handoff;
+    this.request = request;
+    this.peer = peer;
+    this.#dedupKey = dedupKey;
+    this.received = received;
+  }
+
+  get answered(): boolean {
+    return this.#answered;
+  }
+
+  get confirmable(): boolean {
+    return this.request.type === Type.CON;
+  }
+
+  /** Sends the response (token copied from the request) at `now`. Throws RangeError if it cannot be encoded. */
+  respond(response: Omit<MessageParts, "token">, now: number): void {
+    if (this.#answered) return;
+    const parts: MessageParts = { ...response, token: this.request.token };
+    if (this.#handoff.synchronous && this.confirmable) {
+      const bytes = encode({ ...parts, type: Type.ACK, mid: this.request.mid });
+      this.#answered = true;
+      this.#link.reply(this.#dedupKey, bytes, this.peer, now);
+    } else if (this.confirmable) {
+      const mid = this.#link.sendConfirmable(parts, this.peer, now, {
+        onDone: (outcome) => {
+          if (outcome !== "ack") this.#link.log(`separate response ${mid} to ${peerKey(this.peer)}: ${outcome}`);
+        },
+      });
+      this.#answered = true;
+    } else {
+      this.#link.sendNonConfirmable(parts, this.peer, now);
+      this.#answered = true;
+    }
+  }
+}
