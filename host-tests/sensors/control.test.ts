@@ -1,6 +1,6 @@
 /* The simulated sensor of a running node, driven from outside through the control channel. */
 import { cwd } from "host/runtime";
-import { SimulatedBus } from "sensors/simulated";
+import { SimulatedBus } from "sensors/sim-bus";
 import { test, assert } from "../lib/harness";
 import { startHost } from "../lib/process";
 import { temperatureCommand } from "./sim-control";

@@ -3,7 +3,8 @@ import Timer from "timer";
 import { CONVERSION_MS, Ds18b20 } from "sensors/ds18b20";
 import { romToHex } from "sensors/onewire";
 import { CrcError, NoPresenceError } from "sensors/errors";
-import { makeRom, SimulatedBus } from "sensors/simulated";
+import { SimulatedBus } from "sensors/sim-bus";
+import { makeRom } from "sensors/sim-device";
 import { now } from "host/runtime";
 import { test, assert } from "../lib/harness";
 

@@ -10,7 +10,8 @@ import {
   SensorNotFoundError,
 } from "sensors/errors";
 import { search, type OneWireBus } from "sensors/onewire";
-import { makeRom, SimulatedBus } from "sensors/simulated";
+import { SimulatedBus } from "sensors/sim-bus";
+import { makeRom } from "sensors/sim-device";
 import { test, assert, sleep } from "../lib/harness";
 
 function oneSensor(temperature = 19.75) {

@@ -2,7 +2,8 @@
 import { Ds18b20 } from "sensors/ds18b20";
 import { CrcError, NoPresenceError } from "sensors/errors";
 import { readRom, romToHex, search, select, MATCH_ROM } from "sensors/onewire";
-import { makeRom, SimulatedBus } from "sensors/simulated";
+import { SimulatedBus } from "sensors/sim-bus";
+import { makeRom } from "sensors/sim-device";
 import { crc8 } from "sensors/crc8";
 import { test, assert, sleep } from "../lib/harness";
 

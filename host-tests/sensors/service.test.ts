@@ -2,7 +2,7 @@
 import { Ds18b20 } from "sensors/ds18b20";
 import { CrcError, NoPresenceError } from "sensors/errors";
 import { TemperatureService, type TemperatureSource, type Update } from "sensors/service";
-import { SimulatedBus } from "sensors/simulated";
+import { SimulatedBus } from "sensors/sim-bus";
 import { test, assert, sleep, waitFor } from "../lib/harness";
 
 /* a source the test steers: the value (or fault) it returns and how many reads it served */

@@ -14,7 +14,8 @@
  */
 import Control from "host/control";
 import { romToHex } from "sensors/onewire";
-import type { SimulatedBus, SimulatedDs18b20 } from "sensors/simulated";
+import type { SimulatedBus } from "sensors/sim-bus";
+import type { SimulatedDs18b20 } from "sensors/sim-ds18b20";
 
 function parseCelsius(word: string): number {
   const value = Number(word);

@@ -8,7 +8,7 @@
  * and drive the temperature and the faults from the control channel.
  */
 import type { OneWireBus } from "sensors/onewire";
-import { SimulatedBus } from "sensors/simulated";
+import { SimulatedBus } from "sensors/sim-bus";
 
 export interface BusOptions {
   /** the data pin (the device bus uses it; the simulated bus has no pins) */

@@ -3,7 +3,7 @@
  *
  * `OneWireBus` is the contract between a DS18B20 driver and a bus: the device
  * bus (esp32/, open-drain GPIO with microsecond slots) and the simulated bus
- * (simulated.ts) both implement it. Its operations are synchronous: a slot lasts
+ * (sim-bus.ts) both implement it. Its operations are synchronous: a slot lasts
  * about 70 us and a whole scratchpad read under 6 ms, so only the waits measured
  * in milliseconds (a conversion, an EEPROM copy) are asynchronous, and those are
  * the driver's business (with a Timer).

@@ -5,7 +5,7 @@
 import type { OneWireBus } from "sensors/onewire";
 
 export interface BusOptions {
-  /** GPIO of the 1-Wire data line (default: config.onewire.pin, else 3) */
+  /** GPIO of the 1-Wire data line (default: config.onewirePin, else 3) */
   pin?: number;
 }
 
