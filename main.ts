@@ -82,7 +82,7 @@ const settings = Object.freeze({
   maxObserversPerResource: integer(config.maxObserversPerResource, DEFAULT_LIMITS.maxObserversPerResource),
 });
 
-let running: { server: CoapServer; dtls: DtlsServer; telemetry?: TelemetryReporter; rd?: RdRegistration } | undefined;
+let running: { server: CoapServer; dtls: DtlsServer; telemetry?: TelemetryReporter; rd?: RdRegistration; scheduler: DeadlineScheduler } | undefined;
 
 /** Cache sizes and sessions, for the simulator's control channel and for benchmarks. */
 export function stats(): object | undefined {
@@ -97,7 +97,7 @@ export function stats(): object | undefined {
 
 /** An orderly shutdown: leave the Resource Directory, stop telemetry. */
 export async function shutdown(): Promise<void> {
-  await Promise.all([running?.rd?.stop(), running?.telemetry?.stop()]);
+  await Promise.all([running?.rd?.stop(running.scheduler.now()), running?.telemetry?.stop()]);
 }
 
 export default function main(): void {
@@ -192,12 +192,11 @@ export default function main(): void {
           random: Math.random,
           log,
         }).request
-      : (options) => client.request(options, scheduler.now());
+      : (options, now) => client.request(options, now);
     telemetry = new TelemetryReporter({
       uri: settings.telemetryUri,
       method: text(config.telemetryMethod).toUpperCase() === "PUT" ? "PUT" : "POST",
       request,
-      now: monotonicNow,
       read: readFrom(temperature),
       baseName: baseNameFor(settings.endpointName),
       period: integer(config.telemetryPeriod, 60_000),
@@ -209,15 +208,14 @@ export default function main(): void {
     });
     offerChanges(temperature, telemetry);
     scheduler.add(telemetry);
-    telemetry.start();
+    telemetry.start(scheduler.now());
   }
 
   let rd: RdRegistration | undefined;
   if (settings.rdUri) {
     rd = new RdRegistration({
       uri: settings.rdUri,
-      request: (options) => client.request(options, scheduler.now()),
-      now: monotonicNow,
+      request: (options, now) => client.request(options, now),
       endpoint: settings.endpointName,
       links: () => server.linkFormat(),
       lifetime: integer(config.rdLifetime, 90_000),
@@ -226,10 +224,10 @@ export default function main(): void {
       onDeadlineChange: () => scheduler.update(),
     });
     scheduler.add(rd);
-    rd.start();
+    rd.start(scheduler.now());
   }
 
-  running = { server, dtls, telemetry, rd };
+  running = { server, dtls, telemetry, rd, scheduler };
 
   log(`secure-coap-node: started; coap on udp/${settings.coapPort}, coaps (DTLS 1.2, PSK identity "${psk.identity}"${certificateMode ? ", certificates" : ""}) on udp/${settings.coapsPort}, all addresses; light (${settings.lightKind}, GPIO ${settings.lightPin}) is ${light.on ? "on" : "off"}; DS18B20 on GPIO ${settings.onewirePin}${telemetry ? `; telemetry to ${settings.telemetryUri}` : ""}${rd ? `; registering at ${settings.rdUri} as ${settings.endpointName}` : ""}`);
 }

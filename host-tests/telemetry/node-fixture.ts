@@ -22,7 +22,7 @@ import { argv } from "host/runtime";
 import { CoapServer } from "coap/server";
 import { CoapClient, type ClientResponse, type RequestOptions } from "coap/client";
 import { shareSocket } from "coap/share";
-import { DeadlineScheduler, UdpEndpoint, monotonicNow } from "coap/endpoint";
+import { DeadlineScheduler, UdpEndpoint } from "coap/endpoint";
 import { TelemetryReporter } from "telemetry/reporter";
 import { baseNameFor } from "temperature/senml";
 import { RdRegistration } from "rd/registration";
@@ -74,7 +74,7 @@ const client: CoapClient = new CoapClient({
   onDeadlineChange: () => scheduler.update(),
 });
 /* a request at the scheduler's clock (the reporter and the registration still take (options) => Promise) */
-const request = (options: RequestOptions): Promise<ClientResponse> => client.request(options, scheduler.now());
+const request = (options: RequestOptions, now: number): Promise<ClientResponse> => client.request(options, now);
 
 const endpoint: UdpEndpoint = new UdpEndpoint({
   port,
@@ -109,7 +109,6 @@ if (config.has("telemetry")) {
     uri: config.get("telemetry")!,
     method: config.get("method") === "PUT" ? "PUT" : "POST",
     request: telemetryRequest,
-    now: monotonicNow,
     // the ramp: every periodic read is the next value, so arrival order is checkable
     read: () => Promise.resolve(rampStart + ++reads * rampStep),
     baseName: baseNameFor(config.get("ep") ?? "fixture-node"),
@@ -125,7 +124,7 @@ if (config.has("telemetry")) {
     onDeadlineChange: () => scheduler.update(),
   });
   scheduler.add(telemetry);
-  telemetry.start();
+  telemetry.start(scheduler.now());
 }
 
 let rd: RdRegistration | undefined;
@@ -133,7 +132,6 @@ if (config.has("rd")) {
   rd = new RdRegistration({
     uri: config.get("rd")!,
     request,
-    now: monotonicNow,
     endpoint: config.get("ep") ?? "fixture-node",
     links: () => server.linkFormat(),
     lifetime: num("lt", 90_000),
@@ -147,7 +145,7 @@ if (config.has("rd")) {
     onDeadlineChange: () => scheduler.update(),
   });
   scheduler.add(rd);
-  rd.start();
+  rd.start(scheduler.now());
 }
 
 Control.register("counters", () => {
@@ -157,7 +155,7 @@ Control.register("counters", () => {
 });
 Control.register("rd", () => `${rd?.state ?? "none"} ${rd?.location?.join("/") ?? "-"}`);
 Control.register("stop", () => {
-  Promise.all([rd ? rd.stop() : Promise.resolve(false), telemetry ? telemetry.stop() : Promise.resolve()]).then(([removed]) => {
+  Promise.all([rd ? rd.stop(scheduler.now()) : Promise.resolve(false), telemetry ? telemetry.stop() : Promise.resolve()]).then(([removed]) => {
     Control.emit(`stop removed=${removed}`);
   });
   scheduler.update();

@@ -28,8 +28,7 @@ function rig(overrides: Partial<RdOptions> = {}) {
   const logs: string[] = [];
   const rd = new RdRegistration({
     uri: "coap://192.0.2.7:5683",
-    request: (options) => new Promise((resolve, reject) => calls.push({ options, at: clock.now, resolve, reject })),
-    now: () => clock.now,
+    request: (options, now) => new Promise((resolve, reject) => calls.push({ options, at: now, resolve, reject })),
     endpoint: "node1",
     links: () => LINKS,
     lifetime: 600,
@@ -51,6 +50,8 @@ function rig(overrides: Partial<RdOptions> = {}) {
       if (code === "timeout") call.reject(new CoapClientError("timeout"));
       else call.resolve({ code, options: [], payload: new Uint8Array(0), peer: { address: "192.0.2.7", port: 5683 }, locationPath, text: () => "" });
       await settle();
+      clock.fire(rd); // the answer is taken in at the tick it asks for (nextDeadline -Infinity); stop()'s DELETE needs none
+      await settle();
       return call;
     },
   };
@@ -65,7 +66,7 @@ function describe(call: Call): string {
 
 test("rd: registers with POST /rd?ep=NAME&lt=LIFETIME, the link format as payload (ct 40), and keeps the Location-Path", async () => {
   const r = rig({ sector: "home" });
-  r.rd.start();
+  r.rd.start(r.clock.now);
   assert.equal(r.calls.length, 1);
   const call = r.calls[0];
   assert.equal(describe(call), `POST /rd?ep=node1&d=home&lt=600 ${LINKS}`);
@@ -82,7 +83,7 @@ test("rd: the update (POST to the location, no payload) goes 93 s before the lif
   assert.equal(r.rd.refreshDelay, 507_000, "600 s - MAX_TRANSMIT_WAIT");
   assert.equal(new RdRegistration({ ...optionsOf(), lifetime: 90_000 }).refreshDelay, 81_000_000, "default lifetime: a tenth before the end");
   assert.equal(new RdRegistration({ ...optionsOf(), lifetime: 60 }).refreshDelay, 30_000, "short lifetime: half-way");
-  r.rd.start();
+  r.rd.start(r.clock.now);
   await r.answer(Code.CREATED, ["rd", "x"]);
   await r.advance(506_999);
   assert.equal(r.calls.length, 0);
@@ -95,17 +96,17 @@ test("rd: the update (POST to the location, no payload) goes 93 s before the lif
   await r.answer(Code.CHANGED);
   assert.equal(r.rd.counters.updates, 2);
   assert.equal(r.logs.filter((l) => /updated/.test(l)).length, 0, "a successful update is not news after a registration");
-  r.rd.stop().catch(() => {});
+  r.rd.stop(r.clock.now).catch(() => {});
   await r.answer(Code.DELETED);
 });
 
 function optionsOf(): RdOptions {
-  return { uri: "coap://192.0.2.7", request: () => Promise.reject(new Error("no")), now: () => 0, endpoint: "n", links: () => "" };
+  return { uri: "coap://192.0.2.7", request: () => Promise.reject(new Error("no")), endpoint: "n", links: () => "" };
 }
 
 test("rd: 4.04 on an update (the RD forgot us) -> registers again at once", async () => {
   const r = rig({ refreshInterval: 10_000 });
-  r.rd.start();
+  r.rd.start(r.clock.now);
   await r.answer(Code.CREATED, ["rd", "a"]);
   await r.advance(10_000);
   await r.answer(Code.NOT_FOUND);
@@ -117,14 +118,14 @@ test("rd: 4.04 on an update (the RD forgot us) -> registers again at once", asyn
   ok(r.logs.some((l) => /gone \(4\.04\): registering again/.test(l)), r.logs.join("\n"));
   await r.advance(10_000);
   assert.equal(describe(r.calls[0]), "POST /rd/b");
-  r.rd.stop().catch(() => {});
+  r.rd.stop(r.clock.now).catch(() => {});
   await r.answer(Code.CHANGED);
   await r.answer(Code.DELETED);
 });
 
 test("rd: a failed registration is retried with exponential back-off", async () => {
   const r = rig();
-  r.rd.start();
+  r.rd.start(r.clock.now);
   const times: number[] = [];
   for (let i = 0; i < 6; i++) {
     const call = await r.answer(i < 3 ? "timeout" : Code.SERVICE_UNAVAILABLE);
@@ -142,7 +143,7 @@ test("rd: a failed registration is retried with exponential back-off", async () 
 
 test("rd: updates that keep failing are retried; once the lifetime has run out the node registers anew", async () => {
   const r = rig({ lifetime: 120, backoffInitial: 10_000, backoffMax: 10_000 });
-  r.rd.start();
+  r.rd.start(r.clock.now);
   await r.answer(Code.CREATED, ["rd", "a"]);
   await r.advance(r.rd.refreshDelay); // 60 s
   for (let i = 0; i < 6 && r.calls.length; i++) {
@@ -157,7 +158,7 @@ test("rd: updates that keep failing are retried; once the lifetime has run out t
 
 test("rd: an RD that answers updates with 4.05 (libcoap's coap-rd) keeps the registration", async () => {
   const r = rig({ refreshInterval: 5000 });
-  r.rd.start();
+  r.rd.start(r.clock.now);
   await r.answer(Code.CREATED, ["rd", "q"]);
   for (let i = 0; i < 3; i++) {
     await r.advance(5000);
@@ -171,9 +172,9 @@ test("rd: an RD that answers updates with 4.05 (libcoap's coap-rd) keeps the reg
 
 test("rd: stop() removes the registration with DELETE and resolves true on 2.02, false on a timeout", async () => {
   let r = rig();
-  r.rd.start();
+  r.rd.start(r.clock.now);
   await r.answer(Code.CREATED, ["rd", "d"]);
-  let stopped = r.rd.stop();
+  let stopped = r.rd.stop(r.clock.now);
   await settle();
   assert.equal(describe(r.calls[0]), "DELETE /rd/d");
   await r.answer(Code.DELETED);
@@ -184,19 +185,19 @@ test("rd: stop() removes the registration with DELETE and resolves true on 2.02,
   assert.equal(r.calls.length, 0, "nothing after stop");
 
   r = rig();
-  r.rd.start();
+  r.rd.start(r.clock.now);
   await r.answer(Code.CREATED, ["rd", "e"]);
-  stopped = r.rd.stop();
+  stopped = r.rd.stop(r.clock.now);
   await settle();
   await r.answer("timeout");
   assert.equal(await stopped, false);
-  assert.equal(await r.rd.stop(), false, "a second stop() does nothing");
+  assert.equal(await r.rd.stop(r.clock.now), false, "a second stop() does nothing");
 });
 
 test("rd: stop() during the registration waits for it, then removes what it created", async () => {
   const r = rig();
-  r.rd.start();
-  const stopped = r.rd.stop();
+  r.rd.start(r.clock.now);
+  const stopped = r.rd.stop(r.clock.now);
   await settle();
   assert.equal(r.calls.length, 1, "only the registration so far");
   await r.answer(Code.CREATED, ["rd", "late"]);

@@ -37,8 +37,7 @@ function rig(overrides: Partial<TelemetryOptions> = {}, clock = new FakeClock(1_
   let value = 20;
   const reporter = new TelemetryReporter({
     uri: "coap://192.0.2.5:5683/telemetry/node1?k=v",
-    request: (options) => new Promise((resolve, reject) => calls.push({ options, at: clock.now, resolve, reject })),
-    now: () => clock.now,
+    request: (options, now) => new Promise((resolve, reject) => calls.push({ options, at: now, resolve, reject })),
     read: () => Promise.resolve((value += 0.0625)),
     baseName: BN,
     period: 10_000,
@@ -54,14 +53,22 @@ function rig(overrides: Partial<TelemetryOptions> = {}, clock = new FakeClock(1_
     clock,
     /** runs the clock forward deadline by deadline, letting promise jobs run in between */
     advance: (ms: number) => clock.advance(reporter, ms),
-    /** answers the oldest unanswered request */
+    /** answers the oldest unanswered request; the reporter takes the answer in at the tick it asks for (at once) */
     async answer(code: number | "timeout", extra: Partial<ClientResponse> = {}) {
       const call = calls.shift();
       if (!call) throw new Error("no request to answer");
       if (code === "timeout") call.reject(new CoapClientError("timeout", "CON not acknowledged"));
       else call.resolve(response(code, extra));
       await settle();
+      assert.equal(reporter.nextDeadline(), -Infinity, "an answer waits for the next tick");
+      clock.fire(reporter);
+      await settle();
       return call;
+    },
+    /** offer() at the clock's time, then the tick it asks for */
+    offer(celsius: number) {
+      reporter.offer(celsius, clock.now);
+      clock.fire(reporter);
     },
     values(call: Call): number[] {
       const text = utf8Decode(call.options.payload as Uint8Array) ?? (call.options.payload as string);
@@ -102,7 +109,7 @@ test("senml: a pack with bn once, n/u/v on every record, relative time for older
 
 test("telemetry: a reading at start and every period, POSTed as SenML JSON (content-format 110) to the URI's path and query", async () => {
   const r = rig();
-  r.reporter.start();
+  r.reporter.start(r.clock.now);
   await r.advance(0);
   assert.equal(r.calls.length, 1);
   const call = await r.answer(Code.CHANGED);
@@ -124,7 +131,7 @@ test("telemetry: a reading at start and every period, POSTed as SenML JSON (cont
 
 test("telemetry: PUT when configured", async () => {
   const r = rig({ method: "PUT" });
-  r.reporter.start();
+  r.reporter.start(r.clock.now);
   await r.advance(0);
   assert.equal((await r.answer(Code.CHANGED)).options.method, "PUT");
   await finish(r);
@@ -132,13 +139,13 @@ test("telemetry: PUT when configured", async () => {
 
 test("telemetry: offer() queues a change of at least the threshold at once, and restarts the period", async () => {
   const r = rig({ threshold: 0.5 });
-  r.reporter.start();
+  r.reporter.start(r.clock.now);
   await r.advance(0);
   await r.answer(Code.CHANGED); // 20.0625 at start
   await r.advance(5000);
-  r.reporter.offer(20.25);
+  r.offer(20.25);
   assert.equal(r.calls.length, 0, "0.1875 is below the threshold");
-  r.reporter.offer(20.5625);
+  r.offer(20.5625);
   assert.equal(r.calls.length, 1, "0.5 is significant: sent at once");
   assert.deepEqual(r.values(await r.answer(Code.CHANGED)), [20.5625]);
   await r.advance(9_999);
@@ -151,7 +158,7 @@ test("telemetry: offer() queues a change of at least the threshold at once, and 
 
 test("telemetry: while the collector is unreachable the queue keeps the newest maxQueue readings; the drops are counted", async () => {
   const r = rig({ maxQueue: 4, maxBatch: 2, period: 1000, backoffInitial: 60_000, backoffMax: 60_000 });
-  r.reporter.start();
+  r.reporter.start(r.clock.now);
   await r.advance(0);
   await r.answer("timeout"); // the first reading goes back to the queue; back-off 60 s
   await r.advance(9000); // 9 more readings: 10 in all, 4 kept
@@ -177,7 +184,7 @@ test("telemetry: while the collector is unreachable the queue keeps the newest m
 
 test("telemetry: back-off doubles after each failed request up to its cap, and resets after a success", async () => {
   const r = rig({ period: 1_000_000 });
-  r.reporter.start();
+  r.reporter.start(r.clock.now);
   await r.advance(0);
   const times: number[] = [];
   let last = r.clock.now;
@@ -202,7 +209,7 @@ test("telemetry: back-off doubles after each failed request up to its cap, and r
 
 test("telemetry: 4.xx rejects the readings (counted, not retried, no back-off); 5.03 Max-Age sets the retry", async () => {
   const r = rig({ period: 1000, backoffMax: 60_000 });
-  r.reporter.start();
+  r.reporter.start(r.clock.now);
   await r.advance(0);
   await r.answer(Code.BAD_REQUEST, { payload: utf8Encode("bad senml") });
   assert.equal(r.reporter.counters.rejected, 1);
@@ -225,7 +232,7 @@ test("telemetry: 4.xx rejects the readings (counted, not retried, no back-off); 
 
 test("telemetry: the outcome is logged once per change, not per request", async () => {
   const r = rig({ period: 1000, backoffInitial: 1000, backoffMax: 1000 });
-  r.reporter.start();
+  r.reporter.start(r.clock.now);
   await r.advance(0);
   const script: (number | "timeout")[] = [Code.CHANGED, Code.CHANGED, Code.CREATED, Code.SERVICE_UNAVAILABLE, Code.SERVICE_UNAVAILABLE, "timeout", "timeout", "timeout", Code.CHANGED, Code.CHANGED, Code.NOT_FOUND, Code.NOT_FOUND, Code.CHANGED];
   for (const step of script) {
@@ -249,7 +256,7 @@ test("telemetry: a batch shrinks to fit maxPayload; a sensor fault queues nothin
     maxPayload: 200,
     read: () => (fail ? Promise.reject(new Error("sensor fault no-presence")) : Promise.resolve((value += 1.5))),
   });
-  r.reporter.start();
+  r.reporter.start(r.clock.now);
   await r.advance(0);
   await r.answer("timeout");
   await r.advance(1000 * 6);
@@ -272,7 +279,7 @@ test("telemetry: a batch shrinks to fit maxPayload; a sensor fault queues nothin
 
 test("telemetry: stop() waits for the request in flight, then nothing more is sent", async () => {
   const r = rig({ period: 1000 });
-  r.reporter.start();
+  r.reporter.start(r.clock.now);
   await r.advance(0);
   let stopped = false;
   r.reporter.stop().then(() => (stopped = true));
@@ -292,19 +299,21 @@ test("telemetry: wired to TemperatureService, a significant change is reported a
   // both on the same clock, as main.ts has them (monotonicNow)
   const r = rig({ read: readFrom(service), threshold: 0.5, period: 60_000 }, clock);
   const unsubscribe = offerChanges(service, r.reporter);
-  r.reporter.start();
+  r.reporter.start(r.clock.now);
   await r.advance(0);
   assert.deepEqual(r.values(await r.answer(Code.CHANGED)), [21.4375]);
   celsius = 21.75;
   r.clock.now += 5000;
   await service.poll();
   await settle();
+  r.clock.fire(r.reporter);
   assert.equal(r.calls.length, 0, "0.3125 degC: below the reporter's 0.5");
   celsius = 22.0;
   r.clock.now += 5000;
   await service.poll();
   await settle();
-  assert.equal(r.calls.length, 1, "0.5625 degC since the last report: at once");
+  r.clock.fire(r.reporter);
+  assert.equal(r.calls.length, 1, "0.5625 degC since the last report: at once (the tick it asks for)");
   assert.deepEqual(r.values(await r.answer(Code.CHANGED)), [22]);
   unsubscribe();
   await finish(r);

@@ -88,8 +88,8 @@ export interface CoapsClientOptions {
 
 /** What openCoapsClient() returns: requests over the session, and an orderly end. */
 export interface CoapsClient {
-  /** a request to the server; the session opens on demand */
-  request(request: RequestOptions): Promise<ClientResponse>;
+  /** a request to the server at `now` (default: the scheduler's clock); the session opens on demand */
+  request(request: RequestOptions, now?: number): Promise<ClientResponse>;
   /** fails pending requests ("closed"), sends close_notify, closes the socket */
   close(): void;
   readonly coap: CoapClient;
@@ -133,7 +133,7 @@ export function openCoapsClient(options: CoapsClientOptions): CoapsClient {
   scheduler.add(dtls);
   scheduler.add(client);
   return {
-    request: (request) => client.request(request, scheduler.now()),
+    request: (request, now = scheduler.now()) => client.request(request, now),
     close() {
       const now = scheduler.now();
       client.close(now);

@@ -2,8 +2,10 @@
  * Resource Directory registration (RFC 9176): the node registers the links of
  * its resources at an RD, keeps the registration alive, registers again when
  * the RD has forgotten it, and removes it on an orderly shutdown. Sans-IO:
- * requests through an injected request() (a CoapClient), time from now(), timed
- * work in tick() at nextDeadline().
+ * requests through an injected request(options, now) (a CoapClient); every entry
+ * point is given the time of the call (start(now), tick(now), stop(now)). An RD's
+ * answer is queued when it settles: onDeadlineChange() is called, nextDeadline()
+ * says -Infinity (at once), and the next tick(now) acts on it.
  *
  * RFC 9176 sec 5.3 (registration: POST {+rd}?ep=NAME&lt=LIFETIME[&d=][&base=]
  * with the link format as payload, content-format 40; 2.01 Created with the
@@ -42,11 +44,14 @@ export const RD_MAX_PAYLOAD = 1024;
 
 export type RdState = "stopped" | "registering" | "registered" | "stopping";
 
+/** What to do with the RD's answer (or the error instead), taken in at `now`. */
+type Done = (response: ClientResponse | undefined, error: unknown, now: number) => void;
+
 export interface RdOptions {
   /** the RD, e.g. "coap://[2001:db8::1]" (registration interface "rd" when the URI has no path) */
   uri: string;
-  request(options: RequestOptions): Promise<ClientResponse>;
-  now(): number;
+  /** sends a request at `now` (a CoapClient's request, bound) */
+  request(options: RequestOptions, now: number): Promise<ClientResponse>;
   /** endpoint name (ep), at most 63 bytes (RFC 9176 sec 9.3) */
   endpoint: string;
   /** the node's links, e.g. () => server.linkFormat() */
@@ -99,7 +104,10 @@ export class RdRegistration {
   #validUntil = 0;
   #nextAt = 0;
   #inflight = false;
-  #idle: (() => void)[] = [];
+  /** stop() waiting for the request in flight: told the time of the tick that ends it */
+  #idle: ((now: number) => void)[] = [];
+  /** the RD's answer to the request in flight, waiting for tick(now) */
+  #answer: { response?: ClientResponse; error?: unknown; done: Done } | undefined;
   #noUpdates = false;
   #outcome = "";
   #counters: RdCounters = { registrations: 0, updates: 0, failures: 0 };
@@ -139,23 +147,24 @@ export class RdRegistration {
     return { ...this.#counters };
   }
 
-  /** Registers at once, then keeps the registration alive until stop(). */
-  start(): void {
+  /** Registers at once (`now`), then keeps the registration alive until stop(). */
+  start(now: number): void {
     if (this.#state !== "stopped") return;
     this.#state = "registering";
-    this.#nextAt = this.#options.now();
-    this.#step();
+    this.#nextAt = now;
+    this.#step(now);
   }
 
   /**
    * Stops updating and removes the registration (DELETE). Resolves true when the
    * RD confirmed the removal, false otherwise (not registered, error, timeout).
    */
-  async stop(): Promise<boolean> {
+  async stop(now: number): Promise<boolean> {
     if (this.#state === "stopped" || this.#state === "stopping") return false;
     this.#state = "stopping";
     this.#changed();
-    if (this.#inflight) await new Promise<void>((resolve) => this.#idle.push(resolve));
+    // a request in flight first; its answer comes in at a tick, whose time the DELETE is sent at
+    if (this.#inflight) now = await new Promise<number>((resolve) => this.#idle.push(resolve));
     const location = this.#location;
     this.#location = undefined;
     this.#state = "stopped";
@@ -167,7 +176,7 @@ export class RdRegistration {
         peer: this.#peer,
         path: location,
         timeout: this.#options.deregisterTimeout ?? RD_DEREGISTER_TIMEOUT,
-      });
+      }, now);
       removed = codeClass(response.code) === 2;
       this.#log(`rd: removal of /${location.join("/")}: ${formatCode(response.code)}`);
     } catch (error) {
@@ -178,12 +187,19 @@ export class RdRegistration {
   }
 
   nextDeadline(): number | undefined {
+    if (this.#answer) return -Infinity;
     if ((this.#state === "registering" || this.#state === "registered") && !this.#inflight) return this.#nextAt;
     return undefined;
   }
 
-  tick(): void {
-    this.#step();
+  /** Takes in the RD's answer, if one came, then sends what is due at `now`. */
+  tick(now: number): void {
+    const answer = this.#answer;
+    if (answer) {
+      this.#answer = undefined;
+      this.#settle(answer.response, answer.error, answer.done, now);
+    }
+    this.#step(now);
   }
 
   // ---- internals ----
@@ -192,17 +208,16 @@ export class RdRegistration {
     this.#options.onDeadlineChange?.();
   }
 
-  #step(): void {
+  #step(now: number): void {
     if (this.#inflight || (this.#state !== "registering" && this.#state !== "registered")) return;
-    const now = this.#options.now();
     if (now < this.#nextAt) return;
     if (this.#state === "registered" && now >= this.#validUntil) {
       this.#log("rd: registration lifetime ran out without an update; registering again");
       this.#state = "registering";
       this.#location = undefined;
     }
-    if (this.#state === "registering") this.#register();
-    else this.#update();
+    if (this.#state === "registering") this.#register(now);
+    else this.#update(now);
     this.#changed();
   }
 
@@ -214,34 +229,41 @@ export class RdRegistration {
     return query;
   }
 
-  #send(request: RequestOptions, done: (response: ClientResponse | undefined, error: unknown) => void): void {
+  #send(request: RequestOptions, now: number, done: Done): void {
     this.#inflight = true;
     let pending: Promise<ClientResponse>;
     try {
-      pending = this.#options.request({ ...request, peer: this.#peer, timeout: this.#options.requestTimeout ?? RD_REQUEST_TIMEOUT });
+      pending = this.#options.request({ ...request, peer: this.#peer, timeout: this.#options.requestTimeout ?? RD_REQUEST_TIMEOUT }, now);
     } catch (error) {
       pending = Promise.reject(error);
     }
-    const settle = (response: ClientResponse | undefined, error: unknown) => {
-      this.#inflight = false;
-      if (this.#state === "registering" || this.#state === "registered") done(response, error);
-      else if (response && codeClass(response.code) === 2 && response.locationPath.length) this.#location = response.locationPath; // stop() removes it
-      for (const resolve of this.#idle.splice(0)) resolve();
-      this.#changed();
-    };
     pending.then(
-      (response) => settle(response, undefined),
-      (error: unknown) => settle(undefined, error),
+      (response) => {
+        this.#answer = { response, done };
+        this.#changed();
+      },
+      (error: unknown) => {
+        this.#answer = { error, done };
+        this.#changed();
+      },
     );
   }
 
-  #register(): void {
+  #settle(response: ClientResponse | undefined, error: unknown, done: Done, now: number): void {
+    this.#inflight = false;
+    if (this.#state === "registering" || this.#state === "registered") done(response, error, now);
+    else if (response && codeClass(response.code) === 2 && response.locationPath.length) this.#location = response.locationPath; // stop() removes it
+    for (const resolve of this.#idle.splice(0)) resolve(now);
+    this.#changed();
+  }
+
+  #register(at: number): void {
     const links = this.#options.links();
     if (links.length > RD_MAX_PAYLOAD) this.#log(`rd: ${links.length} bytes of links is more than one message carries; the RD may refuse it`);
-    const at = this.#options.now();
     this.#send(
       { method: "POST", path: this.#path, query: this.#query(), payload: links, contentFormat: ContentFormat.LINK_FORMAT },
-      (response, error) => {
+      at,
+      (response, error, now) => {
         if (response && codeClass(response.code) === 2 && response.locationPath.length > 0) {
           this.#counters.registrations++;
           this.#location = response.locationPath;
@@ -255,14 +277,13 @@ export class RdRegistration {
             ? `${formatCode(response.code)} without Location-Path`
             : formatCode(response.code)
           : `no response (${error instanceof Error ? error.message : String(error)})`;
-        this.#failed(`registration at ${formatCoapUri({ ...this.uri, path: this.#path, query: [] })}: ${what}`, response ? formatCode(response.code) : "no response");
+        this.#failed(`registration at ${formatCoapUri({ ...this.uri, path: this.#path, query: [] })}: ${what}`, response ? formatCode(response.code) : "no response", now);
       },
     );
   }
 
-  #update(): void {
-    const at = this.#options.now();
-    this.#send({ method: "POST", path: this.#location! }, (response, error) => {
+  #update(at: number): void {
+    this.#send({ method: "POST", path: this.#location! }, at, (response, error, now) => {
       if (response && codeClass(response.code) === 2) {
         this.#counters.updates++;
         this.#registered(at);
@@ -281,12 +302,12 @@ export class RdRegistration {
         this.#report(formatCode(response.code), `registration ${this.#where()} gone (${formatCode(response.code)}): registering again`);
         this.#state = "registering";
         this.#location = undefined;
-        this.#nextAt = this.#options.now();
-        this.#step();
+        this.#nextAt = now;
+        this.#step(now);
         return;
       }
       const what = response ? formatCode(response.code) : `no response (${error instanceof Error ? error.message : String(error)})`;
-      this.#failed(`update of ${this.#where()}: ${what}`, response ? formatCode(response.code) : "no response");
+      this.#failed(`update of ${this.#where()}: ${what}`, response ? formatCode(response.code) : "no response", now);
     });
   }
 
@@ -297,10 +318,10 @@ export class RdRegistration {
     this.#nextAt = at + this.refreshDelay;
   }
 
-  #failed(message: string, key: string): void {
+  #failed(message: string, key: string, now: number): void {
     this.#counters.failures++;
     const delay = this.#backoff.fail();
-    this.#nextAt = this.#options.now() + delay;
+    this.#nextAt = now + delay;
     this.#report(key, `${message}; retrying with back-off`);
   }
 

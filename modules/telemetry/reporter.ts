@@ -2,8 +2,11 @@
  * Telemetry: pushes temperature readings as SenML JSON to a collector with
  * CoAP POST (or PUT), every `period` and on a significant change, keeping a
  * bounded queue while the collector is unreachable. Sans-IO: requests go
- * through an injected request() (a CoapClient over UDP or DTLS), time comes
- * from now(), timed work happens in tick() at nextDeadline().
+ * through an injected request(options, now) (a CoapClient over UDP or DTLS); every
+ * entry point is given the time of the call (start(now), tick(now), offer(celsius,
+ * at)), and requests are sent only from tick(now), at nextDeadline(). What settles
+ * later (a reading, a collector's answer) is queued: onDeadlineChange() is called,
+ * nextDeadline() says -Infinity (at once), and the next tick(now) acts on it.
  *
  * RFC 7252 sec 5.8.2 / 5.8.3 (POST, PUT), 5.9 (2.xx success, 4.xx the client's
  * fault: sending the same again cannot help, 5.xx the server's: retry),
@@ -43,13 +46,11 @@ export const TELEMETRY_REQUEST_TIMEOUT = 93_000;
 export interface TelemetryOptions {
   /** the collector, coap://host[:port]/path[?query] or coaps://... */
   uri: string;
-  /** sends a request (CoapClient.prototype.request, bound) */
-  request(options: RequestOptions): Promise<ClientResponse>;
-  /** monotonic clock, ms */
-  now(): number;
+  /** sends a request at `now` (a CoapClient's request, bound) */
+  request(options: RequestOptions, now: number): Promise<ClientResponse>;
   /**
-   * A fresh reading for the periodic report (a number is taken as measured
-   * now); a rejection is a sensor fault (nothing is queued). A reading whose
+   * A fresh reading for the periodic report (a number is taken as measured at the
+   * tick that takes it in); a rejection is a sensor fault (nothing is queued). A reading whose
    * `at` is not newer than the last one queued is the same sample, not queued twice.
    */
   read(): Promise<number | TimedReading>;
@@ -122,6 +123,10 @@ export class TelemetryReporter {
   #dropping = false;
   #counters = { recorded: 0, sent: 0, rejected: 0, dropped: 0, failed: 0, requests: 0, faults: 0 };
   #idle: (() => void)[] = [];
+  /** what the last read() gave, waiting for tick(now) */
+  #read: { value: number | TimedReading } | { error: unknown } | undefined;
+  /** the collector's answer to the request in flight, waiting for tick(now) */
+  #answer: { response?: ClientResponse; error?: unknown } | undefined;
 
   constructor(options: TelemetryOptions) {
     this.#options = options;
@@ -153,17 +158,17 @@ export class TelemetryReporter {
     return this.#backoff.failures;
   }
 
-  /** Starts the periodic readings; the first is taken at once. */
-  start(): void {
+  /** Starts the periodic readings at `now`; the first is taken at once. */
+  start(now: number): void {
     if (this.#running) return;
     this.#running = true;
-    this.#nextSample = this.#options.now();
+    this.#nextSample = now;
     this.#changed();
   }
 
   /**
-   * Stops reading and sending. Resolves when no request is in flight any more
-   * (readings still queued stay counted as queued).
+   * Stops reading and sending. Resolves when no request is in flight any more, at
+   * the tick that takes in its answer (readings still queued stay counted as queued).
    */
   stop(): Promise<void> {
     this.#running = false;
@@ -172,38 +177,44 @@ export class TelemetryReporter {
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
-  /** A new value from the sensor (TemperatureService.onChange): queued when it moved by >= threshold. */
-  offer(celsius: number, at: number = this.#options.now()): void {
+  /** A new value from the sensor (TemperatureService.onChange), measured at `at`: queued when it moved by >= threshold. */
+  offer(celsius: number, at: number): void {
     if (!this.#running || at <= this.#lastAt) return;
     if (this.#lastQueued !== undefined && Math.abs(celsius - this.#lastQueued) < this.threshold - 1e-9) return;
     this.record(celsius, at);
-    this.#nextSample = this.#options.now() + this.period;
-    this.#changed();
+    this.#nextSample = at + this.period;
   }
 
-  /** Queues a reading whatever its value. */
-  record(celsius: number, at: number = this.#options.now()): void {
+  /** Queues a reading measured at `at` whatever its value; it goes out at the next tick(now). */
+  record(celsius: number, at: number): void {
     if (!Number.isFinite(celsius)) return;
     this.#queue.push({ celsius, at });
     this.#lastQueued = celsius;
     if (at > this.#lastAt) this.#lastAt = at;
     this.#counters.recorded++;
     this.#trim();
-    this.#pump();
+    this.#changed();
   }
 
   nextDeadline(): number | undefined {
+    if (this.#read || this.#answer) return -Infinity;
     let next: number | undefined;
     if (this.#running && !this.#sampling) next = this.#nextSample;
     if (this.#running && !this.#inflight && this.#queue.length > 0 && (next === undefined || this.#retryAt < next)) next = this.#retryAt;
     return next;
   }
 
-  tick(): void {
+  /** Takes in what settled (a reading, an answer), then reads and sends what is due at `now`. */
+  tick(now: number): void {
+    const read = this.#read;
+    this.#read = undefined;
+    if (read) this.#takeReading(read, now);
+    const answer = this.#answer;
+    this.#answer = undefined;
+    if (answer && this.#inflight) this.#settled(this.#inflight, answer.response, answer.error, now);
     if (!this.#running) return;
-    const now = this.#options.now();
     if (!this.#sampling && now >= this.#nextSample) this.#sample(now);
-    this.#pump();
+    this.#pump(now);
   }
 
   // ---- internals ----
@@ -223,18 +234,25 @@ export class TelemetryReporter {
     }
     result.then(
       (value) => {
-        this.#sampling = false;
-        const reading = typeof value === "number" ? { celsius: value, at: this.#options.now() } : value;
-        if (this.#running && reading.at > this.#lastAt) this.record(reading.celsius, reading.at);
+        this.#read = { value };
         this.#changed();
       },
       (error: unknown) => {
-        this.#sampling = false;
-        this.#counters.faults++;
-        this.#log(`telemetry: no reading: ${error instanceof Error ? error.message : String(error)}`);
+        this.#read = { error };
         this.#changed();
       },
     );
+  }
+
+  #takeReading(read: { value: number | TimedReading } | { error: unknown }, now: number): void {
+    this.#sampling = false;
+    if ("error" in read) {
+      this.#counters.faults++;
+      this.#log(`telemetry: no reading: ${read.error instanceof Error ? read.error.message : String(read.error)}`);
+      return;
+    }
+    const reading = typeof read.value === "number" ? { celsius: read.value, at: now } : read.value;
+    if (this.#running && reading.at > this.#lastAt) this.record(reading.celsius, reading.at);
   }
 
   /** Drops the oldest waiting readings beyond maxQueue (the in-flight batch is not in #queue). */
@@ -263,9 +281,8 @@ export class TelemetryReporter {
     }
   }
 
-  #pump(): void {
+  #pump(now: number): void {
     if (!this.#running || this.#inflight || this.#queue.length === 0) return;
-    const now = this.#options.now();
     if (now < this.#retryAt) return;
     const { readings, payload } = this.#batch(now);
     this.#queue.splice(0, readings.length);
@@ -282,19 +299,24 @@ export class TelemetryReporter {
         contentFormat: ContentFormat.SENML_JSON,
         confirmable: this.#options.confirmable !== false,
         timeout: this.#options.requestTimeout ?? TELEMETRY_REQUEST_TIMEOUT,
-      });
+      }, now);
     } catch (error) {
       pending = Promise.reject(error);
     }
     pending.then(
-      (response) => this.#settled(readings, response, undefined),
-      (error: unknown) => this.#settled(readings, undefined, error),
+      (response) => {
+        this.#answer = { response };
+        this.#changed();
+      },
+      (error: unknown) => {
+        this.#answer = { error };
+        this.#changed();
+      },
     );
   }
 
-  #settled(readings: TimedReading[], response: ClientResponse | undefined, error: unknown): void {
+  #settled(readings: TimedReading[], response: ClientResponse | undefined, error: unknown, now: number): void {
     this.#inflight = undefined;
-    const now = this.#options.now();
     const kind = response ? codeClass(response.code) : 0;
     if (response && kind === 2) {
       this.#counters.sent += readings.length;
@@ -321,7 +343,7 @@ export class TelemetryReporter {
       const what = response ? `${formatCode(response.code)}${diagnostic(response)}` : `no response (${error instanceof Error ? error.message : String(error)})`;
       this.#report(response ? formatCode(response.code) : "no response", `${what}; keeping ${this.#queue.length} readings, retrying with back-off`);
     }
-    if (this.#running) this.#pump();
+    if (this.#running) this.#pump(now);
     if (!this.#inflight) for (const resolve of this.#idle.splice(0)) resolve();
     this.#changed();
   }
