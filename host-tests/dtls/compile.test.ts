@@ -1,6 +1,9 @@
 /*
- * The binding's C file compiles cleanly for every place it goes, and replaces no
- * allocator anywhere (heap figures are the simulator host's business, host/meter):
+ * The binding's C files (modules/dtls-psk/*.c, sharing dtls.h) compile cleanly for
+ * every place they go, and replace no allocator anywhere (heap figures are the
+ * simulator host's business, host/meter). Every build below compiles each file on its
+ * own, as mcconfig and the simulator host do, checks each object, and joins the objects
+ * with a relocatable link (-r) to check what the binding as a whole needs from outside:
  * - the host's gcc against Debian's Mbed TLS 2.28 headers with -Wall -Wextra -Werror;
  * - the ESP32-C3 CPU (rv32imc, ilp32) with Debian's riscv64-unknown-elf-gcc and
  *   picolibc, compile only, against 2.28 headers and a minimal configuration of our
@@ -21,10 +24,15 @@ import { test, assert } from "../lib/harness";
 import { available, run } from "../lib/process";
 
 const root = cwd();
-const source = `${root}/modules/dtls-psk/binding.c`;
+const folder = `${root}/modules/dtls-psk`;
+/* the binding's C files, every one compiled by every test below */
+const sources = readdir(folder).filter((entry) => !entry.directory && entry.name.endsWith(".c")).map((entry) => `${folder}/${entry.name}`).sort();
+const baseName = (path: string) => path.slice(path.lastIndexOf("/") + 1, -".c".length);
 /* ESP-IDF's GCC makes these errors; GCC 12 only warns */
 const STRICT = ["-Wall", "-Wextra", "-Werror", "-Werror=implicit-function-declaration", "-Werror=incompatible-pointer-types", "-Werror=int-conversion"];
 const RV32 = ["riscv64-unknown-elf-gcc", "--specs=picolibc.specs", "-march=rv32imc", "-mabi=ilp32", "-Os", ...STRICT];
+/* the relocatable link of the rv32 objects */
+const RV32_LINK = ["riscv64-unknown-elf-gcc", "-march=rv32imc", "-mabi=ilp32"];
 
 function xsIncludes(): string {
   const cache = `${root}/.cache`;
@@ -57,20 +65,46 @@ async function replacesNoAllocator(nm: string, object: string): Promise<void> {
   assert.ok(!undefinedSymbols.stdout.includes("mbedtls_platform_set_calloc_free"), `${object} swaps Mbed TLS's allocator`);
 }
 
+/*
+ * Compiles each of the binding's C files to its own object with `argv` (the compiler
+ * and its flags): each without an error or a warning, each replacing no allocator.
+ * Then links them into one relocatable object with `link` (the same driver with -r):
+ * no name twice, and none that the files share (dtls..., gDtls...) left undefined.
+ * Returns that object: what the binding needs from outside is its `nm -u`.
+ */
+async function compileBinding(argv: string[], nm: string, link: string[], tag: string): Promise<string> {
+  assert.ok(sources.length > 1 && sources.some((path) => path.endsWith("/versions.c")), `the binding's C files: ${sources.join(" ")}`);
+  const objects: string[] = [];
+  for (const source of sources) {
+    const object = `${temporaryDirectory()}/${tag}-${baseName(source)}.o`;
+    await compile([...argv, "-c", "-o", object, source]);
+    await replacesNoAllocator(nm, object);
+    objects.push(object);
+  }
+  const combined = `${temporaryDirectory()}/${tag}.o`;
+  await compile([...link, "-r", "-nostdlib", "-o", combined, ...objects]);
+  const undefinedSymbols = await run([nm, "-u", combined]);
+  const internal = undefinedSymbols.stdout.split("\n").map((line) => line.trim().split(/\s+/).pop() ?? "").filter((name) => /^(dtls[A-Z]|gDtls)/.test(name));
+  assert.deepEqual(internal, [], "every name the binding's files share is defined in one of them");
+  await replacesNoAllocator(nm, combined);
+  return combined;
+}
+
 const hostGcc = await available("gcc");
 const rv32Gcc = (await available("riscv64-unknown-elf-gcc")) && (await sh("riscv64-unknown-elf-gcc --specs=picolibc.specs -print-file-name=picolibc.specs")).status === 0 &&
   (await sh("echo '#include <string.h>' | riscv64-unknown-elf-gcc --specs=picolibc.specs -march=rv32imc -mabi=ilp32 -fsyntax-only -x c -")).status === 0;
 const mbedtls4 = env("DTLS_PSK_MBEDTLS4");
 const mbedtls3 = env("DTLS_PSK_MBEDTLS3");
 
-test("binding.c: gcc -Wall -Wextra -Werror -fsyntax-only against Debian's Mbed TLS 2.28", async () => {
-  await compile(["gcc", ...STRICT, "-fsyntax-only", "-I", xsIncludes(), source]);
+test("binding (every .c): gcc -Wall -Wextra -Werror -fsyntax-only against Debian's Mbed TLS 2.28", async () => {
+  for (const source of sources)
+    await compile(["gcc", ...STRICT, "-fsyntax-only", "-I", xsIncludes(), source]);
 }, { skip: !hostGcc && "gcc is not installed" });
 
-test("binding.c: gcc -O2 -Wall -Wextra -Werror object build (the warnings optimization finds); no allocator replaced", async () => {
-  const object = `${temporaryDirectory()}/binding-host.o`;
-  await compile(["gcc", ...STRICT, "-O2", "-c", "-o", object, "-I", xsIncludes(), source]);
-  await replacesNoAllocator("nm", object);
+test("binding (every .c): gcc -O2 -Wall -Wextra -Werror object builds (the warnings optimization finds), linked with -r; no allocator replaced", async () => {
+  const combined = await compileBinding(["gcc", ...STRICT, "-O2", "-I", xsIncludes()], "nm", ["gcc"], "binding-host");
+  const symbols = await run(["nm", "-u", combined]);
+  assert.ok(symbols.stdout.includes("mbedtls_ctr_drbg_random") && !symbols.stdout.includes("psa_crypto_init"), "the 2.28 branch: a DRBG of our own, no PSA init");
 }, { skip: !hostGcc && "gcc is not installed" });
 
 /* the cross compiler must not see /usr/include (glibc): only Mbed TLS's folders, through links */
@@ -85,16 +119,14 @@ for (const [what, defines] of [
   ["PSK only", []],
   ["PSK and certificates (ECDHE-ECDSA, X.509)", ["-DDTLS_RV32_CERTIFICATES"]],
 ] as const) {
-  test(`binding.c: rv32imc (ESP32-C3) compile-only against Mbed TLS 2.28 headers and a minimal config (MBEDTLS_PLATFORM_MEMORY, as ESP-IDF): ${what}; no allocator replaced`, async () => {
-    const object = `${temporaryDirectory()}/binding-rv32.o`;
-    await compile([...RV32, "-DESP_PLATFORM", ...defines, "-DMBEDTLS_CONFIG_FILE=\"mbedtls-config.h\"", "-I", `${root}/host-tests/dtls/rv32`, "-I", await mbedtlsOnly(),
-      "-I", xsIncludes(), "-c", "-o", object, source]);
+  test(`binding (every .c): rv32imc (ESP32-C3) compile-only against Mbed TLS 2.28 headers and a minimal config (MBEDTLS_PLATFORM_MEMORY, as ESP-IDF): ${what}; no allocator replaced`, async () => {
+    const object = await compileBinding([...RV32, "-DESP_PLATFORM", ...defines, "-DMBEDTLS_CONFIG_FILE=\"mbedtls-config.h\"", "-I", `${root}/host-tests/dtls/rv32`, "-I", await mbedtlsOnly(),
+      "-I", xsIncludes()], "riscv64-unknown-elf-nm", RV32_LINK, `binding-rv32-${defines.length ? "certificates" : "psk"}`);
     const header = await run(["riscv64-unknown-elf-readelf", "-h", object]);
     assert.match(header.stdout, /ELF32/);
     assert.match(header.stdout, /RISC-V/);
     const symbols = await run(["riscv64-unknown-elf-nm", "-u", object]);
     assert.equal(symbols.stdout.includes("mbedtls_x509_crt_parse"), defines.length > 0, "certificate code compiled in exactly when X.509 is configured");
-    await replacesNoAllocator("riscv64-unknown-elf-nm", object);
     const size = await run(["riscv64-unknown-elf-size", object]);
     trace(`  ${size.stdout.trim().split("\n").pop()}\n`);
   }, { skip: !rv32Gcc && "riscv64-unknown-elf-gcc with picolibc is not installed (Debian: gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf)" });
@@ -119,16 +151,15 @@ for (const [what, variant, certificates] of [
   ["PSK only", ["-DDTLS_MBED4_PSK_ONLY"], false],
   ["PSK and certificates", [], true],
 ] as const) {
-  test(`binding.c: rv32imc compile-only against Mbed TLS 4.x + TF-PSA-Crypto with the project's 4.0 configuration: ${what}; no allocator replaced (DTLS_PSK_MBEDTLS4)`, async () => {
-    const object = `${temporaryDirectory()}/binding-rv32-mbedtls4.o`;
+  test(`binding (every .c): rv32imc compile-only against Mbed TLS 4.x + TF-PSA-Crypto with the project's 4.0 configuration: ${what}; no allocator replaced (DTLS_PSK_MBEDTLS4)`, async () => {
     /* ESP_PLATFORM as a Moddable esp32 build defines it; the configuration named here takes precedence over esp_config.h */
-    await compile([...RV32, "-DESP_PLATFORM", ...MBED4_CONFIG, ...variant, ...mbed4Includes(mbedtls4!), "-I", xsIncludes(), "-c", "-o", object, source]);
+    const object = await compileBinding([...RV32, "-DESP_PLATFORM", ...MBED4_CONFIG, ...variant, ...mbed4Includes(mbedtls4!), "-I", xsIncludes()],
+      "riscv64-unknown-elf-nm", RV32_LINK, `binding-rv32-mbedtls4-${certificates ? "certificates" : "psk"}`);
     const symbols = await run(["riscv64-unknown-elf-nm", "-u", object]);
     assert.ok(symbols.stdout.includes("psa_crypto_init"), "the 4.x branch: PSA init");
     assert.ok(!symbols.stdout.includes("mbedtls_ctr_drbg"), "no DRBG of our own on 4.x");
     for (const name of ["mbedtls_pk_parse_key", "mbedtls_x509_crt_parse", "mbedtls_ssl_conf_own_cert"])
       assert.equal(symbols.stdout.includes(name), certificates, `${name} referenced exactly in certificate mode`);
-    await replacesNoAllocator("riscv64-unknown-elf-nm", object);
     const size = await run(["riscv64-unknown-elf-size", object]);
     trace(`  ${size.stdout.trim().split("\n").pop()}\n`);
   }, { skip: mbed4Skip });
@@ -137,17 +168,15 @@ for (const [what, variant, certificates] of [
 /* device mode: what mcconfig -p esp32/esp32c3 compiles, ESP-IDF's own configuration through mbedtls/esp_config.h */
 const idf = env("IDF_PATH");
 const sdkconfigDir = env("DTLS_PSK_SDKCONFIG_DIR");
-test("binding.c: rv32imc compile-only in device mode, ESP-IDF's mbedtls/esp_config.h and this firmware's sdkconfig.h (IDF_PATH, DTLS_PSK_SDKCONFIG_DIR)", async () => {
+test("binding (every .c): rv32imc compile-only in device mode, ESP-IDF's mbedtls/esp_config.h and this firmware's sdkconfig.h; no allocator replaced (IDF_PATH, DTLS_PSK_SDKCONFIG_DIR)", async () => {
   const components = `${idf}/components`;
-  const object = `${temporaryDirectory()}/binding-rv32-idf.o`;
   const includes = [`${components}/mbedtls/port/include`, `${components}/mbedtls/port/psa_driver/include`,
     `${components}/mbedtls/mbedtls/tf-psa-crypto/include`, `${components}/mbedtls/mbedtls/tf-psa-crypto/drivers/builtin/include`,
     `${components}/mbedtls/mbedtls/include`, `${components}/soc/esp32c3/include`, `${components}/soc/include`,
     `${components}/esp_common/include`, sdkconfigDir!, xsIncludes()].flatMap((dir) => ["-I", dir]);
-  await compile([...RV32, "-std=gnu17", "-DESP_PLATFORM", ...includes, "-c", "-o", object, source]);
+  const object = await compileBinding([...RV32, "-std=gnu17", "-DESP_PLATFORM", ...includes], "riscv64-unknown-elf-nm", RV32_LINK, "binding-rv32-idf");
   const symbols = await run(["riscv64-unknown-elf-nm", "-u", object]);
   assert.ok(symbols.stdout.includes("psa_crypto_init") && symbols.stdout.includes("mbedtls_ssl_cookie_setup"), "the 4.x branch with cookies");
-  await replacesNoAllocator("riscv64-unknown-elf-nm", object);
   const size = await run(["riscv64-unknown-elf-size", object]);
   trace(`  ${size.stdout.trim().split("\n").pop()}\n`);
 }, {
@@ -157,10 +186,8 @@ test("binding.c: rv32imc compile-only in device mode, ESP-IDF's mbedtls/esp_conf
 });
 
 /* 3.x is the one major where mbedtls_pk_parse_key / mbedtls_pk_check_pair take an RNG: compile that branch too */
-test("binding.c: rv32imc compile-only against Mbed TLS 3.6 headers, default config (DTLS_PSK_MBEDTLS3)", async () => {
-  const object = `${temporaryDirectory()}/binding-rv32-mbedtls3.o`;
-  await compile([...RV32, "-I", `${mbedtls3}/include`, "-I", xsIncludes(), "-c", "-o", object, source]);
+test("binding (every .c): rv32imc compile-only against Mbed TLS 3.6 headers, default config; no allocator replaced (DTLS_PSK_MBEDTLS3)", async () => {
+  const object = await compileBinding([...RV32, "-I", `${mbedtls3}/include`, "-I", xsIncludes()], "riscv64-unknown-elf-nm", RV32_LINK, "binding-rv32-mbedtls3");
   const symbols = await run(["riscv64-unknown-elf-nm", "-u", object]);
   assert.ok(symbols.stdout.includes("mbedtls_ctr_drbg_random") && symbols.stdout.includes("mbedtls_pk_parse_key"), "the 3.x branch: DRBG and key parsing");
-  await replacesNoAllocator("riscv64-unknown-elf-nm", object);
 }, { skip: (!rv32Gcc && "riscv64-unknown-elf-gcc with picolibc is not installed") || (!mbedtls3 && "DTLS_PSK_MBEDTLS3 is not set (a folder with Mbed TLS 3.6 include/)") });

@@ -1,9 +1,9 @@
 /*
- * libFuzzer harness for the record input of the DTLS binding (modules/dtls-psk/binding.c),
+ * libFuzzer harness for the record input of the DTLS binding (the C files of modules/dtls-psk),
  * server side, under AddressSanitizer and UndefinedBehaviorSanitizer.
  *
- * The binding is compiled into this file unchanged (#include), against the stand-in
- * xsmc.h beside it, and driven exactly as modules/dtls-psk/server.ts drives it: a
+ * The binding's C files are compiled unchanged beside this one (run.sh), against the
+ * stand-in xsmc.h beside it, and driven exactly as modules/dtls-psk/server.ts drives it: a
  * datagram from a peer without a session goes to DTLSContext.hello(); a valid cookie
  * opens a DTLSSession that then gets receive(); after every call output() and read()
  * are drained and the state settles (a failed or closed session is freed).
@@ -27,9 +27,11 @@
  * larger than what it sent (no amplification), no datagram is larger than the MTU,
  * nothing is left allocated by the binding once the session is closed (sessions 0).
  */
-#define mbedtls_entropy_func fuzzEntropy   /* the binding seeds its DRBG from this */
-#include "../../../modules/dtls-psk/binding.c"
-#undef mbedtls_entropy_func
+/*
+ * The binding's records, limits and host functions. Its DRBG (versions.c) seeds from
+ * fuzzEntropy below: run.sh compiles the binding with -Dmbedtls_entropy_func=fuzzEntropy.
+ */
+#include "../../../modules/dtls-psk/dtls.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -65,8 +67,8 @@ time_t time(time_t* t)
 
 static void reseed(void)
 {
-	rngStop();
-	if (rngStart()) {
+	dtlsRngStop();
+	if (dtlsRngStart()) {
 		fprintf(stderr, "fuzz-dtls: rng failed\n");
 		abort();
 	}

@@ -1,5 +1,5 @@
 /*
- * A stand-in for the XS engine's xsmc.h, for fuzzing modules/dtls-psk/binding.c
+ * A stand-in for the XS engine's xsmc.h, for fuzzing the C files of modules/dtls-psk
  * without an XS machine. The binding's surface is positional (arguments, results,
  * ArrayBuffers, host data, thrown errors), so this header gives exactly that surface
  * with the semantics XS gives it:
@@ -13,7 +13,7 @@
  * - xsRangeError / xsUnknownError / xsTypeError unwind with longjmp to the caller,
  *   as XS's fxThrowMessage does, with the message kept for the harness.
  *
- * Only what binding.c uses is here; a new xsmc call in the binding fails to compile
+ * Only what the binding uses is here; a new xsmc call in the binding fails to compile
  * the harness, which is the signal to add it.
  */
 #ifndef DTLS_FUZZ_XSMC_H

@@ -1,0 +1,220 @@
+/*
+ * dtls-psk binding: DTLSContext, what a server's or a client's sessions share. The
+ * constructor reads one options object {identity, key, flags, suites, certificate,
+ * privateKey, ca} into an Mbed TLS configuration: DTLS 1.2 only (RFC 6347), PSK
+ * (RFC 4279 2) and ECDHE-PSK (RFC 5489) with a pre-shared identity and key, the
+ * cipher suites in order (RFC 7252 9.1.3.1 and 9.1.3.3's mandatory CCM_8 suites
+ * first), cookies on a server (RFC 6347 4.2.1), anti-replay (RFC 6347 4.1.2.6) and
+ * the retransmission timer bounds of RFC 6347 4.2.4.1. Certificates: certificates.c.
+ * The RNG runs while there is a context (versions.c).
+ */
+#include "dtls.h"
+
+int gDtlsContexts;
+
+/* TLS_PSK_WITH_AES_128_CCM_8 first: RFC 7252's mandatory suite, and cheap on the device */
+static const int gPskSuites[] = {
+#ifdef MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8
+	MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8,
+#endif
+#ifdef MBEDTLS_TLS_PSK_WITH_AES_128_CCM
+	MBEDTLS_TLS_PSK_WITH_AES_128_CCM,
+#endif
+#ifdef MBEDTLS_TLS_PSK_WITH_AES_128_GCM_SHA256
+	MBEDTLS_TLS_PSK_WITH_AES_128_GCM_SHA256,
+#endif
+#ifdef MBEDTLS_TLS_PSK_WITH_AES_128_CBC_SHA256
+	MBEDTLS_TLS_PSK_WITH_AES_128_CBC_SHA256,
+#endif
+	0
+};
+static const int gEcdhePskSuites[] = {
+#ifdef MBEDTLS_TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256
+	MBEDTLS_TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256,
+#endif
+	0
+};
+/* certificate mode: RFC 7252 9.1.3.3's mandatory TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 first */
+static const int gEcdsaSuites[] = {
+#if DTLS_CERTIFICATES
+#ifdef MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8,
+#endif
+#ifdef MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+#endif
+#ifdef MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM,
+#endif
+#ifdef MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256,
+#endif
+#endif
+	0
+};
+
+/* the JS object and every session hold a reference; the last one frees the context */
+void dtlsContextRelease(DTLSContext c)
+{
+	if (--c->references > 0)
+		return;
+	mbedtls_ssl_cookie_free(&c->cookies);
+	mbedtls_ssl_config_free(&c->conf);
+#if DTLS_CERTIFICATES
+	mbedtls_x509_crt_free(&c->ownChain);
+	mbedtls_pk_free(&c->ownKey);      /* zeroizes the key (4.x: destroys its PSA key slot) */
+	mbedtls_x509_crt_free(&c->caChain);
+#endif
+	mbedtls_platform_zeroize(c->key, sizeof(c->key));
+	mbedtls_free(c);
+	if (--gDtlsContexts == 0)
+		dtlsRngStop();
+}
+
+void xs_dtls_context_destructor(void* data)
+{
+	if (data)
+		dtlsContextRelease(data);
+}
+
+static void getBytes(xsMachine* the, xsSlot* slot, unsigned char* into, size_t max, size_t* length, const char* what)
+{
+	void* data;
+	xsUnsignedValue count;
+	xsmcGetBufferReadable(*slot, &data, &count);
+	if ((count == 0) || (count > max))
+		xsRangeError("invalid %s", what);
+	memcpy(into, data, count);
+	*length = count;
+}
+
+/* the options object into the variables kOption* (dtls.h) */
+static void readOptions(xsMachine* the)
+{
+	static const char* const names[kOptionCount] = { "identity", "key", "flags", "suites", "certificate", "privateKey", "ca" };
+	int i;
+	xsmcVars(kOptionCount + 1);
+	if ((xsmcArgc < 1) || !xsmcTest(xsArg(0)))
+		xsTypeError("options required");
+	for (i = 0; i < kOptionCount; i++)
+		xsmcGet(xsVar(i), xsArg(0), xsID(names[i]));		/* a missing option reads as undefined */
+}
+
+static void appendSuites(DTLSContext c, int* i, const int* suites)
+{
+	int j;
+	for (j = 0; suites[j] && (*i < (int)(sizeof(c->ciphersuites) / sizeof(c->ciphersuites[0])) - 1); j++)
+		c->ciphersuites[(*i)++] = suites[j];
+}
+
+void xs_dtls_context_constructor(xsMachine* the)
+{
+	DTLSContext c;
+	int flags, i = 0, error;
+	readOptions(the);
+	flags = dtlsOption(the, kOptionFlags) ? xsmcToInteger(xsVar(kOptionFlags)) : 0;
+	if (gDtlsContexts == 0) {
+		error = dtlsRngStart();
+		if (error)
+			xsUnknownError("rng failed");
+	}
+	c = mbedtls_calloc(1, sizeof(DTLSContextRecord));
+	if (!c) {
+		if (gDtlsContexts == 0)
+			dtlsRngStop();
+		xsUnknownError("no memory");
+	}
+	gDtlsContexts++;
+	c->references = 1;
+	mbedtls_ssl_config_init(&c->conf);
+	mbedtls_ssl_cookie_init(&c->cookies);
+#if DTLS_CERTIFICATES
+	mbedtls_x509_crt_init(&c->ownChain);
+	mbedtls_pk_init(&c->ownKey);
+	mbedtls_x509_crt_init(&c->caChain);
+#endif
+	xsmcSetHostData(xsThis, c);   /* from here on the destructor frees it, even if we throw */
+	c->client = (flags & kFlagClient) ? 1 : 0;
+	c->hasPsk = dtlsOption(the, kOptionIdentity);
+	c->hasCertificate = dtlsOption(the, kOptionCertificate);
+	c->hasCa = dtlsOption(the, kOptionCa);
+	if (dtlsOption(the, kOptionIdentity) != dtlsOption(the, kOptionKey))
+		xsRangeError("identity and key go together");
+	if (c->hasPsk) {
+		getBytes(the, &xsVar(kOptionIdentity), c->identity, sizeof(c->identity), &c->identityLength, "identity");
+		getBytes(the, &xsVar(kOptionKey), c->key, sizeof(c->key), &c->keyLength, "key");
+	}
+	if (!c->hasPsk && !c->hasCertificate && !(c->client && c->hasCa))
+		xsRangeError("no credentials");
+
+	error = mbedtls_ssl_config_defaults(&c->conf, c->client ? MBEDTLS_SSL_IS_CLIENT : MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_DATAGRAM, MBEDTLS_SSL_PRESET_DEFAULT);
+	if (!error && c->client && c->hasPsk)
+		error = mbedtls_ssl_conf_psk(&c->conf, c->key, c->keyLength, c->identity, c->identityLength);
+	if (!error && !c->client)
+		error = dtlsCookieSetup(&c->cookies);
+	if (error)
+		xsUnknownError("dtls set-up failed");
+	dtlsConfigureVersionAndRng(&c->conf);
+	dtlsConfigureCertificates(the, c);
+	if (!c->client) {
+		if (c->hasPsk)
+			mbedtls_ssl_conf_psk_cb(&c->conf, dtlsPskLookup, c);
+		mbedtls_ssl_conf_dtls_cookies(&c->conf, mbedtls_ssl_cookie_write, mbedtls_ssl_cookie_check, &c->cookies);
+	}
+	mbedtls_ssl_conf_dtls_anti_replay(&c->conf, MBEDTLS_SSL_ANTI_REPLAY_ENABLED);
+	mbedtls_ssl_conf_handshake_timeout(&c->conf, DTLS_HANDSHAKE_MIN_MS, DTLS_HANDSHAKE_MAX_MS);
+	mbedtls_ssl_conf_read_timeout(&c->conf, 0);
+	if (dtlsOption(the, kOptionSuites)) {
+		/* an explicit list of IANA suite numbers, in order (tests, or a narrower device build) */
+		int count;
+		xsmcGet(xsVar(kOptionScratch), xsVar(kOptionSuites), xsID("length"));
+		count = xsmcToInteger(xsVar(kOptionScratch));
+		if ((count < 1) || (count >= (int)(sizeof(c->ciphersuites) / sizeof(c->ciphersuites[0]))))
+			xsRangeError("invalid suites");
+		for (i = 0; i < count; i++) {
+			xsmcGetIndex(xsVar(kOptionScratch), xsVar(kOptionSuites), i);
+			c->ciphersuites[i] = xsmcToInteger(xsVar(kOptionScratch));
+			if ((c->ciphersuites[i] <= 0) || (c->ciphersuites[i] > 0xffff))
+				xsRangeError("invalid suites");
+		}
+	}
+	else {
+		/*
+		 * Server order: plain PSK first unless ECDHE-PSK (forward secrecy, an ECDH per
+		 * handshake) is preferred, then ECDHE-ECDSA. A client offers only the suites its
+		 * credentials can complete. mbedTLS also skips, per handshake, the suites whose
+		 * credential is missing, so one context serves PSK and certificate peers alike.
+		 */
+		if (c->hasPsk) {
+			if (flags & kFlagPreferEcdhe)
+				appendSuites(c, &i, gEcdhePskSuites);
+			appendSuites(c, &i, gPskSuites);
+			if (!(flags & kFlagPreferEcdhe))
+				appendSuites(c, &i, gEcdhePskSuites);
+		}
+		if (c->client ? (c->hasCa || c->hasCertificate) : c->hasCertificate)
+			appendSuites(c, &i, gEcdsaSuites);
+		if (i == 0)
+			xsUnknownError("no cipher suite for these credentials");
+	}
+	c->ciphersuites[i] = 0;
+	mbedtls_ssl_conf_ciphersuites(&c->conf, c->ciphersuites);
+}
+
+/* the context of a JS DTLSContext (this, or a session's argument); throws when it was closed */
+DTLSContext dtlsContextFrom(xsMachine* the, xsSlot* slot)
+{
+	DTLSContext c = fxGetHostDataValidate(the, slot, (void*)xs_dtls_context_destructor);
+	if (!c)
+		xsUnknownError("closed");
+	return c;
+}
+
+void xs_dtls_context_close(xsMachine* the)
+{
+	DTLSContext c = fxGetHostDataValidate(the, &xsThis, (void*)xs_dtls_context_destructor);
+	if (c) {
+		xsmcSetHostData(xsThis, NULL);
+		dtlsContextRelease(c);
+	}
+}

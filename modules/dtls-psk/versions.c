@@ -1,0 +1,112 @@
+/*
+ * dtls-psk binding: the version differences of Mbed TLS, the only place that knows
+ * its major (dtls.h has the layout of the binding). Implements no RFC section of its
+ * own: it gives the others an RNG (RFC 5246 7.4.1.2's random, the cookie secret of
+ * RFC 6347 4.2.1), the DTLS 1.2 version bounds and private key parsing.
+ *
+ * 2.28: explicit CTR-DRBG; mbedtls_ssl_cookie_setup, mbedtls_ssl_conf_rng take it;
+ *       mbedtls_pk_parse_key and mbedtls_pk_check_pair take no RNG.
+ * 3.x:  the same DRBG, and mbedtls_pk_parse_key / mbedtls_pk_check_pair take f_rng, p_rng.
+ * 4.x:  PSA: psa_crypto_init() first, no RNG anywhere (mbedtls_ssl_conf_rng is gone),
+ *       mbedtls_pk_parse_key / mbedtls_pk_check_pair without RNG again; the parsed key
+ *       lives in a PSA key slot that mbedtls_pk_free destroys.
+ */
+#include "dtls.h"
+
+#if MBEDTLS_VERSION_MAJOR >= 4
+#include "psa/crypto.h"
+
+int dtlsRngStart(void)
+{
+	return (psa_crypto_init() == PSA_SUCCESS) ? 0 : -1;
+}
+
+void dtlsRngStop(void)
+{
+}
+
+int dtlsCookieSetup(mbedtls_ssl_cookie_ctx* cookies)
+{
+	return mbedtls_ssl_cookie_setup(cookies);
+}
+
+void dtlsConfigureVersionAndRng(mbedtls_ssl_config* conf)
+{
+	mbedtls_ssl_conf_min_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+	mbedtls_ssl_conf_max_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+}
+
+#if DTLS_CERTIFICATES
+int dtlsParseKey(mbedtls_pk_context* pk, const unsigned char* key, size_t length)
+{
+	return mbedtls_pk_parse_key(pk, key, length, NULL, 0);
+}
+
+int dtlsCheckPair(const mbedtls_pk_context* pub, const mbedtls_pk_context* prv)
+{
+	return mbedtls_pk_check_pair(pub, prv);
+}
+#endif
+
+#else /* 2.28 and 3.x: an explicit DRBG seeded from the platform entropy */
+#include "mbedtls/ctr_drbg.h"
+#include "mbedtls/entropy.h"
+
+static mbedtls_entropy_context gEntropy;
+static mbedtls_ctr_drbg_context gDrbg;
+
+void dtlsRngStop(void)
+{
+	mbedtls_ctr_drbg_free(&gDrbg);
+	mbedtls_entropy_free(&gEntropy);
+}
+
+int dtlsRngStart(void)
+{
+	static const unsigned char personalization[] = "dtls-psk";
+	mbedtls_entropy_init(&gEntropy);
+	mbedtls_ctr_drbg_init(&gDrbg);
+	if (mbedtls_ctr_drbg_seed(&gDrbg, mbedtls_entropy_func, &gEntropy, personalization, sizeof(personalization) - 1)) {
+		dtlsRngStop();
+		return -1;
+	}
+	return 0;
+}
+
+int dtlsCookieSetup(mbedtls_ssl_cookie_ctx* cookies)
+{
+	return mbedtls_ssl_cookie_setup(cookies, mbedtls_ctr_drbg_random, &gDrbg);
+}
+
+void dtlsConfigureVersionAndRng(mbedtls_ssl_config* conf)
+{
+	mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &gDrbg);
+#if MBEDTLS_VERSION_MAJOR >= 3
+	mbedtls_ssl_conf_min_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+	mbedtls_ssl_conf_max_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+#else
+	mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+#endif
+}
+
+#if DTLS_CERTIFICATES
+int dtlsParseKey(mbedtls_pk_context* pk, const unsigned char* key, size_t length)
+{
+#if MBEDTLS_VERSION_MAJOR >= 3
+	return mbedtls_pk_parse_key(pk, key, length, NULL, 0, mbedtls_ctr_drbg_random, &gDrbg);
+#else
+	return mbedtls_pk_parse_key(pk, key, length, NULL, 0);
+#endif
+}
+
+int dtlsCheckPair(const mbedtls_pk_context* pub, const mbedtls_pk_context* prv)
+{
+#if MBEDTLS_VERSION_MAJOR >= 3
+	return mbedtls_pk_check_pair(pub, prv, mbedtls_ctr_drbg_random, &gDrbg);
+#else
+	return mbedtls_pk_check_pair(pub, prv);
+#endif
+}
+#endif
+#endif
