@@ -6,6 +6,7 @@
  *   node host-tests/manifest.mjs --check [--root DIR] [--sdk DIR | --sdk-git GITDIR]
  *       prints every problem and exits 1 if there is any, else prints one OK line
  *   node host-tests/manifest.mjs --config PLATFORM [--board NAME] [key=value ...] [--root DIR]
+ *   node host-tests/manifest.mjs --preloads PLATFORM [--board NAME] [--root DIR]
  *       prints configFor(root, PLATFORM, overrides) as JSON (key=value as on mcconfig's command line;
  *       --board as COAP_BOARD=NAME in mcconfig's environment)
  *
@@ -567,8 +568,8 @@ function main(argv) {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--check") command = "check";
-    else if (arg === "--config") {
-      command = "config";
+    else if (arg === "--config" || arg === "--preloads") {
+      command = arg.slice(2);
       platform = argv[++i];
     } else if (arg === "--board") variables.COAP_BOARD = argv[++i];
     else if (arg === "--root") root = argv[++i];
@@ -586,8 +587,12 @@ function main(argv) {
     process.stdout.write(`${JSON.stringify(configFor(root, platform, overrides, variables), null, 2)}\n`);
     return 0;
   }
+  if (command === "preloads" && platform) {
+    process.stdout.write(`${JSON.stringify(preloadsFor(root, platform, variables))}\n`);
+    return 0;
+  }
   if (command !== "check") {
-    process.stderr.write("usage: node host-tests/manifest.mjs --check [--root DIR] [--sdk DIR | --sdk-git GITDIR]\n       node host-tests/manifest.mjs --config PLATFORM [--board NAME] [key=value ...] [--root DIR]\n");
+    process.stderr.write("usage: node host-tests/manifest.mjs --check [--root DIR] [--sdk DIR | --sdk-git GITDIR]\n       node host-tests/manifest.mjs --config PLATFORM [--board NAME] [key=value ...] [--root DIR]\n       node host-tests/manifest.mjs --preloads PLATFORM [--board NAME] [--root DIR]\n");
     return 64;
   }
   const problems = checkManifest(root, options);

@@ -104,7 +104,14 @@ test("the qemu board (COAP_BOARD=qemu): Ethernet set-up, a plain GPIO light, the
   };
   assert.equal(board.build.SDKCONFIGPATH, "./", "the board's own sdkconfig folder");
   assert.ok(!board.include.some((path) => /manifest_net|modules\/io\/manifest|neopixel/.test(path)), `Wi-Fi and NeoPixel stay out: ${board.include}`);
-  for (const name of ["setup/ethernet", "network/openeth", "embedded:io/socket/udp"]) assert.ok(board.preload.includes(name), `${name} preloaded`);
+  assert.ok(board.include.includes("../../modules/network/manifest.json"), `the board includes modules/network: ${board.include}`);
+  const preloads = await node(["--preloads", "esp32/esp32c3", "--board", "qemu"]);
+  const qemuPreloads = JSON.parse(preloads.stdout) as string[];
+  for (const name of ["setup/ethernet", "network/openeth", "embedded:io/socket/udp", "diagnostics/memory", "setup/memorylog"]) assert.ok(qemuPreloads.includes(name), `${name} preloaded: ${qemuPreloads}`);
+  const devkitPreloads = JSON.parse((await node(["--preloads", "esp32/esp32c3", "--board", "devkitm-1"])).stdout) as string[];
+  assert.ok(!devkitPreloads.includes("setup/ethernet") && devkitPreloads.includes("light/neopixel"), `the device board: ${devkitPreloads}`);
+  const linPreloads = JSON.parse((await node(["--preloads", "lin"])).stdout) as string[];
+  assert.ok(linPreloads.includes("embedded:io/digital") && !linPreloads.includes("diagnostics/memory"), `lin: ${linPreloads}`);
   /* release builds read sdkconfig.defaults (the device's own, through a link) and then sdkconfig.defaults.release */
   const device = readFileString("sdkconfig/sdkconfig.defaults");
   assert.equal(readFileString("sdkconfig/qemu/sdkconfig.defaults"), device);

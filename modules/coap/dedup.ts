@@ -12,7 +12,7 @@
  * A safe request (GET, sec 5.1: re-running it is harmless) only takes free room,
  * and only while the cache is under half full.
  */
-import { Code, type Limits, type TransportParams } from "./numbers";
+import { Code, maxTransmitWait, type Limits, type TransportParams } from "./numbers";
 
 /** GET and FETCH change nothing on the server: running one twice is harmless (RFC 7252 sec 4.5, RFC 8132). */
 export function isSafe(code: number): boolean {
@@ -31,12 +31,6 @@ interface Entry {
 
 /** What deduplication says about an incoming message. */
 export type DedupVerdict = "new" | "duplicate" | "no-room";
-
-/** MAX_TRANSMIT_WAIT (sec 4.8.2): after it, a conforming client no longer retransmits a CON. */
-export function maxTransmitWait(transport: TransportParams): number {
-  const { ackTimeout, ackRandomFactor, maxRetransmit } = transport;
-  return ackTimeout * (2 ** (maxRetransmit + 1) - 1) * ackRandomFactor;
-}
 
 export class DedupCache {
   /** key (midKey) -> entry, oldest first (a Map keeps insertion order) */

@@ -33,10 +33,10 @@
  *   sequence from a random start (at most MAX_MID_PEERS remembered, oldest first), so
  *   a co-observer that learns its own IDs cannot forge a RST for someone else's.
  */
-import { DedupCache, isSafe, maxTransmitWait, type DedupVerdict } from "./dedup";
+import { DedupCache, isSafe, type DedupVerdict } from "./dedup";
 import type { LimitName } from "./limitlog";
 import { CoapFormatError, decode, emptyMessage, encode, type CoapMessage, type CoapOption } from "./codec";
-import { Code, Type, isReservedCodeClass, isResponseCode, type Limits, type TransportParams } from "./numbers";
+import { Code, Type, isReservedCodeClass, isResponseCode, maxTransmitWait, type Limits, type TransportParams } from "./numbers";
 import { setMaxAge } from "./options";
 import { Exchange, midKey, peerKey, type ConOutcome, type ExchangeLink, type Handoff, type MessageParts, type Peer, type SendConOptions } from "./exchange";
 

@@ -158,6 +158,15 @@ export const DEFAULT_TRANSPORT: Readonly<TransportParams> = Object.freeze({
   nonLifetime: NON_LIFETIME,
 });
 
+/** MAX_TRANSMIT_WAIT (sec 4.8.2): after it, a conforming client no longer retransmits a CON. */
+export function maxTransmitWait(transport: TransportParams): number {
+  const { ackTimeout, ackRandomFactor, maxRetransmit } = transport;
+  return ackTimeout * (2 ** (maxRetransmit + 1) - 1) * ackRandomFactor;
+}
+
+/** MAX_TRANSMIT_WAIT with the default parameters: 93 s. */
+export const MAX_TRANSMIT_WAIT = maxTransmitWait(DEFAULT_TRANSPORT);
+
 /** Token length bounds (sec 3: TKL 9-15 are reserved). */
 export const MAX_TOKEN_LENGTH = 8;
 

@@ -1,5 +1,5 @@
 /*
- * Types of the dtls-psk native binding (binding.js over binding.c): DTLS 1.2 server
+ * Types of the dtls-psk native binding (binding.js over the C files listed in dtls.h): DTLS 1.2 server
  * and client sessions over the platform mbedTLS, sans-IO, with a PSK, certificates
  * (ECDHE-ECDSA, P-256) or both. Bytes go in and out as ArrayBuffers; times are the
  * caller's monotonic milliseconds.

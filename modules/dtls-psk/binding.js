@@ -1,5 +1,5 @@
 /*
- * JS shim of the dtls-psk binding (binding.c): host functions cannot be written in
+ * JS shim of the dtls-psk binding (its C files; dtls.h lists them): host functions cannot be written in
  * TypeScript. Types: binding.d.ts.
  */
 export const HANDSHAKING = 0;

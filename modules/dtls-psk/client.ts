@@ -78,8 +78,6 @@ export interface DtlsClientStats {
   lastReason: string | undefined;
 }
 
-/** what one call may emit, so a misbehaving binding can never spin the loop */
-
 export class DtlsClient {
   readonly #options: DtlsClientOptions;
   readonly #context: DTLSContext;

@@ -85,7 +85,7 @@ export function settle(session: DTLSSession, established: boolean): Settled {
   if (state === HANDSHAKING) return NONE;
   if (state === FAILED) {
     const detail = session.reason ?? "failed";
-    // the binding's words: "handshake timed out" (binding.c); includes(), not a RegExp literal, which XS compiles on every evaluation
+    // the binding's words: "handshake timed out" (status.c); includes(), not a RegExp literal, which XS compiles on every evaluation
     return { event: "ended", end: { kind: detail.includes("timed out") ? "timeout" : "failed", detail }, failure: true };
   }
   if (state === CLOSED) {

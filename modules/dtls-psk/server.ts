@@ -25,12 +25,12 @@
  * - A session quiet for `idleTimeoutMs` is closed with close_notify.
  * - A failed handshake is freed at once after its fatal alert went out; the reason is
  *   logged, never a key.
- * - What a peer can cause once per datagram is logged once per episode (episodes.ts)
+ * - What a peer can cause once per datagram is logged once per episode (coap/limitlog)
  *   and counted; datagrams from unknown peers that are not ClientHellos are dropped.
  */
 import { DTLSContext, DTLSSession, ESTABLISHED } from "./binding";
 import { credentialOf } from "./describe";
-import { EpisodeLog } from "./episodes";
+import { EpisodeLog } from "coap/limitlog";
 import { DEFAULT_EVICT_QUIET_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, serverContext, type DtlsServerOptions, type DtlsServerStats, type Peer } from "./options";
 import { authenticatable, helloRandom, isClientHello, sameRandom, startsWithHandshake } from "./records";
 import { deliver, flush, settle, type DtlsEnd, type DtlsEndKind, type PumpSink } from "./pump";
@@ -57,6 +57,9 @@ export function peerTransportId(peer: Peer): string {
   return `${peer.address}|${peer.port}`;
 }
 
+/** refused: a newcomer found no room; forged: a record that cannot authenticate for an established session; expired: a handshake past its deadline; error: a datagram or callback threw */
+type EpisodeKind = "refused" | "forged" | "expired" | "error";
+
 export class DtlsServer {
   readonly #options: DtlsServerOptions;
   readonly #context: DTLSContext;
@@ -65,7 +68,7 @@ export class DtlsServer {
   readonly #idleTimeoutMs: number;
   readonly #evictQuietMs: number;
   readonly #handshakeTimeoutMs: number;
-  readonly #episodes: EpisodeLog;
+  readonly #episodes: EpisodeLog<EpisodeKind>;
   #serial = 0;
   #closed = false;
   readonly #counters = {
@@ -86,7 +89,7 @@ export class DtlsServer {
     this.#idleTimeoutMs = Math.max(1, options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
     this.#evictQuietMs = Math.max(0, options.evictQuietMs ?? DEFAULT_EVICT_QUIET_MS);
     this.#handshakeTimeoutMs = Math.max(1, options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
-    this.#episodes = new EpisodeLog((message) => this.#log(message));
+    this.#episodes = new EpisodeLog<EpisodeKind>((message) => this.#log(message));
     this.#context = serverContext(options);
   }
 

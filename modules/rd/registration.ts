@@ -28,16 +28,17 @@
  */
 import { Backoff } from "coap/backoff";
 import type { ClientResponse, Peer, RequestOptions } from "coap/client";
-import { Code, ContentFormat, codeClass, formatCode } from "coap/numbers";
+import { Code, ContentFormat, MAX_TRANSMIT_WAIT, codeClass, formatCode } from "coap/numbers";
+import { whenSettled, type Outcome } from "coap/outcome";
 import { formatCoapUri, parseCoapUri, type CoapUri } from "coap/uri";
 
 /** RFC 9176 sec 9.3: the lifetime when none is given, seconds */
 export const RD_DEFAULT_LIFETIME = 90_000;
 /** RFC 7252 MAX_TRANSMIT_WAIT, ms: an update must have time to be retransmitted before the end */
-export const RD_MIN_REFRESH_LEAD = 93_000;
+export const RD_MIN_REFRESH_LEAD = MAX_TRANSMIT_WAIT;
 export const RD_BACKOFF_INITIAL = 4_000;
 export const RD_BACKOFF_MAX = 600_000;
-export const RD_REQUEST_TIMEOUT = 93_000;
+export const RD_REQUEST_TIMEOUT = MAX_TRANSMIT_WAIT;
 export const RD_DEREGISTER_TIMEOUT = 10_000;
 /** link-format payloads go in one message (no Block1) */
 export const RD_MAX_PAYLOAD = 1024;
@@ -107,7 +108,7 @@ export class RdRegistration {
   /** stop() waiting for the request in flight: told the time of the tick that ends it */
   #idle: ((now: number) => void)[] = [];
   /** the RD's answer to the request in flight, waiting for tick(now) */
-  #answer: { response?: ClientResponse; error?: unknown; done: Done } | undefined;
+  #answer: { outcome: Outcome<ClientResponse>; done: Done } | undefined;
   #noUpdates = false;
   #outcome = "";
   #counters: RdCounters = { registrations: 0, updates: 0, failures: 0 };
@@ -197,7 +198,8 @@ export class RdRegistration {
     const answer = this.#answer;
     if (answer) {
       this.#answer = undefined;
-      this.#settle(answer.response, answer.error, answer.done, now);
+      const { outcome, done } = answer;
+      this.#settle("value" in outcome ? outcome.value : undefined, "error" in outcome ? outcome.error : undefined, done, now);
     }
     this.#step(now);
   }
@@ -231,22 +233,11 @@ export class RdRegistration {
 
   #send(request: RequestOptions, now: number, done: Done): void {
     this.#inflight = true;
-    let pending: Promise<ClientResponse>;
-    try {
-      pending = this.#options.request({ ...request, peer: this.#peer, timeout: this.#options.requestTimeout ?? RD_REQUEST_TIMEOUT }, now);
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    pending.then(
-      (response) => {
-        this.#answer = { response, done };
-        this.#changed();
-      },
-      (error: unknown) => {
-        this.#answer = { error, done };
-        this.#changed();
-      },
-    );
+    const sent: RequestOptions = { ...request, peer: this.#peer, timeout: this.#options.requestTimeout ?? RD_REQUEST_TIMEOUT };
+    whenSettled(() => this.#options.request(sent, now), (outcome) => {
+      this.#answer = { outcome, done };
+      this.#changed();
+    });
   }
 
   #settle(response: ClientResponse | undefined, error: unknown, done: Done, now: number): void {

@@ -28,9 +28,9 @@
  */
 import { Backoff } from "coap/backoff";
 import type { ClientResponse, Peer, RequestOptions } from "coap/client";
-import { codeClass, formatCode } from "coap/numbers";
+import { ContentFormat, MAX_TRANSMIT_WAIT, codeClass, formatCode } from "coap/numbers";
+import { whenSettled, type Outcome } from "coap/outcome";
 import { formatCoapUri, parseCoapUri, type CoapUri } from "coap/uri";
-import { ContentFormat } from "coap/numbers";
 import { formatPack, type TimedReading } from "temperature/senml";
 
 export const TELEMETRY_PERIOD = 60_000;
@@ -41,7 +41,7 @@ export const TELEMETRY_MAX_PAYLOAD = 1024;
 export const TELEMETRY_BACKOFF_INITIAL = 4_000;
 export const TELEMETRY_BACKOFF_MAX = 300_000;
 /** ms per request, all retransmissions included (RFC 7252 MAX_TRANSMIT_WAIT is 93 s) */
-export const TELEMETRY_REQUEST_TIMEOUT = 93_000;
+export const TELEMETRY_REQUEST_TIMEOUT = MAX_TRANSMIT_WAIT;
 
 export interface TelemetryOptions {
   /** the collector, coap://host[:port]/path[?query] or coaps://... */
@@ -124,9 +124,9 @@ export class TelemetryReporter {
   #counters = { recorded: 0, sent: 0, rejected: 0, dropped: 0, failed: 0, requests: 0, faults: 0 };
   #idle: (() => void)[] = [];
   /** what the last read() gave, waiting for tick(now) */
-  #read: { value: number | TimedReading } | { error: unknown } | undefined;
+  #read: Outcome<number | TimedReading> | undefined;
   /** the collector's answer to the request in flight, waiting for tick(now) */
-  #answer: { response?: ClientResponse; error?: unknown } | undefined;
+  #answer: Outcome<ClientResponse> | undefined;
 
   constructor(options: TelemetryOptions) {
     this.#options = options;
@@ -211,7 +211,7 @@ export class TelemetryReporter {
     if (read) this.#takeReading(read, now);
     const answer = this.#answer;
     this.#answer = undefined;
-    if (answer && this.#inflight) this.#settled(this.#inflight, answer.response, answer.error, now);
+    if (answer && this.#inflight) this.#settled(this.#inflight, "value" in answer ? answer.value : undefined, "error" in answer ? answer.error : undefined, now);
     if (!this.#running) return;
     if (!this.#sampling && now >= this.#nextSample) this.#sample(now);
     this.#pump(now);
@@ -226,25 +226,13 @@ export class TelemetryReporter {
   #sample(now: number): void {
     this.#sampling = true;
     this.#nextSample = now + this.period;
-    let result: Promise<number | TimedReading>;
-    try {
-      result = this.#options.read();
-    } catch (error) {
-      result = Promise.reject(error);
-    }
-    result.then(
-      (value) => {
-        this.#read = { value };
-        this.#changed();
-      },
-      (error: unknown) => {
-        this.#read = { error };
-        this.#changed();
-      },
-    );
+    whenSettled(() => this.#options.read(), (read) => {
+      this.#read = read;
+      this.#changed();
+    });
   }
 
-  #takeReading(read: { value: number | TimedReading } | { error: unknown }, now: number): void {
+  #takeReading(read: Outcome<number | TimedReading>, now: number): void {
     this.#sampling = false;
     if ("error" in read) {
       this.#counters.faults++;
@@ -288,31 +276,20 @@ export class TelemetryReporter {
     this.#queue.splice(0, readings.length);
     this.#inflight = readings;
     this.#counters.requests++;
-    let pending: Promise<ClientResponse>;
-    try {
-      pending = this.#options.request({
-        method: this.#options.method ?? "POST",
-        peer: this.#peer,
-        path: this.uri.path,
-        query: this.uri.query,
-        payload,
-        contentFormat: ContentFormat.SENML_JSON,
-        confirmable: this.#options.confirmable !== false,
-        timeout: this.#options.requestTimeout ?? TELEMETRY_REQUEST_TIMEOUT,
-      }, now);
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    pending.then(
-      (response) => {
-        this.#answer = { response };
-        this.#changed();
-      },
-      (error: unknown) => {
-        this.#answer = { error };
-        this.#changed();
-      },
-    );
+    const request: RequestOptions = {
+      method: this.#options.method ?? "POST",
+      peer: this.#peer,
+      path: this.uri.path,
+      query: this.uri.query,
+      payload,
+      contentFormat: ContentFormat.SENML_JSON,
+      confirmable: this.#options.confirmable !== false,
+      timeout: this.#options.requestTimeout ?? TELEMETRY_REQUEST_TIMEOUT,
+    };
+    whenSettled(() => this.#options.request(request, now), (answer) => {
+      this.#answer = answer;
+      this.#changed();
+    });
   }
 
   #settled(readings: TimedReading[], response: ClientResponse | undefined, error: unknown, now: number): void {
