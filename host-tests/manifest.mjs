@@ -549,6 +549,10 @@ export function checkManifest(root, options = {}) {
       problems.push(`${buildName(build)}: ${error.message}`);
       continue;
     }
+    /* a module's "..." error is for other platforms: one that a build of ours selects stops mcconfig */
+    for (const { file, section } of entries) {
+      if (typeof section?.error === "string") problems.push(`${buildName(build)}: ${relative(root, file)} stops the build: "${section.error}"`);
+    }
     checkIncludes(entries, build.board, context, problems);
     checkModules(entries, buildName(build), context, problems);
     checkConfig(root, build, problems);
