@@ -3,6 +3,7 @@ import { Ds18b20 } from "sensors/ds18b20";
 import { CrcError, NoPresenceError } from "sensors/errors";
 import { TemperatureService, type TemperatureSource, type Update } from "sensors/service";
 import { SimulatedBus } from "sensors/sim-bus";
+import { FakeClock } from "../lib/clock";
 import { test, assert, sleep, waitFor } from "../lib/harness";
 
 /* a source the test steers: the value (or fault) it returns and how many reads it served */
@@ -17,7 +18,7 @@ class FakeSource implements TemperatureSource {
 }
 
 function setup(options: { maxAge?: number; threshold?: number; pollInterval?: number } = {}) {
-  const clock = { now: 1_000_000 };
+  const clock = new FakeClock(1_000_000);
   const source = new FakeSource();
   const service = new TemperatureService({ source, now: () => clock.now, ...options });
   const updates: Update[] = [];

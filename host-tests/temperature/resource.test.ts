@@ -3,6 +3,7 @@ import { Code, ContentFormat } from "coap/numbers";
 import { CrcError, NoPresenceError } from "sensors/errors";
 import { TemperatureService, type TemperatureSource } from "sensors/service";
 import { faultDiagnostic, formatText, representation, temperatureResponse } from "temperature/resource";
+import { FakeClock } from "../lib/clock";
 import { test, assert } from "../lib/harness";
 
 class FakeSource implements TemperatureSource {
@@ -14,7 +15,7 @@ class FakeSource implements TemperatureSource {
 }
 
 function setup(options: { maxAge?: number } = {}) {
-  const clock = { now: 1_000_000 };
+  const clock = new FakeClock(1_000_000);
   const source = new FakeSource();
   const service = new TemperatureService({ source, now: () => clock.now, ...options });
   return { clock, source, service };
