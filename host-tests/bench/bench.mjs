@@ -10,10 +10,13 @@
  * host/meter, through the board's "stats" command, with the idle node's figure
  * subtracted; libcoap: alloc-count.so preloaded) and RSS with 8 and 64
  * sessions, and Observe fan-out (PUT to the last observer's notification, plain CoAP).
- * Prints tables with ratios. Loopback only; every run bounded in time; children are
- * stopped by their pid. Run after `node host-tests/cli.mjs build`.
+ * Prints tables with ratios. Then, unless --no-instructions, instruction counts per
+ * request under valgrind's callgrind, ours and libcoap's (instructions.mjs): times on
+ * a shared machine are noise, instruction counts are not. Loopback only; every run
+ * bounded in time; children are stopped by their pid. Run after
+ * `node host-tests/cli.mjs build`.
  *
- *   node host-tests/bench/bench.mjs [--seconds S] [--clients 1,16,64] [--no-dtls]
+ *   node host-tests/bench/bench.mjs [--seconds S] [--clients 1,16,64] [--no-dtls] [--no-instructions | --instructions-only]
  */
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -21,6 +24,7 @@ import { tmpdir, cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { preloadsFor } from "../manifest.mjs";
+import { callgrindMissing, instructionRows, instructionTable, underCallgrind } from "./instructions.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const buildDir = join(root, "build");
@@ -28,7 +32,7 @@ const host = process.env.XSHOST || join(buildDir, "host", "xshost");
 const loadGenerator = join(buildDir, "bench", "coap-load");
 const dtlsLoad = join(buildDir, "bench", "dtls-load");
 const allocCount = join(buildDir, "bench", "alloc-count.so");
-const TOTAL_LIMIT_MS = 9 * 60 * 1000;
+const TOTAL_LIMIT_MS = 20 * 60 * 1000;
 /* the module roots and the manifest's preloads, as host-tests/cli.mjs gives them to every host */
 const hostRoots = ["-I", join(root, "host-tests", "host", "js"), "-I", join(buildDir, "ts", "modules"), "-I", join(buildDir, "ts"),
   ...preloadsFor(root, "lin").flatMap((name) => ["--preload", name])];
@@ -77,7 +81,7 @@ function startServer(argv, ready, settle = 300, options = {}) {
     child.output = "";
     children.add(child);
     let output = "";
-    const timer = setTimeout(() => reject(new Error(`${argv[0]} did not start:\n${output}`)), 10000);
+    const timer = setTimeout(() => reject(new Error(`${argv[0]} did not start:\n${output}`)), options.timeout ?? 10000);
     const check = () => {
       if (ready && ready.test(output)) { clearTimeout(timer); resolve(child); }
     };
@@ -322,6 +326,57 @@ function dtlsTable(a, b) {
   console.log("(ratios: > 1 is better for ours in req/s and handshakes/s, < 1 is better for ours in latency, bytes and times)");
 }
 
+/* ---- instruction counts (instructions.mjs) ---- */
+
+function instructionKit(which) {
+  const get = (port, path, clients, count) => {
+    const result = spawnSync(loadGenerator, ["-a", "127.0.0.1", "-p", String(port), "-u", path, "-c", String(clients), "-n", String(count), "-t", "120", "-w", "0"], { encoding: "utf8", timeout: 150_000 });
+    if (result.status !== 0) throw new Error(`coap-load failed (${result.status}): ${result.stderr}`);
+    return JSON.parse(result.stdout.trim().split("\n").pop());
+  };
+  const start = async (folder) => {
+    const port = freePort();
+    if (which === "ours") {
+      const data = mkdtempSync(join(tmpdir(), "bench-node-"));
+      const child = await startServer(underCallgrind([host, ...hostRoots, "--data", data, "--board", "host-tests/host/board",
+        "--config", `coapPort=${port}`, "--config", `coapsPort=${port + 1}`, "--config", "dtlsMaxSessions=64",
+        "--config", "maxObservers=1000", "--config", "maxObserversPerResource=1000", "main"], folder), /started/, 0, { timeout: 120_000 });
+      child.once("exit", () => rmSync(data, { recursive: true, force: true }));
+      return { child, port, dtlsPort: port + 1 };
+    }
+    const child = await startServer(underCallgrind(["coap-server-openssl", "-N", "-A", "127.0.0.1", "-p", String(port), "-k", "esp32c3_key", "-h", "CoAP", "-v", "0"], folder), undefined, 4000);
+    coapClient(["-m", "put", "-e", "0", `coap://127.0.0.1:${port}/example_data`]);
+    return { child, port, dtlsPort: port + 1 };
+  };
+  process.stderr.write(`bench: counting instructions of ${which === "ours" ? "our node" : "coap-server-openssl"} under callgrind\n`);
+  const observe = (port, path, observers, rounds) => {
+    const child = spawn(dtlsLoad, ["-m", "observe", "-p", String(port), "-c", String(observers), "-u", path, "-r", String(rounds), "-W"], { stdio: ["pipe", "pipe", "pipe"] });
+    children.add(child);
+    let output = "";
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 240_000);
+    const registered = new Promise((resolve, reject) => {
+      child.stdout.on("data", (chunk) => {
+        output += chunk;
+        const match = output.match(/\{"registered":(\d+)\}/);
+        if (match) resolve(Number(match[1]));
+      });
+      child.once("exit", (code) => reject(new Error(`dtls-load observe exited (${code}) before registering: ${output}`)));
+    });
+    const run = async () => {
+      child.stdin.end("go\n");
+      await exited;
+      clearTimeout(timer);
+      children.delete(child);
+      const line = output.trim().split("\n").pop();
+      if (!line.startsWith("{\"mode\"")) throw new Error(`dtls-load observe: ${output}`);
+      return JSON.parse(line);
+    };
+    return { registered, run };
+  };
+  return { start, stop: stopServer, get, dtls: dtlsRun, observe, path: which === "ours" ? "light" : "example_data", gets: 2000, handshakes: 20, dtlsSeconds: 3 };
+}
+
 function pad(text, width) {
   return String(text).padStart(width);
 }
@@ -330,6 +385,14 @@ async function main() {
   buildLoadGenerator();
   const libcoapVersion = (spawnSync("dpkg-query", ["-W", "-f=${Version}", "libcoap3-bin"], { encoding: "utf8" }).stdout || "?").trim();
   const started = Date.now();
+  if (args.includes("--instructions-only")) {
+    const missing = callgrindMissing();
+    if (missing) throw new Error(`instruction counts need ${missing}`);
+    instructionTable(await instructionRows(instructionKit("ours")), await instructionRows(instructionKit("libcoap")));
+    clearTimeout(watchdog);
+    console.log(`(${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    return;
+  }
   const a = await measure("our node", ours, "light");
   const b = await measure("coap-server-openssl", libcoap, "example_data");
   const withDtls = !args.includes("--no-dtls");
@@ -348,6 +411,11 @@ async function main() {
   }
   console.log(`\nresident memory after the runs: ours ${a.memory.rss} KiB (peak ${a.memory.peak}), libcoap ${b.memory.rss} KiB (peak ${b.memory.peak})`);
   if (dtlsA && dtlsB) dtlsTable(dtlsA, dtlsB);
+  if (!args.includes("--no-instructions")) {
+    const missing = callgrindMissing();
+    if (missing) console.log(`\ninstruction counts: not measured, ${missing} is missing`);
+    else instructionTable(await instructionRows(instructionKit("ours")), await instructionRows(instructionKit("libcoap")));
+  }
   console.log(`(${((Date.now() - started) / 1000).toFixed(0)} s)`);
 }
 
