@@ -143,35 +143,77 @@ function checkRange(what: string, value: number, max: number): void {
 
 export function encode(message: CoapMessage): Uint8Array {
   const { type, code, mid, token, payload } = message;
+  checkHeader(type, code, mid, token);
+  if (code === 0 && (token.length || message.options.length || payload.length))
+    throw new RangeError("an Empty message has no token, options or payload");
+  const options = sortedOptions(message.options);
+  const out = new Uint8Array(HEADER_LENGTH + token.length + bodyLength(options, payload));
+  writeBody(out, writeHeader(out, type, code, mid, token), options, payload);
+  return out;
+}
+
+/**
+ * The options and payload of a message, encoded once for many messages that differ
+ * only in type, Message ID and token (the notifications of one resource state).
+ */
+export function encodeBody(options: readonly CoapOption[], payload: Uint8Array): Uint8Array {
+  const sorted = sortedOptions(options);
+  const out = new Uint8Array(bodyLength(sorted, payload));
+  writeBody(out, 0, sorted, payload);
+  return out;
+}
+
+/** A message from its header fields and a body from encodeBody(). */
+export function encodeWithBody(type: Type, code: number, mid: number, token: Uint8Array, body: Uint8Array): Uint8Array {
+  checkHeader(type, code, mid, token);
+  if (code === 0) throw new RangeError("an Empty message has no token, options or payload");
+  const out = new Uint8Array(HEADER_LENGTH + token.length + body.length);
+  out.set(body, writeHeader(out, type, code, mid, token));
+  return out;
+}
+
+function checkHeader(type: number, code: number, mid: number, token: Uint8Array): void {
   checkRange("type", type, 3);
   checkRange("code", code, 0xff);
   checkRange("message id", mid, 0xffff);
   checkRange("token length", token.length, MAX_TOKEN_LENGTH);
-  if (code === 0 && (token.length || message.options.length || payload.length))
-    throw new RangeError("an Empty message has no token, options or payload");
+}
 
-  // stable sort: repeated options keep the order the caller gave them
-  const options = message.options.slice().sort((a, b) => a.number - b.number);
-  let size = HEADER_LENGTH + token.length;
+/** Sorted by number, stable: repeated options keep the order the caller gave them; checked. */
+function sortedOptions(options: readonly CoapOption[]): readonly CoapOption[] {
+  const sorted = options.length > 1 ? options.slice().sort((a, b) => a.number - b.number) : options;
+  for (let i = 0; i < sorted.length; i++) {
+    checkRange("option number", sorted[i].number, MAX_OPTION_NUMBER);
+    checkRange("option length", sorted[i].value.length, MAX_OPTION_LENGTH);
+  }
+  return sorted;
+}
+
+function bodyLength(options: readonly CoapOption[], payload: Uint8Array): number {
+  let size = 0;
   let previous = 0;
-  for (const option of options) {
-    checkRange("option number", option.number, MAX_OPTION_NUMBER);
-    checkRange("option length", option.value.length, MAX_OPTION_LENGTH);
-    const delta = option.number - previous;
-    size += 1 + extension(delta) + extension(option.value.length) + option.value.length;
+  for (let i = 0; i < options.length; i++) {
+    const option = options[i];
+    size += 1 + extension(option.number - previous) + extension(option.value.length) + option.value.length;
     previous = option.number;
   }
-  if (payload.length) size += 1 + payload.length;
+  return payload.length ? size + 1 + payload.length : size;
+}
 
-  const out = new Uint8Array(size);
+/** Writes the header and token; returns where the body starts. */
+function writeHeader(out: Uint8Array, type: number, code: number, mid: number, token: Uint8Array): number {
   out[0] = (VERSION << 6) | (type << 4) | token.length;
   out[1] = code;
   out[2] = mid >> 8;
   out[3] = mid & 0xff;
   out.set(token, HEADER_LENGTH);
-  let pos = HEADER_LENGTH + token.length;
-  previous = 0;
-  for (const option of options) {
+  return HEADER_LENGTH + token.length;
+}
+
+function writeBody(out: Uint8Array, pos: number, options: readonly CoapOption[], payload: Uint8Array): void {
+  let previous = 0;
+  for (let i = 0; i < options.length; i++) {
+    const option = options[i];
     const delta = option.number - previous;
     const length = option.value.length;
     out[pos++] = (nibble(delta) << 4) | nibble(length);
@@ -185,7 +227,6 @@ export function encode(message: CoapMessage): Uint8Array {
     out[pos++] = PAYLOAD_MARKER;
     out.set(payload, pos);
   }
-  return out;
 }
 
 /** An Empty message (sec 4.1): the ACK of a separate response, a RST, a ping. */

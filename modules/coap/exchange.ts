@@ -50,6 +50,8 @@ export interface MessageParts {
   token: Uint8Array;
   options: CoapOption[];
   payload: Uint8Array;
+  /** options and payload already encoded (codec's encodeBody(), once for many notifications); options and payload are then ignored */
+  body?: Uint8Array;
 }
 
 export interface SendConOptions {

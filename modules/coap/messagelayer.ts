@@ -30,14 +30,16 @@
  *   are remembered only while the cache is under half full. Responses to our
  *   requests too.
  * - Message IDs (sec 4.4) are unpredictable to other peers: each peer gets its own
- *   sequence from a random start (at most MAX_MID_PEERS remembered, oldest first), so
+ *   sequence from a random start (at most MAX_MID_PEERS, or maxObservers when larger,
+ *   remembered, oldest first), so
  *   a co-observer that learns its own IDs cannot forge a RST for someone else's.
  */
 import { DedupCache, isSafe, type DedupVerdict } from "./dedup";
 import type { LimitName } from "./limitlog";
-import { CoapFormatError, decode, emptyMessage, encode, type CoapMessage, type CoapOption } from "./codec";
+import { CoapFormatError, decode, emptyMessage, encode, encodeWithBody, type CoapMessage, type CoapOption } from "./codec";
 import { Code, Type, isReservedCodeClass, isResponseCode, maxTransmitWait, type Limits, type TransportParams } from "./numbers";
 import { setMaxAge } from "./options";
+import { TrackedNons } from "./tracked";
 import { Exchange, midKey, peerKey, type ConOutcome, type ExchangeLink, type Handoff, type MessageParts, type Peer, type SendConOptions } from "./exchange";
 
 /** peers whose Message ID sequence is remembered; a peer beyond it gets a fresh random start */
@@ -76,12 +78,6 @@ interface PendingCon {
   onDone?(outcome: ConOutcome, now: number, reply?: CoapMessage): void;
 }
 
-interface TrackedNon {
-  peerKey: string;
-  expires: number;
-  onReset(): void;
-}
-
 export class MessageLayer {
   #options: MessageLayerOptions;
   /** the next Message ID per peer key, oldest peer first */
@@ -91,7 +87,9 @@ export class MessageLayer {
   /** our CONs awaiting ACK/RST, keyed by peer + Message ID, oldest first */
   #pending = new Map<string, PendingCon>();
   /** our recent NONs, so that a RST to one reaches whoever sent it */
-  #trackedNon = new Map<string, TrackedNon>();
+  #trackedNon: TrackedNons;
+  /** peers whose Message ID sequence is remembered: MAX_MID_PEERS, or every observer when there may be more */
+  #midPeers: number;
 
   #limit: (name: LimitName, detail: string, now: number) => void;
 
@@ -100,6 +98,8 @@ export class MessageLayer {
   constructor(options: MessageLayerOptions) {
     this.#options = options;
     this.#dedup = new DedupCache(options.limits, options.transport);
+    this.#trackedNon = new TrackedNons(options.limits.maxTrackedNon);
+    this.#midPeers = Math.max(MAX_MID_PEERS, options.limits.maxObservers);
     this.#limit = options.limit ? (name, detail, now) => options.limit!(name, detail, now) : (_name, detail) => options.log(detail);
     this.#link = {
       reply: (dedupKey, bytes, peer, now) => this.#reply(dedupKey, bytes, peer, now),
@@ -144,11 +144,7 @@ export class MessageLayer {
       return;
     }
     if (message.type === Type.RST) {
-      const tracked = this.#trackedNon.get(key);
-      if (tracked) {
-        this.#trackedNon.delete(key);
-        tracked.onReset();
-      }
+      this.#trackedNon.take(key)?.();
     }
   }
 
@@ -245,7 +241,7 @@ export class MessageLayer {
     let mid = this.#nextMids.get(key);
     if (mid === undefined) {
       mid = Math.floor(this.#options.random() * 0x10000) & 0xffff;
-      if (this.#nextMids.size >= MAX_MID_PEERS) this.#nextMids.delete(this.#nextMids.keys().next().value!);
+      if (this.#nextMids.size >= this.#midPeers) this.#nextMids.delete(this.#nextMids.keys().next().value!);
     }
     this.#nextMids.set(key, (mid + 1) & 0xffff);
     return mid;
@@ -256,7 +252,7 @@ export class MessageLayer {
     const { ackTimeout, ackRandomFactor } = this.#options.transport;
     const key = peerKey(peer);
     const mid = this.#allocateMid(key);
-    const bytes = encode({ ...parts, type: Type.CON, mid });
+    const bytes = parts.body ? encodeWithBody(Type.CON, parts.code, mid, parts.token, parts.body) : encode({ ...parts, type: Type.CON, mid });
     let retransmissions = 0;
     let timeout = ackTimeout * (1 + this.#options.random() * (ackRandomFactor - 1));
     if (options.supersedes !== undefined) {
@@ -291,18 +287,9 @@ export class MessageLayer {
   sendNonConfirmable(parts: MessageParts, peer: Peer, now: number, onReset?: () => void): number {
     const key = peerKey(peer);
     const mid = this.#allocateMid(key);
-    const bytes = encode({ ...parts, type: Type.NON, mid });
-    if (onReset) {
-      this.#trackedNon.set(midKey(key, mid), {
-        peerKey: key,
-        expires: now + this.#options.transport.nonLifetime,
-        onReset,
-      });
-      while (this.#trackedNon.size > this.#options.limits.maxTrackedNon) {
-        this.#trackedNon.delete(this.#trackedNon.keys().next().value!);
-        this.#limit("tracked-non", `${this.#options.limits.maxTrackedNon} NON messages tracked for RST: the oldest are forgotten`, now);
-      }
-    }
+    const bytes = parts.body ? encodeWithBody(Type.NON, parts.code, mid, parts.token, parts.body) : encode({ ...parts, type: Type.NON, mid });
+    if (onReset && this.#trackedNon.add(midKey(key, mid), key, now + this.#options.transport.nonLifetime, now, onReset))
+      this.#limit("tracked-non", `${this.#options.limits.maxTrackedNon} NON messages tracked for RST: the oldest are forgotten`, now);
     this.#options.send(bytes, peer, now);
     return mid;
   }
@@ -328,7 +315,8 @@ export class MessageLayer {
     for (const pending of this.#pending.values()) earliest(pending.deadline);
     const expiry = this.#dedup.nextExpiry();
     if (expiry !== undefined) earliest(expiry);
-    for (const entry of this.#trackedNon.values()) earliest(entry.expires);
+    const nonExpiry = this.#trackedNon.nextExpiry();
+    if (nonExpiry !== undefined) earliest(nonExpiry);
     return next;
   }
 
@@ -356,15 +344,12 @@ export class MessageLayer {
   /** Cheap per-datagram purge: only the oldest entries (NON entries behind a live CON wait for tick). */
   #expireOldest(now: number): void {
     this.#dedup.expireOldest(now);
-    for (const [key, entry] of this.#trackedNon) {
-      if (entry.expires > now) break;
-      this.#trackedNon.delete(key);
-    }
+    this.#trackedNon.expire(now);
   }
 
   #expire(now: number): void {
     this.#dedup.expire(now);
-    for (const [key, entry] of this.#trackedNon) if (entry.expires <= now) this.#trackedNon.delete(key);
+    this.#trackedNon.expire(now);
   }
 
   /** Forgets everything about a peer: its session is gone (its pending CONs end "cancelled" at `now`). */
@@ -372,7 +357,7 @@ export class MessageLayer {
     const key = peerKey(peer);
     this.#nextMids.delete(key);
     this.#dedup.forgetPeer(key);
-    for (const [k, entry] of this.#trackedNon) if (entry.peerKey === key) this.#trackedNon.delete(k);
+    this.#trackedNon.forgetPeer(key);
     const dropped: PendingCon[] = [];
     for (const [k, pending] of this.#pending) {
       if (pending.peerKey === key) {

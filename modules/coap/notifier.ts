@@ -15,11 +15,12 @@
  * flight); RFC 7959 sec 3.4 (a large notification: its first block, with Size2).
  */
 import { sliceBlock, needsBlockwise } from "./block2";
+import { encodeBody, type CoapOption } from "./codec";
 import type { LimitLog } from "./limitlog";
 import { type MessageLayer } from "./messagelayer";
 import { peerKey, type MessageParts, type Peer } from "./exchange";
 import { Code, Option, codeClass, type Limits } from "./numbers";
-import type { ObserveRegistry, Observer } from "./observe";
+import { observerGroup, observerKey, type ObserveRegistry, type Observer } from "./observe";
 import { setBlock2, setObserve, setUint, type BlockValue } from "./options";
 import { observedRequest, responseParts, type CoapRequest, type CoapResponse, type Handler, type Resource } from "./resource";
 import { utf8Encode } from "./utf8";
@@ -37,6 +38,21 @@ export interface NotifierContext {
 }
 
 const EMPTY = new Uint8Array(0);
+const NO_OPTIONS: CoapOption[] = [];
+
+/** The options (with Observe, and Block2 + Size2 when the representation is larger than a block) and payload of a notification, encoded. */
+function notificationBody(parts: Omit<MessageParts, "token">, sequence: number, szx: number): Uint8Array {
+  const options = parts.options.slice();
+  setObserve(options, sequence);
+  let payload = parts.payload;
+  if (needsBlockwise(payload.length, undefined, szx)) {
+    const slice = sliceBlock(payload, undefined, szx)!;
+    setUint(options, Option.SIZE2, payload.length);
+    setBlock2(options, slice.block);
+    payload = slice.payload;
+  }
+  return encodeBody(options, payload);
+}
 
 export class Notifier {
   #c: NotifierContext;
@@ -67,6 +83,8 @@ export class Notifier {
       peer,
       peerKey: peerKey(peer),
       token: kept.token,
+      key: observerKey(peer, kept.token),
+      group: observerGroup(kept),
       request: kept,
       szx: block2 ? Math.min(block2.szx, szx) : szx,
       sinceCon: 0,
@@ -86,18 +104,14 @@ export class Notifier {
     if (!resource?.get || observers.length === 0) return;
     const sequence = c.observe.nextSequence(key);
     const groups = new Map<string, Observer[]>();
-    for (const observer of observers) {
-      const group = `${observer.request.accept}|${observer.request.query.join("&")}`;
-      const list = groups.get(group);
+    for (let i = 0; i < observers.length; i++) {
+      const observer = observers[i];
+      const list = groups.get(observer.group);
       if (list) list.push(observer);
-      else groups.set(group, [observer]);
+      else groups.set(observer.group, [observer]);
     }
     for (const group of groups.values()) {
-      c.run(resource.get, group[0].request, now, (response, at) => {
-        for (const observer of group) {
-          if (c.observe.isCurrent(observer)) this.#send(observer, resource, response, sequence, at);
-        }
-      });
+      c.run(resource.get, group[0].request, now, (response, at) => this.#sendAll(group, resource, response, sequence, at));
     }
   }
 
@@ -109,9 +123,7 @@ export class Notifier {
       const resource = c.resource(observer.path);
       if (!resource?.get) continue;
       const sequence = c.observe.nextSequence(observer.path);
-      c.run(resource.get, observer.request, now, (response, at) => {
-        if (c.observe.isCurrent(observer)) this.#send(observer, resource, response, sequence, at);
-      });
+      c.run(resource.get, observer.request, now, (response, at) => this.#sendAll([observer], resource, response, sequence, at));
     }
   }
 
@@ -132,25 +144,48 @@ export class Notifier {
     }
   }
 
-  #send(observer: Observer, resource: Resource, response: CoapResponse, sequence: number, now: number): void {
+  /**
+   * One rendered state to the observers that asked for this representation: a success
+   * is encoded once per block size (options with Observe, payload) and only header and
+   * token are made per observer; an error ends each observation and carries no Observe.
+   */
+  #sendAll(observers: readonly Observer[], resource: Resource, response: CoapResponse, sequence: number, now: number): void {
     const c = this.#c;
-    let parts: MessageParts;
+    let parts: Omit<MessageParts, "token">;
     try {
-      parts = { ...responseParts(response, Code.CONTENT), token: observer.token };
+      parts = responseParts(response, Code.CONTENT);
     } catch (error) {
-      c.log(`bad notification from /${observer.path}: ${error}`);
-      parts = { code: Code.INTERNAL_SERVER_ERROR, options: [], payload: EMPTY, token: observer.token };
+      c.log(`bad notification from /${observers[0].path}: ${error}`);
+      parts = { code: Code.INTERNAL_SERVER_ERROR, options: [], payload: EMPTY };
     }
-    if (codeClass(parts.code) === 2) {
-      setObserve(parts.options, sequence);
-      if (needsBlockwise(parts.payload.length, undefined, observer.szx)) {
-        const slice = sliceBlock(parts.payload, undefined, observer.szx)!;
-        setUint(parts.options, Option.SIZE2, parts.payload.length);
-        setBlock2(parts.options, slice.block);
-        parts.payload = slice.payload;
+    const success = codeClass(parts.code) === 2;
+    let body: Uint8Array | undefined;
+    let bodySzx = -1;
+    for (let i = 0; i < observers.length; i++) {
+      const observer = observers[i];
+      if (!c.observe.isCurrent(observer)) continue;
+      if (!success) {
+        c.observe.remove(observer); // an error ends the observation; it carries no Observe
+        this.#send(observer, resource, { code: parts.code, token: observer.token, options: parts.options, payload: parts.payload }, now);
+        continue;
       }
-    } else c.observe.remove(observer); // an error ends the observation; it carries no Observe
+      if (!body || bodySzx !== observer.szx) {
+        try {
+          body = notificationBody(parts, sequence, observer.szx);
+        } catch (error) {
+          c.log(`cannot encode the notification of /${observer.path}: ${error}`);
+          c.observe.remove(observer);
+          continue;
+        }
+        bodySzx = observer.szx;
+      }
+      this.#send(observer, resource, { code: parts.code, token: observer.token, options: NO_OPTIONS, payload: EMPTY, body }, now);
+    }
+  }
 
+  /** CON or NON (observe.ts decides), then the message layer sends. */
+  #send(observer: Observer, resource: Resource, parts: MessageParts, now: number): void {
+    const c = this.#c;
     const inFlight = this.probing(observer);
     try {
       if (resource.confirmableNotifications || c.observe.shouldConfirm(observer, now, inFlight)) {
@@ -161,12 +196,14 @@ export class Notifier {
           onDone: (outcome, at) => {
             if (observer.pendingMid === mid) observer.pendingMid = undefined;
             if (outcome === "ack") observer.confirmedAt = at;
+            c.observe.touched();
             if (outcome === "reset" || outcome === "timeout" || outcome === "evicted") {
               if (c.observe.remove(observer)) c.log(`observer ${observer.peerKey} of /${observer.path} removed: ${outcome}`);
             }
           },
         });
         observer.pendingMid = mid;
+        c.observe.touched();
       } else {
         observer.sinceCon++;
         c.layer.sendNonConfirmable(parts, observer.peer, now, () => {

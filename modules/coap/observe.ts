@@ -26,6 +26,10 @@ export interface Observer {
   peer: Peer;
   peerKey: string;
   token: Uint8Array;
+  /** observerKey(peer, token), made once: the key it is filed under */
+  key: string;
+  /** the representation it asked for (Accept and query): observers with the same one share a render */
+  group: string;
   /** the registering GET, used again to render each notification (Accept, query) */
   request: CoapRequest;
   /** block size exponent for notifications too large for one datagram */
@@ -47,6 +51,11 @@ export function observerKey(peer: Peer, token: Uint8Array): string {
   return tokenKey(peerKey(peer), token);
 }
 
+/** The representation a registration asked for: its Accept and its query. */
+export function observerGroup(request: CoapRequest): string {
+  return `${request.accept}|${request.query.join("&")}`;
+}
+
 export class ObserveRegistry {
   #limits: Limits;
   /** path -> observer key -> observer */
@@ -55,6 +64,8 @@ export class ObserveRegistry {
   /** path -> last sequence number handed out */
   #sequence = new Map<string, number>();
   #initialSequence: number;
+  /** nextProbe()'s answer until something it depends on changes (undefined: work it out again) */
+  #nextProbe: { at: number | undefined } | undefined;
 
   /**
    * `initialSequence`: where sequence numbers start for each resource, e.g. a value
@@ -80,7 +91,8 @@ export class ObserveRegistry {
    * keep their notifications.
    */
   register(observer: Observer, now: number): { result: RegisterResult; displaced?: Observer } {
-    const key = observerKey(observer.peer, observer.token);
+    const key = observer.key;
+    this.#nextProbe = undefined;
     let observers = this.#byPath.get(observer.path);
     if (observers?.has(key)) {
       observers.set(key, observer);
@@ -125,8 +137,21 @@ export class ObserveRegistry {
     return observer.confirmedAt + this.#limits.observerProbeInterval;
   }
 
-  /** The earliest probe due among observers `probing` says have none in flight (no array: it runs per datagram). */
+  /**
+   * An observer's sign of life or its CON in flight changed (a notification sent, an
+   * ACK, a timeout): nextProbe() works its answer out again.
+   */
+  touched(): void {
+    this.#nextProbe = undefined;
+  }
+
+  /**
+   * The earliest probe due among observers `probing` says have none in flight. It runs
+   * per datagram: worked out once, then kept until an observer changes (register,
+   * remove, touched()).
+   */
   nextProbe(probing: (observer: Observer) => boolean): number | undefined {
+    if (this.#nextProbe) return this.#nextProbe.at;
     let next: number | undefined;
     for (const observers of this.#byPath.values()) {
       for (const observer of observers.values()) {
@@ -135,6 +160,7 @@ export class ObserveRegistry {
         if (next === undefined || due < next) next = due;
       }
     }
+    this.#nextProbe = { at: next };
     return next;
   }
 
@@ -150,12 +176,17 @@ export class ObserveRegistry {
 
   /** Whether this very observer (not a replacement) is still registered. */
   isCurrent(observer: Observer): boolean {
-    return this.#byPath.get(observer.path)?.get(observerKey(observer.peer, observer.token)) === observer;
+    return this.#byPath.get(observer.path)?.get(observer.key) === observer;
   }
 
   deregister(path: string, peer: Peer, token: Uint8Array): boolean {
+    return this.#deregister(path, observerKey(peer, token));
+  }
+
+  #deregister(path: string, key: string): boolean {
     const observers = this.#byPath.get(path);
-    if (!observers?.delete(observerKey(peer, token))) return false;
+    if (!observers?.delete(key)) return false;
+    this.#nextProbe = undefined;
     this.#count--;
     if (observers.size === 0) this.#byPath.delete(path);
     return true;
@@ -163,7 +194,7 @@ export class ObserveRegistry {
 
   /** Removes the observer if it is still the registered one. */
   remove(observer: Observer): boolean {
-    return this.isCurrent(observer) && this.deregister(observer.path, observer.peer, observer.token);
+    return this.isCurrent(observer) && this.#deregister(observer.path, observer.key);
   }
 
   observers(path: string): Observer[] {
@@ -176,6 +207,7 @@ export class ObserveRegistry {
     if (!observers) return;
     this.#count -= observers.size;
     this.#byPath.delete(path);
+    this.#nextProbe = undefined;
   }
 
   /** Removes every observer of the peer; returns them. */
@@ -191,6 +223,7 @@ export class ObserveRegistry {
       if (observers.size === 0) this.#byPath.delete(path);
     }
     this.#count -= dropped.length;
+    this.#nextProbe = undefined;
     return dropped;
   }
 

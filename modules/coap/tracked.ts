@@ -1,0 +1,81 @@
+/*
+ * Our recent NON messages, by peer and Message ID (midKey), so that a RST to one
+ * reaches whoever sent it (RFC 7252 sec 4.3: a NON may be rejected with RST; RFC 7641
+ * sec 3.6: a RST to a notification ends the observation). Kept for NON_LIFETIME (sec
+ * 4.8.2), at most `max` entries.
+ *
+ * Two generations, so that every step is O(1) whatever the fan-out: new entries go
+ * into the young one; when it holds half the bound it becomes the old one and the
+ * previous old one is forgotten whole. A generation is dropped when its newest entry
+ * has expired, so an entry may be kept a little past its lifetime, never past the
+ * bound. Pure: keys, times and callbacks in, callbacks out.
+ */
+interface Entry {
+  peerKey: string;
+  onReset(): void;
+}
+
+class Generation {
+  readonly entries = new Map<string, Entry>();
+  /** when its newest entry expires */
+  newest = -Infinity;
+}
+
+export class TrackedNons {
+  readonly #half: number;
+  #young = new Generation();
+  #old = new Generation();
+
+  /** at most `max` entries (at least 2) */
+  constructor(max: number) {
+    this.#half = Math.max(1, Math.floor(max / 2));
+  }
+
+  get size(): number {
+    return this.#young.entries.size + this.#old.entries.size;
+  }
+
+  /** Tracks a NON until `expires`; true when room was made by forgetting unexpired ones (a full table). */
+  add(key: string, peerKey: string, expires: number, now: number, onReset: () => void): boolean {
+    let forgotUnexpired = false;
+    if (this.#young.entries.size >= this.#half) {
+      forgotUnexpired = this.#old.entries.size > 0 && this.#old.newest > now;
+      this.#old = this.#young;
+      this.#young = new Generation();
+    }
+    this.#young.entries.set(key, { peerKey, onReset });
+    if (expires > this.#young.newest) this.#young.newest = expires;
+    return forgotUnexpired;
+  }
+
+  /** The RST's NON: forgotten and its onReset returned, or undefined when not tracked. */
+  take(key: string): (() => void) | undefined {
+    for (const generation of [this.#young, this.#old]) {
+      const entry = generation.entries.get(key);
+      if (entry) {
+        generation.entries.delete(key);
+        return entry.onReset;
+      }
+    }
+    return undefined;
+  }
+
+  /** Drops the generations whose newest entry has expired at `now`. */
+  expire(now: number): void {
+    if (this.#old.entries.size > 0 && this.#old.newest <= now) this.#old = new Generation();
+    if (this.#old.entries.size === 0 && this.#young.entries.size > 0 && this.#young.newest <= now) this.#young = new Generation();
+  }
+
+  /** When expire() next has something to drop. */
+  nextExpiry(): number | undefined {
+    if (this.#old.entries.size > 0) return this.#old.newest;
+    return this.#young.entries.size > 0 ? this.#young.newest : undefined;
+  }
+
+  /** Forgets a peer's entries (its session ended). */
+  forgetPeer(peerKey: string): void {
+    for (const generation of [this.#young, this.#old]) {
+      for (const [key, entry] of generation.entries) if (entry.peerKey === peerKey) generation.entries.delete(key);
+    }
+  }
+}
