@@ -11,19 +11,8 @@
  */
 import type { CoapMessage, CoapOption } from "./codec";
 import { Code, Option, RESERVED_BLOCK_SZX, isCritical, type Limits } from "./numbers";
-import {
-  OPTION_FORMATS,
-  encodeUint,
-  getAccept,
-  getBlock1,
-  getBlock2,
-  getContentFormat,
-  getObserve,
-  getUriPath,
-  getUriQuery,
-  optionName,
-  type BlockValue,
-} from "./options";
+import { OPTION_FORMATS, decodeBlock, decodeUint, encodeUint, optionName, type BlockValue } from "./options";
+import { utf8Decode } from "./utf8";
 
 /** Request options the server acts on; any other critical option gets 4.02. */
 const UNDERSTOOD: ReadonlySet<number> = new Set<number>([
@@ -62,44 +51,94 @@ export interface CheckedRequest {
   contentFormat?: number;
 }
 
+/** The refusal of a request; Size1 tells a client how much payload the server takes. */
+function refuse(code: number, diagnostic: string, options?: CoapOption[]): { refusal: Refusal } {
+  return { refusal: { code, diagnostic, options } };
+}
+
+function byNumber(a: CoapOption, b: CoapOption): number {
+  return a.number - b.number;
+}
+
+/**
+ * One pass over the options (decode() gives them in number order; anything else is
+ * sorted first, stably), then the refusals in their order of precedence: a bad
+ * critical option (4.02), proxying (5.05), Uri-Path and Uri-Query (4.00), Block2
+ * (4.00), Block1 and the payload size (4.13).
+ */
 export function checkRequest(message: CoapMessage, limits: Limits): { refusal: Refusal } | { request: CheckedRequest } {
-  const refuse = (code: number, diagnostic: string, extra?: CoapOption[]) => ({ refusal: { code, diagnostic, options: extra } });
-  const seen = new Set<number>();
-  const usable: CoapOption[] = [];
-  for (const option of message.options) {
-    const format = OPTION_FORMATS.get(option.number);
-    const valid =
-      format !== undefined &&
-      UNDERSTOOD.has(option.number) &&
-      option.value.length >= format.minLength &&
-      option.value.length <= format.maxLength &&
-      (format.repeatable || !seen.has(option.number));
-    seen.add(option.number);
-    if (valid) usable.push(option);
-    else if (isCritical(option.number)) return refuse(Code.BAD_OPTION, `bad option ${optionName(option.number)}`);
+  let options = message.options;
+  for (let i = 1; i < options.length; i++) {
+    if (options[i].number < options[i - 1].number) {
+      options = options.slice().sort(byNumber);
+      break;
+    }
   }
-  if (seen.has(Option.PROXY_URI) || seen.has(Option.PROXY_SCHEME)) return refuse(Code.PROXYING_NOT_SUPPORTED, "no proxy");
-  const path = getUriPath(usable);
-  if (!path) return refuse(Code.BAD_REQUEST, "Uri-Path is not UTF-8");
-  if (path.some((segment) => segment === "." || segment === "..")) return refuse(Code.BAD_REQUEST, "dot segment in Uri-Path");
-  const query = getUriQuery(usable);
-  if (!query) return refuse(Code.BAD_REQUEST, "Uri-Query is not UTF-8");
-  const block2 = getBlock2(usable);
+  const path: string[] = [];
+  const query: string[] = [];
+  let pathText = true;
+  let queryText = true;
+  let proxy = false;
+  let block1: BlockValue | undefined;
+  let block2: BlockValue | undefined;
+  let observe: number | undefined;
+  let accept: number | undefined;
+  let contentFormat: number | undefined;
+  let previous = -1;
+  for (let i = 0; i < options.length; i++) {
+    const option = options[i];
+    const number = option.number;
+    const repeated = number === previous;
+    previous = number;
+    const format = OPTION_FORMATS.get(number);
+    const length = option.value.length;
+    if (format === undefined || !UNDERSTOOD.has(number) || length < format.minLength || length > format.maxLength || (repeated && !format.repeatable)) {
+      // a malformed elective option counts as absent (sec 5.4.3)
+      if (isCritical(number)) return refuse(Code.BAD_OPTION, `bad option ${optionName(number)}`);
+      continue;
+    }
+    switch (number) {
+      case Option.URI_PATH: {
+        const text = utf8Decode(option.value);
+        if (text === undefined) pathText = false;
+        else path.push(text);
+        break;
+      }
+      case Option.URI_QUERY: {
+        const text = utf8Decode(option.value);
+        if (text === undefined) queryText = false;
+        else query.push(text);
+        break;
+      }
+      case Option.PROXY_URI:
+      case Option.PROXY_SCHEME:
+        proxy = true;
+        break;
+      case Option.BLOCK1:
+        block1 = decodeBlock(option.value);
+        break;
+      case Option.BLOCK2:
+        block2 = decodeBlock(option.value);
+        break;
+      case Option.OBSERVE:
+        observe = decodeUint(option.value);
+        break;
+      case Option.ACCEPT:
+        accept = decodeUint(option.value);
+        break;
+      case Option.CONTENT_FORMAT:
+        contentFormat = decodeUint(option.value);
+        break;
+    }
+  }
+  if (proxy) return refuse(Code.PROXYING_NOT_SUPPORTED, "no proxy");
+  if (!pathText) return refuse(Code.BAD_REQUEST, "Uri-Path is not UTF-8");
+  for (let i = 0; i < path.length; i++) if (path[i] === "." || path[i] === "..") return refuse(Code.BAD_REQUEST, "dot segment in Uri-Path");
+  if (!queryText) return refuse(Code.BAD_REQUEST, "Uri-Query is not UTF-8");
   if (block2 && block2.szx === RESERVED_BLOCK_SZX) return refuse(Code.BAD_REQUEST, "Block2 SZX 7");
-  const block1 = getBlock1(usable);
-  const size1 = [{ number: Option.SIZE1, value: encodeUint(limits.maxRequestPayload) }];
-  if (block1 && (block1.num > 0 || block1.more)) return refuse(Code.REQUEST_ENTITY_TOO_LARGE, "no block-wise requests", size1);
-  if (message.payload.length > limits.maxRequestPayload) return refuse(Code.REQUEST_ENTITY_TOO_LARGE, "payload too large", size1);
-  // only options that passed: a malformed elective one counts as absent (sec 5.4.3)
-  return {
-    request: {
-      path,
-      key: path.join("/"),
-      query,
-      block2,
-      observe: getObserve(usable),
-      accept: getAccept(usable),
-      contentFormat: getContentFormat(usable),
-    },
-  };
+  if ((block1 && (block1.num > 0 || block1.more)) || message.payload.length > limits.maxRequestPayload) {
+    const size1 = [{ number: Option.SIZE1, value: encodeUint(limits.maxRequestPayload) }];
+    return refuse(Code.REQUEST_ENTITY_TOO_LARGE, block1 && (block1.num > 0 || block1.more) ? "no block-wise requests" : "payload too large", size1);
+  }
+  return { request: { path, key: path.length === 1 ? path[0] : path.join("/"), query, block2, observe, accept, contentFormat } };
 }

@@ -142,11 +142,15 @@ function checkRange(what: string, value: number, max: number): void {
 }
 
 export function encode(message: CoapMessage): Uint8Array {
-  const { type, code, mid, token, payload } = message;
+  return encodeFields(message.type, message.code, message.mid, message.token, message.options, message.payload);
+}
+
+/** encode() from the fields themselves: no message object to build (the message layer sends this way). */
+export function encodeFields(type: Type, code: number, mid: number, token: Uint8Array, messageOptions: readonly CoapOption[], payload: Uint8Array): Uint8Array {
   checkHeader(type, code, mid, token);
-  if (code === 0 && (token.length || message.options.length || payload.length))
+  if (code === 0 && (token.length || messageOptions.length || payload.length))
     throw new RangeError("an Empty message has no token, options or payload");
-  const options = sortedOptions(message.options);
+  const options = sortedOptions(messageOptions);
   const out = new Uint8Array(HEADER_LENGTH + token.length + bodyLength(options, payload));
   writeBody(out, writeHeader(out, type, code, mid, token), options, payload);
   return out;

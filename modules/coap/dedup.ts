@@ -38,6 +38,8 @@ export class DedupCache {
   /** entries per peer key */
   #perPeer = new Map<string, number>();
   #bytes = 0;
+  /** the earliest expiry, once worked out (undefined: work it out again), so that the per-datagram checks are O(1) */
+  #earliest: number | undefined;
   #limits: Limits;
   #transport: TransportParams;
 
@@ -62,7 +64,10 @@ export class DedupCache {
       if (this.#entries.size >= maxDedupEntries / 2 || this.#bytes >= maxDedupBytes / 2 || owned >= maxDedupPerPeer) return "no-room";
     } else if (!this.#makeRoom(owner, owned, now)) return "no-room";
     const { exchangeLifetime, nonLifetime } = this.#transport;
-    this.#entries.set(key, { peer: owner, expires: now + (confirmable ? exchangeLifetime : nonLifetime), received: now });
+    const expires = now + (confirmable ? exchangeLifetime : nonLifetime);
+    this.#entries.set(key, { peer: owner, expires, received: now });
+    if (this.#entries.size === 1) this.#earliest = expires;
+    else if (this.#earliest !== undefined && expires < this.#earliest) this.#earliest = expires;
     this.#perPeer.set(owner, (this.#perPeer.get(owner) ?? 0) + 1); // makeRoom may have taken one of its own
     return "new";
   }
@@ -87,13 +92,18 @@ export class DedupCache {
   }
 
   nextExpiry(): number | undefined {
+    if (this.#entries.size === 0) return undefined;
+    if (this.#earliest !== undefined) return this.#earliest;
     let next: number | undefined;
     for (const entry of this.#entries.values()) if (next === undefined || entry.expires < next) next = entry.expires;
+    this.#earliest = next;
     return next;
   }
 
-  /** Cheap, per datagram: only the oldest entries (a NON entry behind a live CON waits for expire()). */
+  /** Cheap, per datagram: nothing before the earliest expiry, then only the oldest entries (a NON entry behind a live CON waits for expire()). */
   expireOldest(now: number): void {
+    const earliest = this.nextExpiry();
+    if (earliest === undefined || now < earliest) return;
     for (const [key, entry] of this.#entries) {
       if (entry.expires > now) break;
       this.#forget(key, entry);
@@ -101,6 +111,8 @@ export class DedupCache {
   }
 
   expire(now: number): void {
+    const earliest = this.nextExpiry();
+    if (earliest === undefined || now < earliest) return;
     for (const [key, entry] of this.#entries) if (entry.expires <= now) this.#forget(key, entry);
   }
 
@@ -145,6 +157,7 @@ export class DedupCache {
 
   #forget(key: string, entry: Entry): void {
     this.#entries.delete(key);
+    if (entry.expires === this.#earliest) this.#earliest = undefined;
     if (entry.reply) this.#bytes -= entry.reply.length;
     const owned = (this.#perPeer.get(entry.peer) ?? 1) - 1;
     if (owned > 0) this.#perPeer.set(entry.peer, owned);

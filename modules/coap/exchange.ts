@@ -9,7 +9,7 @@
  * piggybacked on the ACK; a later one is a separate response: a CON for a CON
  * request, a NON for a NON).
  */
-import { encode, type CoapMessage, type CoapOption } from "./codec";
+import { encodeFields, type CoapMessage, type CoapOption } from "./codec";
 import { Type } from "./numbers";
 
 export interface Peer {
@@ -111,12 +111,15 @@ export class Exchange {
   /** Sends the response (token copied from the request) at `now`. Throws RangeError if it cannot be encoded. */
   respond(response: Omit<MessageParts, "token">, now: number): void {
     if (this.#answered) return;
-    const parts: MessageParts = { ...response, token: this.request.token };
     if (this.#handoff.synchronous && this.confirmable) {
-      const bytes = encode({ ...parts, type: Type.ACK, mid: this.request.mid });
+      // piggybacked (the common case): encoded from the fields, no message object
+      const bytes = encodeFields(Type.ACK, response.code, this.request.mid, this.request.token, response.options, response.payload);
       this.#answered = true;
       this.#link.reply(this.#dedupKey, bytes, this.peer, now);
-    } else if (this.confirmable) {
+      return;
+    }
+    const parts: MessageParts = { ...response, token: this.request.token };
+    if (this.confirmable) {
       const mid = this.#link.sendConfirmable(parts, this.peer, now, {
         onDone: (outcome) => {
           if (outcome !== "ack") this.#link.log(`separate response ${mid} to ${peerKey(this.peer)}: ${outcome}`);

@@ -36,7 +36,7 @@
  */
 import { DedupCache, isSafe, type DedupVerdict } from "./dedup";
 import type { LimitName } from "./limitlog";
-import { CoapFormatError, decode, emptyMessage, encode, encodeWithBody, type CoapMessage, type CoapOption } from "./codec";
+import { CoapFormatError, decode, emptyMessage, encode, encodeFields, encodeWithBody, type CoapMessage, type CoapOption } from "./codec";
 import { Code, Type, isReservedCodeClass, isResponseCode, maxTransmitWait, type Limits, type TransportParams } from "./numbers";
 import { setMaxAge } from "./options";
 import { TrackedNons } from "./tracked";
@@ -252,7 +252,7 @@ export class MessageLayer {
     const { ackTimeout, ackRandomFactor } = this.#options.transport;
     const key = peerKey(peer);
     const mid = this.#allocateMid(key);
-    const bytes = parts.body ? encodeWithBody(Type.CON, parts.code, mid, parts.token, parts.body) : encode({ ...parts, type: Type.CON, mid });
+    const bytes = parts.body ? encodeWithBody(Type.CON, parts.code, mid, parts.token, parts.body) : encodeFields(Type.CON, parts.code, mid, parts.token, parts.options, parts.payload);
     let retransmissions = 0;
     let timeout = ackTimeout * (1 + this.#options.random() * (ackRandomFactor - 1));
     if (options.supersedes !== undefined) {
@@ -287,7 +287,7 @@ export class MessageLayer {
   sendNonConfirmable(parts: MessageParts, peer: Peer, now: number, onReset?: () => void): number {
     const key = peerKey(peer);
     const mid = this.#allocateMid(key);
-    const bytes = parts.body ? encodeWithBody(Type.NON, parts.code, mid, parts.token, parts.body) : encode({ ...parts, type: Type.NON, mid });
+    const bytes = parts.body ? encodeWithBody(Type.NON, parts.code, mid, parts.token, parts.body) : encodeFields(Type.NON, parts.code, mid, parts.token, parts.options, parts.payload);
     if (onReset && this.#trackedNon.add(midKey(key, mid), key, now + this.#options.transport.nonLifetime, now, onReset))
       this.#limit("tracked-non", `${this.#options.limits.maxTrackedNon} NON messages tracked for RST: the oldest are forgotten`, now);
     this.#options.send(bytes, peer, now);
@@ -307,16 +307,12 @@ export class MessageLayer {
     return this.#pending.has(midKey(peerKey(peer), mid));
   }
 
+  /** The earliest retransmission or expiry; no closure or iterator when there is nothing pending (it runs per datagram batch). */
   nextDeadline(): number | undefined {
-    let next: number | undefined;
-    const earliest = (t: number) => {
-      if (next === undefined || t < next) next = t;
-    };
-    for (const pending of this.#pending.values()) earliest(pending.deadline);
-    const expiry = this.#dedup.nextExpiry();
-    if (expiry !== undefined) earliest(expiry);
+    let next = this.#dedup.nextExpiry();
     const nonExpiry = this.#trackedNon.nextExpiry();
-    if (nonExpiry !== undefined) earliest(nonExpiry);
+    if (nonExpiry !== undefined && (next === undefined || nonExpiry < next)) next = nonExpiry;
+    if (this.#pending.size > 0) for (const pending of this.#pending.values()) if (next === undefined || pending.deadline < next) next = pending.deadline;
     return next;
   }
 

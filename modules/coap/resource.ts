@@ -8,9 +8,8 @@
  * a resource is a plain object.
  */
 import type { CoapOption } from "./codec";
-import type { MessageParts } from "./exchange";
+import type { MessageParts, Peer } from "./exchange";
 import type { LinkAttributes } from "./linkformat";
-import type { Peer } from "./exchange";
 import { Code, Option, formatCode, isResponseCode } from "./numbers";
 import { setContentFormat, setETag, setMaxAge } from "./options";
 import { utf8Decode, utf8Encode } from "./utf8";
@@ -101,8 +100,41 @@ export function handlerFor(resource: Resource, method: Method): Handler | undefi
   }
 }
 
-export function makeRequest(fields: Omit<CoapRequest, "text">): CoapRequest {
-  return { ...fields, text: () => utf8Decode(fields.payload) };
+/** A request as a handler gets it: its fields, and text() from the prototype (no closure per request). */
+class ReceivedRequest implements CoapRequest {
+  readonly notification = false;
+  constructor(
+    readonly method: Method,
+    readonly path: readonly string[],
+    readonly query: readonly string[],
+    readonly payload: Uint8Array,
+    readonly contentFormat: number | undefined,
+    readonly accept: number | undefined,
+    readonly observe: number | undefined,
+    readonly peer: Peer,
+    readonly token: Uint8Array,
+    readonly options: readonly CoapOption[],
+  ) {}
+
+  text(): string | undefined {
+    return utf8Decode(this.payload);
+  }
+}
+
+/** The request a handler gets for a received message (a notification's is observedRequest's). */
+export function makeRequest(
+  method: Method,
+  path: readonly string[],
+  query: readonly string[],
+  payload: Uint8Array,
+  contentFormat: number | undefined,
+  accept: number | undefined,
+  observe: number | undefined,
+  peer: Peer,
+  token: Uint8Array,
+  options: readonly CoapOption[],
+): CoapRequest {
+  return new ReceivedRequest(method, path, query, payload, contentFormat, accept, observe, peer, token, options);
 }
 
 /* options a request already carries as fields, or that only concern its own exchange */

@@ -164,7 +164,7 @@ export class CoapServer {
   nextDeadline(): number | undefined {
     if (this.#settled.length > 0) return -Infinity;
     let next = this.#layer.nextDeadline();
-    for (const pending of this.#async) if (next === undefined || pending.deadline < next) next = pending.deadline;
+    if (this.#async.size > 0) for (const pending of this.#async) if (next === undefined || pending.deadline < next) next = pending.deadline;
     const probe = this.#observe.nextProbe(this.#notifier.probingFn);
     if (probe !== undefined && (next === undefined || probe < next)) next = probe;
     return next;
@@ -282,19 +282,7 @@ export class CoapServer {
       return this.#refuse(exchange, { code: Code.SERVICE_UNAVAILABLE, diagnostic: "busy", options: [maxAgeOption(1)] }, now);
     }
 
-    const request = makeRequest({
-      method,
-      path,
-      query,
-      payload: message.payload,
-      contentFormat,
-      accept,
-      observe,
-      peer: exchange.peer,
-      token: message.token,
-      options: message.options,
-      notification: false,
-    });
+    const request = makeRequest(method, path, query, message.payload, contentFormat, accept, observe, exchange.peer, message.token, message.options);
     this.#run(handler, request, now, (response, at) => this.#respond(exchange, request, key, response, block2, at), exchange);
   }
 
