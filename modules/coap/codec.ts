@@ -70,11 +70,10 @@ export function decode(datagram: Uint8Array): CoapMessage {
   const tkl = first & 0x0f;
   const code = data[1];
   const mid = (data[2] << 8) | data[3];
-  const fail = (reason: FormatErrorReason) => new CoapFormatError(reason, type, mid);
 
-  if (tkl > MAX_TOKEN_LENGTH) throw fail("bad-token-length");
-  if (HEADER_LENGTH + tkl > length) throw fail("truncated-token");
-  if (code === 0 && length !== HEADER_LENGTH) throw fail("empty-not-empty");
+  if (tkl > MAX_TOKEN_LENGTH) throw new CoapFormatError("bad-token-length", type, mid);
+  if (HEADER_LENGTH + tkl > length) throw new CoapFormatError("truncated-token", type, mid);
+  if (code === 0 && length !== HEADER_LENGTH) throw new CoapFormatError("empty-not-empty", type, mid);
   const token = data.subarray(HEADER_LENGTH, HEADER_LENGTH + tkl);
 
   const options: CoapOption[] = [];
@@ -84,33 +83,33 @@ export function decode(datagram: Uint8Array): CoapMessage {
   while (pos < length) {
     const byte = data[pos++];
     if (byte === PAYLOAD_MARKER) {
-      if (pos === length) throw fail("empty-payload");
+      if (pos === length) throw new CoapFormatError("empty-payload", type, mid);
       payload = data.subarray(pos);
       break;
     }
     let delta = byte >> 4;
     let size = byte & 0x0f;
-    if (delta === 15 || size === 15) throw fail("reserved-nibble");
+    if (delta === 15 || size === 15) throw new CoapFormatError("reserved-nibble", type, mid);
     // extended delta bytes come before extended length bytes (sec 3.1)
     if (delta === 13) {
-      if (pos + 1 > length) throw fail("truncated-option");
+      if (pos + 1 > length) throw new CoapFormatError("truncated-option", type, mid);
       delta = 13 + data[pos++];
     } else if (delta === 14) {
-      if (pos + 2 > length) throw fail("truncated-option");
+      if (pos + 2 > length) throw new CoapFormatError("truncated-option", type, mid);
       delta = 269 + ((data[pos] << 8) | data[pos + 1]);
       pos += 2;
     }
     if (size === 13) {
-      if (pos + 1 > length) throw fail("truncated-option");
+      if (pos + 1 > length) throw new CoapFormatError("truncated-option", type, mid);
       size = 13 + data[pos++];
     } else if (size === 14) {
-      if (pos + 2 > length) throw fail("truncated-option");
+      if (pos + 2 > length) throw new CoapFormatError("truncated-option", type, mid);
       size = 269 + ((data[pos] << 8) | data[pos + 1]);
       pos += 2;
     }
     number += delta;
-    if (number > MAX_OPTION_NUMBER) throw fail("option-number-overflow");
-    if (pos + size > length) throw fail("truncated-option");
+    if (number > MAX_OPTION_NUMBER) throw new CoapFormatError("option-number-overflow", type, mid);
+    if (pos + size > length) throw new CoapFormatError("truncated-option", type, mid);
     options.push({ number, value: data.subarray(pos, pos + size) });
     pos += size;
   }
@@ -177,6 +176,8 @@ export function encodeWithBody(type: Type, code: number, mid: number, token: Uin
 }
 
 function checkHeader(type: number, code: number, mid: number, token: Uint8Array): void {
+  // one test for the usual case (bitwise: a fraction, NaN or a negative number fails it), the messages only when it fails
+  if ((type & 3) === type && (code & 0xff) === code && (mid & 0xffff) === mid && token.length <= MAX_TOKEN_LENGTH) return;
   checkRange("type", type, 3);
   checkRange("code", code, 0xff);
   checkRange("message id", mid, 0xffff);
@@ -187,7 +188,9 @@ function checkHeader(type: number, code: number, mid: number, token: Uint8Array)
 function sortedOptions(options: readonly CoapOption[]): readonly CoapOption[] {
   const sorted = options.length > 1 ? options.slice().sort((a, b) => a.number - b.number) : options;
   for (let i = 0; i < sorted.length; i++) {
-    checkRange("option number", sorted[i].number, MAX_OPTION_NUMBER);
+    const { number } = sorted[i];
+    if ((number & MAX_OPTION_NUMBER) === number && sorted[i].value.length <= MAX_OPTION_LENGTH) continue;
+    checkRange("option number", number, MAX_OPTION_NUMBER);
     checkRange("option length", sorted[i].value.length, MAX_OPTION_LENGTH);
   }
   return sorted;
