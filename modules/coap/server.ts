@@ -283,24 +283,39 @@ export class CoapServer {
     }
 
     const request = makeRequest(method, path, query, message.payload, contentFormat, accept, observe, exchange.peer, message.token, message.options);
-    this.#run(handler, request, now, (response, at) => this.#respond(exchange, request, key, response, block2, at), exchange);
+    const result = this.#call(handler, request);
+    // a synchronous answer (the common case) goes out at once, without a callback made for it
+    if (!(result instanceof Promise)) return this.#respond(exchange, request, key, result, block2, now);
+    this.#await(result, request, now, (response, at) => this.#respond(exchange, request, key, response, block2, at), exchange);
   }
 
   /**
-   * Runs a handler at `now` and calls `done` with its response, or with a 5.00 one
-   * when it throws or rejects: at once for a synchronous handler, at the tick(now)
-   * after an asynchronous one settles. An asynchronous handler answering a request
-   * (`exchange`) is tracked so that tick() can answer 5.03 when it takes too long.
+   * Runs a handler at `now` (a notification's render) and calls `done` with its
+   * response, or with a 5.00 one when it throws or rejects: at once for a synchronous
+   * handler, at the tick(now) after an asynchronous one settles.
    */
-  #run(handler: Handler, request: CoapRequest, now: number, done: (response: CoapResponse, now: number) => void, exchange?: Exchange): void {
-    let result: CoapResponse | Promise<CoapResponse>;
+  #run(handler: Handler, request: CoapRequest, now: number, done: (response: CoapResponse, now: number) => void): void {
+    const result = this.#call(handler, request);
+    if (result instanceof Promise) this.#await(result, request, now, done);
+    else done(result, now);
+  }
+
+  /** The handler's answer, a promise of one, or a 5.00 when it throws. */
+  #call(handler: Handler, request: CoapRequest): CoapResponse | Promise<CoapResponse> {
     try {
-      result = handler(request);
+      return handler(request) ?? {};
     } catch (error) {
       this.#log(`handler ${request.method} /${request.path.join("/")} threw: ${error}`);
-      return done(internalError(error), now);
+      return internalError(error);
     }
-    if (!(result instanceof Promise)) return done(result ?? {}, now);
+  }
+
+  /**
+   * An asynchronous handler's answer, to `done` at the tick(now) after it settles (or a
+   * 5.00 when it rejects). One answering a request (`exchange`) is tracked so that
+   * tick() can answer 5.03 when it takes too long.
+   */
+  #await(result: Promise<CoapResponse>, request: CoapRequest, now: number, done: (response: CoapResponse, now: number) => void, exchange?: Exchange): void {
     let pending: AsyncExchange | undefined;
     if (exchange) {
       const key = request.path.join("/");
