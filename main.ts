@@ -121,7 +121,7 @@ export default function main(): void {
   const server: CoapServer = new CoapServer({
     send: (datagram, peer, now) => {
       if (peer.session === undefined) coap.send(datagram, peer);
-      else if (dtls.sessionOf(peer) === peer.session) dtls.write(peer, datagram, now); // a closed session's messages go nowhere
+      else dtls.write(peer, datagram, now); // false when its session has ended: a closed session's messages go nowhere
     },
     wake: () => scheduler.update(),
     random: Math.random,
@@ -138,10 +138,10 @@ export default function main(): void {
     certificate: certificateMode || undefined,
     maxSessions: settings.dtlsMaxSessions,
     send: (record, peer) => coaps.send(record, peer),
-    onData: (data, peer, session, now) => server.receive(data, { ...peer, session }, now),
-    onClose: (peer, session, _end, now) => server.dropPeer({ ...peer, session }, now),
+    onData: (data, peer, _session, now) => server.receive(data, peer, now), // peer: one object per session, with its id
+    onClose: (peer, _session, _end, now) => server.dropPeer(peer, now),
     /* a session with observers is never evicted for a newcomer: its notifications would stop silently */
-    keep: (peer, session) => server.hasObservers({ ...peer, session }),
+    keep: (peer) => server.hasObservers(peer),
     log,
   });
   scheduler.add(dtls);

@@ -4,7 +4,7 @@
  * the test moves by hand. Nothing here touches a socket or a timer.
  */
 import { CLIENT, DTLSContext, DTLSSession, ESTABLISHED, type SessionState } from "dtls-psk/binding";
-import { DtlsServer, type DtlsServerOptions, type Peer } from "dtls-psk/server";
+import { DtlsServer, type DtlsServerOptions, type Peer, type SessionPeer } from "dtls-psk/server";
 import type { DtlsEndKind } from "dtls-psk/pump";
 import { FakeClock } from "../lib/clock";
 import { bytesKeptBy } from "./heap";
@@ -16,7 +16,7 @@ export const KEY: Uint8Array = new Uint8Array(ArrayBuffer.fromString("esp32c3_ke
 
 export interface Delivered {
   data: Uint8Array;
-  peer: Peer;
+  peer: SessionPeer;
   session: string;
 }
 

@@ -352,6 +352,32 @@ test("a new handshake from the same address and port replaces the established se
   }
 });
 
+test("onData's peer is one frozen object per session, with its id; write() to it after its session ended sends nothing", () => {
+  const net = new Loopback();
+  try {
+    const first = net.connect(40081);
+    first.write("a");
+    first.write("b");
+    const [a, b] = net.delivered;
+    assert.equal(a.peer, b.peer, "the same object for every datagram of a session");
+    assert.ok(Object.isFrozen(a.peer));
+    assert.deepEqual({ ...a.peer }, { address: "127.0.0.1", port: 40081, session: a.session });
+    assert.ok(net.server.write(a.peer, bytesOf("to the first"), net.clock.now));
+    net.clients.delete(40081);
+    first.dispose();
+    const second = net.connect(40081);
+    const sent = net.serverSent.length;
+    assert.equal(net.server.write(a.peer, bytesOf("late answer to the first"), net.clock.now), false, "the first session ended: its messages go nowhere");
+    assert.equal(net.serverSent.length, sent, "nothing sent to the second session");
+    assert.ok(net.server.write({ address: "127.0.0.1", port: 40081 }, bytesOf("to whoever is there"), net.clock.now));
+    second.write("c");
+    assert.notEqual(net.delivered[2].peer, a.peer);
+    assert.equal(net.delivered[2].peer.session, net.server.sessionOf(second.peer));
+  } finally {
+    net.dispose();
+  }
+});
+
 test("200 handshakes and closes leave no session and no byte behind", () => {
   const net = new Loopback();
   try {

@@ -11,6 +11,11 @@ export interface Peer {
   port: number;
 }
 
+/** A peer with its session id: one frozen object per session, what onData, onClose and keep get (and write() takes back). */
+export interface SessionPeer extends Peer {
+  readonly session: string;
+}
+
 /** Certificate mode (ECDHE-ECDSA, P-256). */
 export interface ServerCertificateOptions {
   /** the node's certificate chain: PEM (leaf first) or one DER certificate */
@@ -36,11 +41,11 @@ export interface DtlsServerOptions {
   /** called synchronously whenever a datagram must go out */
   send(record: Uint8Array, peer: Peer): void;
   /** a decrypted application datagram (one CoAP message), during the call at `now` that decrypted it */
-  onData(data: Uint8Array, peer: Peer, session: string, now: number): void;
+  onData(data: Uint8Array, peer: SessionPeer, session: string, now: number): void;
   /** the session ended at `now`: closed, evicted or failed (drop its observers) */
-  onClose?(peer: Peer, session: string, end: DtlsEnd, now: number): void;
+  onClose?(peer: SessionPeer, session: string, end: DtlsEnd, now: number): void;
   /** true: never evicted for a newcomer, e.g. it has observers (asked only when the table is full) */
-  keep?(peer: Peer, session: string): boolean;
+  keep?(peer: SessionPeer, session: string): boolean;
   log?(message: string): void;
   /** sessions kept at once, handshaking ones included (default 8) */
   maxSessions?: number;

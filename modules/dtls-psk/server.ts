@@ -31,18 +31,19 @@
 import { DTLSContext, DTLSSession, ESTABLISHED } from "./binding";
 import { credentialOf } from "./describe";
 import { EpisodeLog } from "coap/limitlog";
-import { DEFAULT_EVICT_QUIET_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, serverContext, type DtlsServerOptions, type DtlsServerStats, type Peer } from "./options";
+import { DEFAULT_EVICT_QUIET_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, serverContext, type DtlsServerOptions, type DtlsServerStats, type Peer, type SessionPeer } from "./options";
 import { authenticatable, helloRandom, isClientHello, sameRandom, startsWithHandshake } from "./records";
 import { deliver, flush, settle, type DtlsEnd, type DtlsEndKind, type PumpSink } from "./pump";
 
-export type { DtlsServerOptions, DtlsServerStats, Peer, ServerCertificateOptions } from "./options";
+export type { DtlsServerOptions, DtlsServerStats, Peer, ServerCertificateOptions, SessionPeer } from "./options";
 export { DEFAULT_EVICT_QUIET_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, serverContext } from "./options";
 export { isClientHello } from "./records";
 
 interface Entry {
   key: string;
   id: string;
-  peer: Peer;
+  /** address, port and session id: one frozen object for the session's life (no object per datagram) */
+  peer: SessionPeer;
   native: DTLSSession;
   /** when its ClientHello opened it: the handshake deadline and "oldest handshake" count from here */
   opened: number;
@@ -141,10 +142,15 @@ export class DtlsServer {
     }
   }
 
-  /** Encrypts `data` as one record for `peer` and sends it at `now`; false without an established session. */
-  write(peer: Peer, data: Uint8Array, now: number): boolean {
+  /**
+   * Encrypts `data` as one record for `peer` and sends it at `now`; false without an
+   * established session, or when `peer` names a session (a SessionPeer) that has ended
+   * since: a closed session's messages go nowhere, not into its successor.
+   */
+  write(peer: Peer | SessionPeer, data: Uint8Array, now: number): boolean {
     const entry = this.#sessions.get(peerTransportId(peer));
     if (!entry || !entry.established) return false;
+    if ("session" in peer && peer.session !== undefined && peer.session !== entry.id) return false;
     try {
       const written = entry.native.write(data, now);
       entry.lastActive = now;
@@ -241,10 +247,11 @@ export class DtlsServer {
       this.#episodes.note("refused", now, () => `dtls: new peer ${key} refused: ${this.#sessions.size} sessions, none may give way (handshaking: none; established: kept, or active in the last ${this.#evictQuietMs} ms)`);
       return;
     }
+    const id = `${key}#${++this.#serial}`;
     const entry: Entry = {
       key,
-      id: `${key}#${++this.#serial}`,
-      peer: { address: peer.address, port: peer.port },
+      id,
+      peer: Object.freeze({ address: peer.address, port: peer.port, session: id }),
       native: new DTLSSession(this.#context, key),
       opened: now,
       lastActive: now,
