@@ -330,6 +330,7 @@ export async function runDeviceSuite({ say, Emulator, freePort, makeImage, only 
        sessions (each observing), 24 more observers over CoAP (32 in all, the bound), then
        10,000 requests from 40 peers (the dedup cache at its bound) with all of it alive */
     const secureObservers = [];
+    let eightSessions;
     await test("memory with 1 and with 8 DTLS sessions (each observing /light; openssl and gnutls)", async () => {
       secureObservers.push(background("openssl", ["-m", "get", "-s", "300", "-w", ...PSK, "-B", "310", coaps("light")]));
       await new Promise((r) => setTimeout(r, 4000));
@@ -340,6 +341,7 @@ export async function runDeviceSuite({ say, Emulator, freePort, makeImage, only 
       }
       await new Promise((r) => setTimeout(r, 5000));
       const eight = await memoryNow("8 DTLS sessions");
+      eightSessions = eight;
       const answered = secureObservers.filter((observer) => observer.output().trim() !== "").length;
       check(answered === 8, `${answered} of 8 sessions got /light`);
       return `1 session: ${shown(one)}\n8 sessions: ${shown(eight)}\nper extra session: ${Math.round((one.heapFree - eight.heapFree) / 7)} B of heap`;
@@ -368,7 +370,9 @@ export async function runDeviceSuite({ say, Emulator, freePort, makeImage, only 
       const secureNotified = secureObservers.filter((observer, i) => observer.output().split(/\s+/).filter(Boolean).length > before[i]).length;
       check(registered === 24, `${registered} of 24 CoAP observers registered`);
       check(notified === 24 && secureNotified === 8, `notified: ${notified} of 24 over CoAP, ${secureNotified} of 8 over CoAPS`);
-      return `24 + 8 registered, 24 + 8 notified; ${shown(held)}`;
+      /* live XS heap (after a collection) per CoAP observer: the registry entry, its slim request, its keys, and its registration's dedup entry */
+      const perObserver = eightSessions ? Math.round((held.chunks + held.slots - eightSessions.chunks - eightSessions.slots) / 24) : NaN;
+      return `24 + 8 registered, 24 + 8 notified; ${shown(held)}\nper CoAP observer: ${perObserver} B of XS heap (with its registration's deduplication entry)`;
     });
 
     await test("10,000 requests with the 32 observers and 8 sessions alive: every one answered, heap flat", async () => {
