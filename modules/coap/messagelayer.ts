@@ -47,6 +47,11 @@ export const MAX_MID_PEERS = 64;
 
 const EMPTY_PAYLOAD = new Uint8Array(0);
 
+/** A message of ours from its parts: a body encoded once (notifications) is only prefixed, otherwise everything is encoded. */
+function encodeParts(type: Type, mid: number, parts: MessageParts): Uint8Array {
+  return parts.body ? encodeWithBody(type, parts.code, mid, parts.token, parts.body) : encodeFields(type, parts.code, mid, parts.token, parts.options, parts.payload);
+}
+
 export interface MessageLayerOptions {
   /** called synchronously, with the `now` of the call that sends */
   send(datagram: Uint8Array, peer: Peer, now: number): void;
@@ -252,7 +257,7 @@ export class MessageLayer {
     const { ackTimeout, ackRandomFactor } = this.#options.transport;
     const key = peerKey(peer);
     const mid = this.#allocateMid(key);
-    const bytes = parts.body ? encodeWithBody(Type.CON, parts.code, mid, parts.token, parts.body) : encodeFields(Type.CON, parts.code, mid, parts.token, parts.options, parts.payload);
+    const bytes = encodeParts(Type.CON, mid, parts);
     let retransmissions = 0;
     let timeout = ackTimeout * (1 + this.#options.random() * (ackRandomFactor - 1));
     if (options.supersedes !== undefined) {
@@ -287,7 +292,7 @@ export class MessageLayer {
   sendNonConfirmable(parts: MessageParts, peer: Peer, now: number, onReset?: () => void): number {
     const key = peerKey(peer);
     const mid = this.#allocateMid(key);
-    const bytes = parts.body ? encodeWithBody(Type.NON, parts.code, mid, parts.token, parts.body) : encodeFields(Type.NON, parts.code, mid, parts.token, parts.options, parts.payload);
+    const bytes = encodeParts(Type.NON, mid, parts);
     if (onReset && this.#trackedNon.add(midKey(key, mid), key, now + this.#options.transport.nonLifetime, now, onReset))
       this.#limit("tracked-non", `${this.#options.limits.maxTrackedNon} NON messages tracked for RST: the oldest are forgotten`, now);
     this.#options.send(bytes, peer, now);
