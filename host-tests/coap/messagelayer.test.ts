@@ -92,10 +92,12 @@ const hexOf = (text: string) => toHex(utf8Encode(text));
 const TEMPERATURE = hexOf("temperature");
 const READING = hexOf("22.3 C");
 
+/** /temperature answers GET and POST with the same reading; calls() counts both handlers' runs. */
 function temperatureServer(options: RigOptions = {}) {
   const r = rig(options);
   let calls = 0;
-  r.server.add("temperature", { get: () => (calls++, { payload: "22.3 C" }) });
+  const read = () => (calls++, { code: Code.CONTENT, payload: "22.3 C" });
+  r.server.add("temperature", { get: read, post: read });
   return { ...r, calls: () => calls };
 }
 
@@ -108,19 +110,29 @@ test("message layer: piggybacked response, RFC 7252 figures 16 and 17 byte for b
   assert.equal(r.sent.length, 0);
 });
 
-test("message layer: a retransmitted CON is answered again, byte-identical, handler run once (figures 18, 19)", () => {
+test("message layer: a retransmitted CON is answered again, byte-identical (figures 18, 19): a GET by running it again (sec 4.5), a POST from the cache, its handler run once", () => {
   const r = temperatureServer();
-  const bytes = fromHex("41017d3742bb" + TEMPERATURE);
-  r.server.receive(bytes, CLIENT, r.clock.now);
+  const get = fromHex("41017d3742bb" + TEMPERATURE);
+  r.server.receive(get, CLIENT, r.clock.now);
   r.clock.skip(DEFAULT_TRANSPORT.ackTimeout);
-  r.server.receive(bytes, CLIENT, r.clock.now);
+  r.server.receive(get, CLIENT, r.clock.now);
   const [first, second] = r.take();
   assert.equal(first, "61457d3742ff" + READING);
   assert.equal(second, first);
-  assert.equal(r.calls(), 1);
+  assert.equal(r.calls(), 2, "a GET answered at once is not remembered: safe to run again");
+  assert.equal(r.server.stats().dedup, 0);
+
+  const post = fromHex("41027d4342bb" + TEMPERATURE);
+  r.server.receive(post, CLIENT, r.clock.now);
+  r.clock.skip(DEFAULT_TRANSPORT.ackTimeout);
+  r.server.receive(post, CLIENT, r.clock.now);
+  const [answer, again] = r.take();
+  assert.equal(answer, "61457d4342ff" + READING);
+  assert.equal(again, answer);
+  assert.equal(r.calls(), 3, "the POST ran once");
   // the same Message ID from another endpoint is another request
-  r.server.receive(bytes, OTHER, r.clock.now);
-  assert.equal(r.calls(), 2);
+  r.server.receive(post, OTHER, r.clock.now);
+  assert.equal(r.calls(), 4);
 });
 
 test("message layer: separate response for an asynchronous handler (figure 20)", async () => {
@@ -166,23 +178,30 @@ test("message layer: a RST to a separate response stops it (figure 21)", async (
   assert.deepEqual(r.take(), []);
 });
 
-test("message layer: NON request gets a NON response (figure 22); a duplicate NON is dropped", () => {
+test("message layer: NON request gets a NON response (figure 22); a duplicate NON POST is dropped, a duplicate NON GET answered again", () => {
   const r = temperatureServer({ random: midSource(0xad7d) });
-  const bytes = fromHex("51017d4075bb" + TEMPERATURE);
-  r.server.receive(bytes, CLIENT, r.clock.now);
+  const get = fromHex("51017d4075bb" + TEMPERATURE);
+  r.server.receive(get, CLIENT, r.clock.now);
   assert.deepEqual(r.take(), ["5145ad7d75ff" + READING]);
+  r.server.receive(get, CLIENT, r.clock.now);
+  assert.deepEqual(r.take(), ["5145ad7e75ff" + READING], "safe: run again, a NON with our next Message ID");
+  assert.equal(r.calls(), 2);
+
+  const bytes = fromHex("51027d4175bb" + TEMPERATURE);
+  r.server.receive(bytes, CLIENT, r.clock.now);
+  assert.deepEqual(r.take(), ["5145ad7f75ff" + READING]);
   r.server.receive(bytes, CLIENT, r.clock.now);
   assert.deepEqual(r.take(), []);
-  assert.equal(r.calls(), 1);
+  assert.equal(r.calls(), 3);
   // after NON_LIFETIME the Message ID may be used again
   r.advance(NON_LIFETIME);
   r.server.receive(bytes, CLIENT, r.clock.now);
-  assert.equal(r.calls(), 2);
+  assert.equal(r.calls(), 4);
 });
 
 test("message layer: deduplication lasts EXCHANGE_LIFETIME, then the Message ID is new again", () => {
   const r = temperatureServer();
-  const bytes = request({ mid: 0x1234, token: "aa", path: "temperature" });
+  const bytes = request({ mid: 0x1234, token: "aa", code: Code.POST, path: "temperature" });
   r.server.receive(bytes, CLIENT, r.clock.now);
   r.clock.skip(EXCHANGE_LIFETIME - 1);
   r.server.receive(bytes, CLIENT, r.clock.now);
@@ -314,11 +333,9 @@ test("message layer: deduplication: a share per peer (its own oldest gives way),
 
   for (let mid = 1; mid <= 6; mid++) r.server.receive(request({ mid, path: "temperature" }), CLIENT, r.clock.now);
   assert.equal(r.calls(), 6);
-  assert.equal(r.server.stats().dedup, 4, "GETs fill at most half the cache");
+  assert.equal(r.server.stats().dedup, 0, "GETs answered at once are not remembered");
   r.server.receive(request({ mid: 1, path: "temperature" }), CLIENT, r.clock.now);
-  assert.equal(r.calls(), 6, "a remembered GET is replayed, not run");
-  r.server.receive(request({ mid: 6, path: "temperature" }), CLIENT, r.clock.now);
-  assert.equal(r.calls(), 7, "a GET that found no room was not remembered: it runs again (safe)");
+  assert.equal(r.calls(), 7, "a duplicate GET runs again (safe)");
 
   for (let mid = 100; mid < 104; mid++) put(mid, CLIENT);
   assert.equal(toggles, 4, "a full share gives up the peer's own oldest entries");
@@ -343,6 +360,29 @@ test("message layer: deduplication: a share per peer (its own oldest gives way),
   put(103, OTHER);
   assert.equal(toggles, 9, "the others are still remembered: a late duplicate does not run again");
   ok(r.server.stats().dedupBytes > 0);
+});
+
+test("message layer: GETs answered separately are remembered (their Empty ACK) while the cache is under half full; beyond, a retransmission runs again", async () => {
+  const r = rig({ limits: { maxDedupEntries: 8, maxDedupPerPeer: 8 } });
+  let calls = 0;
+  const finishers: (() => void)[] = [];
+  r.server.add("slow", { get: () => (calls++, new Promise((resolve) => finishers.push(() => resolve({ payload: "x" })))) });
+  for (let mid = 1; mid <= 6; mid++) r.server.receive(request({ mid, token: "0" + mid, path: "slow" }), CLIENT, r.clock.now);
+  assert.equal(calls, 6);
+  assert.equal(r.server.stats().dedup, 4, "at most half the cache");
+  r.take();
+  r.server.receive(request({ mid: 1, token: "01", path: "slow" }), CLIENT, r.clock.now);
+  assert.deepEqual(r.take(), ["60000001"], "a remembered one: its Empty ACK again");
+  assert.equal(calls, 6, "no second slow run");
+  r.server.receive(request({ mid: 6, token: "06", path: "slow" }), CLIENT, r.clock.now);
+  assert.equal(calls, 7, "one that found no room runs again (safe)");
+  // while the cache holds them, GETs answered at once are looked up too, and still not remembered
+  r.server.add("fast", { get: () => ({ payload: "y" }) });
+  r.server.receive(request({ mid: 9, path: "fast" }), CLIENT, r.clock.now);
+  assert.equal(r.server.stats().dedup, 4);
+  for (const finish of finishers) finish();
+  await sleep(0);
+  r.server.tick(r.clock.now);
 });
 
 test("message layer: a retransmitted non-idempotent PUT runs once however many requests other peers send in between", () => {

@@ -43,7 +43,7 @@ export interface CheckedRequest {
   /** Uri-Path segments, and the same joined with "/" (the resource's key) */
   path: string[];
   key: string;
-  query: string[];
+  query: readonly string[];
   block2?: BlockValue;
   /** Observe as sent (the server applies it to GETs of observable resources only) */
   observe?: number;
@@ -52,9 +52,20 @@ export interface CheckedRequest {
 }
 
 /** The refusal of a request; Size1 tells a client how much payload the server takes. */
-function refuse(code: number, diagnostic: string, options?: CoapOption[]): { refusal: Refusal } {
-  return { refusal: { code, diagnostic, options } };
+function refuse(code: number, diagnostic: string, options?: CoapOption[]): Refusal {
+  return { code, diagnostic, options };
 }
+
+/** What checkRequest() returned is a refusal. */
+export function isRefusal(checked: CheckedRequest | Refusal): checked is Refusal {
+  return "diagnostic" in checked;
+}
+
+/** Uri-Path's longest value (RFC 7252 sec 5.10) */
+const MAX_PATH_SEGMENT = 255;
+
+/** The query of most requests: none (shared, frozen). */
+const NO_QUERY: readonly string[] = Object.freeze([]);
 
 function byNumber(a: CoapOption, b: CoapOption): number {
   return a.number - b.number;
@@ -66,7 +77,7 @@ function byNumber(a: CoapOption, b: CoapOption): number {
  * critical option (4.02), proxying (5.05), Uri-Path and Uri-Query (4.00), Block2
  * (4.00), Block1 and the payload size (4.13).
  */
-export function checkRequest(message: CoapMessage, limits: Limits): { refusal: Refusal } | { request: CheckedRequest } {
+export function checkRequest(message: CoapMessage, limits: Limits): CheckedRequest | Refusal {
   let options = message.options;
   for (let i = 1; i < options.length; i++) {
     if (options[i].number < options[i - 1].number) {
@@ -75,7 +86,7 @@ export function checkRequest(message: CoapMessage, limits: Limits): { refusal: R
     }
   }
   const path: string[] = [];
-  const query: string[] = [];
+  let query: string[] | undefined;
   let pathText = true;
   let queryText = true;
   let proxy = false;
@@ -90,6 +101,13 @@ export function checkRequest(message: CoapMessage, limits: Limits): { refusal: R
     const number = option.number;
     const repeated = number === previous;
     previous = number;
+    if (number === Option.URI_PATH && option.value.length <= MAX_PATH_SEGMENT) {
+      // the option every request has, repeatable: no table to consult (a longer one is a bad critical option, below)
+      const text = utf8Decode(option.value);
+      if (text === undefined) pathText = false;
+      else path.push(text);
+      continue;
+    }
     const format = OPTION_FORMATS.get(number);
     const length = option.value.length;
     if (format === undefined || !UNDERSTOOD.has(number) || length < format.minLength || length > format.maxLength || (repeated && !format.repeatable)) {
@@ -98,16 +116,10 @@ export function checkRequest(message: CoapMessage, limits: Limits): { refusal: R
       continue;
     }
     switch (number) {
-      case Option.URI_PATH: {
-        const text = utf8Decode(option.value);
-        if (text === undefined) pathText = false;
-        else path.push(text);
-        break;
-      }
       case Option.URI_QUERY: {
         const text = utf8Decode(option.value);
         if (text === undefined) queryText = false;
-        else query.push(text);
+        else (query ??= []).push(text);
         break;
       }
       case Option.PROXY_URI:
@@ -140,5 +152,5 @@ export function checkRequest(message: CoapMessage, limits: Limits): { refusal: R
     const size1 = [{ number: Option.SIZE1, value: encodeUint(limits.maxRequestPayload) }];
     return refuse(Code.REQUEST_ENTITY_TOO_LARGE, block1 && (block1.num > 0 || block1.more) ? "no block-wise requests" : "payload too large", size1);
   }
-  return { request: { path, key: path.length === 1 ? path[0] : path.join("/"), query, block2, observe, accept, contentFormat } };
+  return { path, key: path.length === 1 ? path[0] : path.join("/"), query: query ?? NO_QUERY, block2, observe, accept, contentFormat };
 }

@@ -9,8 +9,9 @@
  * entry when that peer's share is full, and of the cache's oldest entry only when
  * that one is past MAX_TRANSMIT_WAIT (after it a conforming client no longer
  * retransmits); otherwise there is "no-room" (the server answers 5.03 with Max-Age).
- * A safe request (GET, sec 5.1: re-running it is harmless) only takes free room,
- * and only while the cache is under half full.
+ * A safe message (a GET, sec 5.1: re-running it is harmless; the message layer
+ * remembers only those answered separately) only takes free room, and only while
+ * the cache is under half full.
  */
 import { Code, maxTransmitWait, type Limits, type TransportParams } from "./numbers";
 
@@ -27,6 +28,8 @@ interface Entry {
   received: number;
   /** the bytes to send again for a duplicate (CON only) */
   reply?: Uint8Array;
+  /** a message that is harmless to handle twice (a GET answered separately, a response to our request) */
+  safe: boolean;
 }
 
 /** What deduplication says about an incoming message. */
@@ -38,6 +41,8 @@ export class DedupCache {
   /** entries per peer key */
   #perPeer = new Map<string, number>();
   #bytes = 0;
+  /** entries with `safe` set */
+  #safe = 0;
   /** the earliest expiry, once worked out (undefined: work it out again), so that the per-datagram checks are O(1) */
   #earliest: number | undefined;
   #limits: Limits;
@@ -65,11 +70,23 @@ export class DedupCache {
     } else if (!this.#makeRoom(owner, owned, now)) return "no-room";
     const { exchangeLifetime, nonLifetime } = this.#transport;
     const expires = now + (confirmable ? exchangeLifetime : nonLifetime);
-    this.#entries.set(key, { peer: owner, expires, received: now });
+    this.#entries.set(key, { peer: owner, expires, received: now, safe });
+    if (safe) this.#safe++;
     if (this.#entries.size === 1) this.#earliest = expires;
     else if (this.#earliest !== undefined && expires < this.#earliest) this.#earliest = expires;
     this.#perPeer.set(owner, (this.#perPeer.get(owner) ?? 0) + 1); // makeRoom may have taken one of its own
     return "new";
+  }
+
+  /** Whether a message seen from this peer with this Message ID is within its lifetime (no entry is made). */
+  seen(key: string, now: number): boolean {
+    const entry = this.#entries.get(key);
+    return entry !== undefined && entry.expires > now;
+  }
+
+  /** Whether any entry is a safe one (see check()): until then a safe request need not be looked up. */
+  get holdsSafe(): boolean {
+    return this.#safe > 0;
   }
 
   /** The reply kept for a remembered message, if any. */
@@ -159,6 +176,7 @@ export class DedupCache {
     this.#entries.delete(key);
     if (entry.expires === this.#earliest) this.#earliest = undefined;
     if (entry.reply) this.#bytes -= entry.reply.length;
+    if (entry.safe) this.#safe--;
     const owned = (this.#perPeer.get(entry.peer) ?? 1) - 1;
     if (owned > 0) this.#perPeer.set(entry.peer, owned);
     else this.#perPeer.delete(entry.peer);

@@ -9,7 +9,7 @@
  * piggybacked on the ACK; a later one is a separate response: a CON for a CON
  * request, a NON for a NON).
  */
-import { encodeFields, type CoapMessage, type CoapOption } from "./codec";
+import { encodeFields, encodeWithBody, type CoapMessage, type CoapOption } from "./codec";
 import { Type } from "./numbers";
 
 export interface Peer {
@@ -50,8 +50,13 @@ export interface MessageParts {
   token: Uint8Array;
   options: CoapOption[];
   payload: Uint8Array;
-  /** options and payload already encoded (codec's encodeBody(), once for many notifications); options and payload are then ignored */
+  /** options and payload already encoded (codec's encodeBody(): once for many notifications, or for a resource's repeated answer); options and payload are then ignored */
   body?: Uint8Array;
+}
+
+/** A message of ours from its parts: a body encoded once (a notification, a resource's unchanged answer) is only prefixed, otherwise everything is encoded. */
+export function encodeParts(type: Type, mid: number, token: Uint8Array, parts: Omit<MessageParts, "token">): Uint8Array {
+  return parts.body ? encodeWithBody(type, parts.code, mid, token, parts.body) : encodeFields(type, parts.code, mid, token, parts.options, parts.payload);
 }
 
 export interface SendConOptions {
@@ -75,29 +80,27 @@ export interface ExchangeLink {
   log(message: string): void;
 }
 
-/** Whether the layer is still handing the request up (a response then is piggybacked on the ACK). */
-export interface Handoff {
-  synchronous: boolean;
-}
-
 /** One incoming request and the means to answer it exactly once. */
 export class Exchange {
   readonly request: CoapMessage;
   readonly peer: Peer;
-  readonly received: number;
   #link: ExchangeLink;
-  #handoff: Handoff;
-  /** undefined when the exchange could not be remembered (a safe request served anyway) */
+  /** undefined when the exchange is not remembered (a safe request, run again for a duplicate) */
   #dedupKey: string | undefined;
+  /** true while the message layer is still handing the request up: an answer then is piggybacked on the ACK */
+  #handingUp = true;
   #answered = false;
 
-  constructor(link: ExchangeLink, handoff: Handoff, request: CoapMessage, peer: Peer, dedupKey: string | undefined, received: number) {
+  constructor(link: ExchangeLink, request: CoapMessage, peer: Peer, dedupKey: string | undefined) {
     this.#link = link;
-    this.#handoff = handoff;
     this.request = request;
     this.peer = peer;
     this.#dedupKey = dedupKey;
-    this.received = received;
+  }
+
+  /** For the message layer: the request has been handed up; a later answer is a separate response. */
+  handedUp(): void {
+    this.#handingUp = false;
   }
 
   get answered(): boolean {
@@ -111,9 +114,9 @@ export class Exchange {
   /** Sends the response (token copied from the request) at `now`. Throws RangeError if it cannot be encoded. */
   respond(response: Omit<MessageParts, "token">, now: number): void {
     if (this.#answered) return;
-    if (this.#handoff.synchronous && this.confirmable) {
-      // piggybacked (the common case): encoded from the fields, no message object
-      const bytes = encodeFields(Type.ACK, response.code, this.request.mid, this.request.token, response.options, response.payload);
+    if (this.#handingUp && this.request.type === Type.CON) {
+      // piggybacked (the common case): encoded from the parts, no message object
+      const bytes = encodeParts(Type.ACK, this.request.mid, this.request.token, response);
       this.#answered = true;
       this.#link.reply(this.#dedupKey, bytes, this.peer, now);
       return;

@@ -20,15 +20,18 @@
  *   unknown, sec 5.3.2); a client (client.ts) gives one, and a response it
  *   knows is deduplicated and acknowledged like a request.
  * - Piggybacked or separate responses: exchange.ts.
- * - A duplicate CON gets the bytes cached for it (piggybacked response or Empty
- *   ACK) again, unchanged; a duplicate NON is dropped. The handler never runs twice.
+ * - A duplicate CON of a remembered request gets the bytes cached for it
+ *   (piggybacked response or Empty ACK) again, unchanged; a duplicate NON is
+ *   dropped. Such a handler never runs twice.
  * - Deduplication within bounded memory, exact where it matters (dedup.ts has the
  *   rules): a request that must not run twice is remembered for its lifetime in its
  *   peer's share, so a flood from other peers cannot take its room; when the cache
  *   has no room for one it is not run and gets 5.03 with a Max-Age saying when room
- *   frees up (sec 4.5's conservative answer). GET and FETCH, harmless to run again,
- *   are remembered only while the cache is under half full. Responses to our
- *   requests too.
+ *   frees up (sec 4.5's conservative answer). GET and FETCH, harmless to run again
+ *   (sec 4.5 relaxes the rule for them), are not remembered when answered at once: a
+ *   duplicate is answered by running them again, and the common GET costs no cache
+ *   work. One answered separately is remembered (its Empty ACK), while the cache is
+ *   under half full. Responses to our requests are remembered the same way.
  * - Message IDs (sec 4.4) are unpredictable to other peers: each peer gets its own
  *   sequence from a random start (at most MAX_MID_PEERS, or maxObservers when larger,
  *   remembered, oldest first), so
@@ -36,21 +39,19 @@
  */
 import { DedupCache, isSafe, type DedupVerdict } from "./dedup";
 import type { LimitName } from "./limitlog";
-import { CoapFormatError, decode, emptyMessage, encode, encodeFields, encodeWithBody, type CoapMessage, type CoapOption } from "./codec";
-import { Code, Type, isReservedCodeClass, isResponseCode, maxTransmitWait, type Limits, type TransportParams } from "./numbers";
+import { CoapFormatError, decode, emptyMessage, encode, type CoapMessage, type CoapOption } from "./codec";
+import { Code, Type, isResponseCode, maxTransmitWait, type Limits, type TransportParams } from "./numbers";
 import { setMaxAge } from "./options";
 import { TrackedNons } from "./tracked";
-import { Exchange, midKey, peerKey, type ConOutcome, type ExchangeLink, type Handoff, type MessageParts, type Peer, type SendConOptions } from "./exchange";
+import { Exchange, encodeParts, midKey, peerKey, type ConOutcome, type ExchangeLink, type MessageParts, type Peer, type SendConOptions } from "./exchange";
+
+/** codes 0.01-0.31 are requests (RFC 7252 sec 12.1): 1.00 is the first past them */
+const FIRST_RESPONSE_CODE = 0x20;
 
 /** peers whose Message ID sequence is remembered; a peer beyond it gets a fresh random start */
 export const MAX_MID_PEERS = 64;
 
 const EMPTY_PAYLOAD = new Uint8Array(0);
-
-/** A message of ours from its parts: a body encoded once (notifications) is only prefixed, otherwise everything is encoded. */
-function encodeParts(type: Type, mid: number, parts: MessageParts): Uint8Array {
-  return parts.body ? encodeWithBody(type, parts.code, mid, parts.token, parts.body) : encodeFields(type, parts.code, mid, parts.token, parts.options, parts.payload);
-}
 
 export interface MessageLayerOptions {
   /** called synchronously, with the `now` of the call that sends */
@@ -155,36 +156,56 @@ export class MessageLayer {
 
   #receiveConOrNon(message: CoapMessage, peer: Peer, now: number): void {
     const confirmable = message.type === Type.CON;
-    if (isResponseCode(message.code) && this.#options.onResponse) {
-      this.#receiveResponse(message, peer, now);
-      return;
-    }
-    if (message.code === Code.EMPTY || isReservedCodeClass(message.code) || isResponseCode(message.code)) {
+    const code = message.code;
+    if (code > Code.EMPTY && code < FIRST_RESPONSE_CODE) this.#receiveRequest(message, peer, confirmable, now);
+    else if (isResponseCode(code) && this.#options.onResponse) this.#receiveResponse(message, peer, now);
+    else {
       // ping, reserved class or a response we never asked for: reject a CON,
       // and a NON response too (sec 5.3.2); other NONs are ignored
-      if (confirmable || isResponseCode(message.code)) this.#reset(message.mid, peer, now);
-      return;
+      if (confirmable || isResponseCode(code)) this.#reset(message.mid, peer, now);
     }
-    const key = midKey(peerKey(peer), message.mid);
+  }
+
+  /**
+   * A request (class 0.xx, not Empty). A GET or FETCH answered at once is not
+   * remembered: a duplicate runs it again (sec 4.5 allows it for safe requests), so
+   * the common GET makes no keys. One answered separately is remembered with its
+   * Empty ACK, so that a retransmission does not start a second slow handler; safe
+   * requests are looked up only while the cache holds one of those.
+   */
+  #receiveRequest(message: CoapMessage, peer: Peer, confirmable: boolean, now: number): void {
     const safe = isSafe(message.code);
-    const verdict = this.#deduplicate(key, peer, confirmable, safe, now);
-    if (verdict === "duplicate") return;
-    if (verdict === "no-room" && !safe) {
-      this.#refuseNoRoom(message, peer, now);
-      return;
+    let key: string | undefined;
+    if (!safe) {
+      key = midKey(peerKey(peer), message.mid);
+      const verdict = this.#deduplicate(key, peer, confirmable, false, now);
+      if (verdict === "duplicate") return;
+      if (verdict === "no-room") {
+        this.#refuseNoRoom(message, peer, now);
+        return;
+      }
+    } else if (this.#dedup.holdsSafe) {
+      key = midKey(peerKey(peer), message.mid);
+      if (this.#dedup.seen(key, now)) {
+        this.#deduplicate(key, peer, confirmable, true, now); // sends the Empty ACK again
+        return;
+      }
     }
 
-    const handoff: Handoff = { synchronous: true };
-    const exchange = new Exchange(this.#link, handoff, message, peer, verdict === "new" ? key : undefined, now);
+    const exchange = new Exchange(this.#link, message, peer, safe ? undefined : key);
     try {
       this.#options.onRequest(exchange, now);
     } catch (error) {
       this.#options.log(`request handler failed: ${error}`);
     }
-    handoff.synchronous = false;
+    exchange.handedUp();
     if (!exchange.answered && confirmable) {
       // separate response (sec 5.2.2): acknowledge now so the client stops retransmitting
-      this.#reply(verdict === "new" ? key : undefined, encode(emptyMessage(Type.ACK, message.mid)), peer, now);
+      if (safe) {
+        key ??= midKey(peerKey(peer), message.mid);
+        if (this.#deduplicate(key, peer, true, true, now) !== "new") key = undefined;
+      }
+      this.#reply(key, encode(emptyMessage(Type.ACK, message.mid)), peer, now);
     }
   }
 
@@ -257,7 +278,7 @@ export class MessageLayer {
     const { ackTimeout, ackRandomFactor } = this.#options.transport;
     const key = peerKey(peer);
     const mid = this.#allocateMid(key);
-    const bytes = encodeParts(Type.CON, mid, parts);
+    const bytes = encodeParts(Type.CON, mid, parts.token, parts);
     let retransmissions = 0;
     let timeout = ackTimeout * (1 + this.#options.random() * (ackRandomFactor - 1));
     if (options.supersedes !== undefined) {
@@ -292,7 +313,7 @@ export class MessageLayer {
   sendNonConfirmable(parts: MessageParts, peer: Peer, now: number, onReset?: () => void): number {
     const key = peerKey(peer);
     const mid = this.#allocateMid(key);
-    const bytes = encodeParts(Type.NON, mid, parts);
+    const bytes = encodeParts(Type.NON, mid, parts.token, parts);
     if (onReset && this.#trackedNon.add(midKey(key, mid), key, now + this.#options.transport.nonLifetime, now, onReset))
       this.#limit("tracked-non", `${this.#options.limits.maxTrackedNon} NON messages tracked for RST: the oldest are forgotten`, now);
     this.#options.send(bytes, peer, now);

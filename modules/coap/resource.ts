@@ -7,7 +7,8 @@
  * (discovery attributes). Like aiocoap's resource.py, minus the class hierarchy:
  * a resource is a plain object.
  */
-import type { CoapOption } from "./codec";
+import type { CheckedRequest } from "./check";
+import { encodeBody, type CoapMessage, type CoapOption } from "./codec";
 import type { MessageParts, Peer } from "./exchange";
 import type { LinkAttributes } from "./linkformat";
 import { Code, Option, formatCode, isResponseCode } from "./numbers";
@@ -100,41 +101,66 @@ export function handlerFor(resource: Resource, method: Method): Handler | undefi
   }
 }
 
-/** A request as a handler gets it: its fields, and text() from the prototype (no closure per request). */
+/**
+ * A request as a handler gets it: the fields the server read once (check.ts), the
+ * rest read from the message only when a handler asks (getters and text() on the
+ * prototype: no closure and few fields per request).
+ */
 class ReceivedRequest implements CoapRequest {
-  readonly notification = false;
+  readonly #checked: CheckedRequest;
+  readonly #message: CoapMessage;
   constructor(
     readonly method: Method,
-    readonly path: readonly string[],
-    readonly query: readonly string[],
-    readonly payload: Uint8Array,
-    readonly contentFormat: number | undefined,
-    readonly accept: number | undefined,
+    checked: CheckedRequest,
+    /** Observe as the server applies it (GETs of observable resources only) */
     readonly observe: number | undefined,
+    message: CoapMessage,
     readonly peer: Peer,
-    readonly token: Uint8Array,
-    readonly options: readonly CoapOption[],
-  ) {}
+  ) {
+    this.#checked = checked;
+    this.#message = message;
+  }
+
+  get path(): readonly string[] {
+    return this.#checked.path;
+  }
+
+  get query(): readonly string[] {
+    return this.#checked.query;
+  }
+
+  get contentFormat(): number | undefined {
+    return this.#checked.contentFormat;
+  }
+
+  get accept(): number | undefined {
+    return this.#checked.accept;
+  }
+
+  get payload(): Uint8Array {
+    return this.#message.payload;
+  }
+
+  get token(): Uint8Array {
+    return this.#message.token;
+  }
+
+  get options(): readonly CoapOption[] {
+    return this.#message.options;
+  }
+
+  get notification(): boolean {
+    return false;
+  }
 
   text(): string | undefined {
-    return utf8Decode(this.payload);
+    return utf8Decode(this.#message.payload);
   }
 }
 
-/** The request a handler gets for a received message (a notification's is observedRequest's). */
-export function makeRequest(
-  method: Method,
-  path: readonly string[],
-  query: readonly string[],
-  payload: Uint8Array,
-  contentFormat: number | undefined,
-  accept: number | undefined,
-  observe: number | undefined,
-  peer: Peer,
-  token: Uint8Array,
-  options: readonly CoapOption[],
-): CoapRequest {
-  return new ReceivedRequest(method, path, query, payload, contentFormat, accept, observe, peer, token, options);
+/** The request a handler gets for a received message, checked (a notification's is observedRequest's). */
+export function makeRequest(method: Method, checked: CheckedRequest, observe: number | undefined, message: CoapMessage, peer: Peer): CoapRequest {
+  return new ReceivedRequest(method, checked, observe, message, peer);
 }
 
 /* options a request already carries as fields, or that only concern its own exchange */
@@ -188,4 +214,44 @@ export function responseParts(response: CoapResponse, defaultCode: number): Omit
 export function internalError(error: unknown): CoapResponse {
   const text = error instanceof Error ? error.message : String(error);
   return { code: Code.INTERNAL_SERVER_ERROR, payload: text.slice(0, 64) };
+}
+
+/**
+ * A resource's last plain answer (a code, a text payload, at most a Content-Format:
+ * what most GETs return), its options and payload encoded once. The next answer that
+ * is the same again reuses the bytes: one encode per resource state, not per request.
+ */
+export class EncodedAnswer {
+  /** the parts to send: the body encoded once, options and payload left empty */
+  readonly parts: Omit<MessageParts, "token">;
+
+  constructor(
+    readonly code: number,
+    readonly contentFormat: number | undefined,
+    readonly text: string,
+    body: Uint8Array,
+    /** the payload's length in bytes */
+    readonly size: number,
+  ) {
+    this.parts = Object.freeze({ code, options: NO_OPTIONS as CoapOption[], payload: NO_PAYLOAD, body });
+  }
+
+  /** Whether `response` is this answer again (a string compares in one step). */
+  matches(response: CoapResponse, defaultCode: number): boolean {
+    return (
+      response.payload === this.text &&
+      response.contentFormat === this.contentFormat &&
+      (response.code ?? defaultCode) === this.code &&
+      response.maxAge === undefined &&
+      response.etag === undefined &&
+      response.options === undefined
+    );
+  }
+}
+
+/** The answer encoded, when it is a plain one (see EncodedAnswer); throws RangeError like responseParts(). */
+export function encodeAnswer(response: CoapResponse, defaultCode: number): EncodedAnswer | undefined {
+  if (typeof response.payload !== "string" || response.maxAge !== undefined || response.etag !== undefined || response.options !== undefined) return undefined;
+  const parts = responseParts(response, defaultCode);
+  return new EncodedAnswer(parts.code, response.contentFormat, response.payload, encodeBody(parts.options, parts.payload), parts.payload.length);
 }

@@ -23,7 +23,7 @@
  * request past the end of the representation gets 4.02.
  */
 import { sliceBlock, needsBlockwise } from "./block2";
-import { checkRequest, type Refusal } from "./check";
+import { checkRequest, isRefusal, type Refusal } from "./check";
 import type { CoapOption } from "./codec";
 import { LimitLog, type LimitName } from "./limitlog";
 import { filterLinks, formatLinks, type Link } from "./linkformat";
@@ -36,12 +36,14 @@ import { encodeUint, setBlock2, setUint, splitPath, type BlockValue } from "./op
 import {
   DEFAULT_SUCCESS,
   METHOD_BY_CODE,
+  encodeAnswer,
   handlerFor,
   internalError,
   makeRequest,
   responseParts,
   type CoapRequest,
   type CoapResponse,
+  type EncodedAnswer,
   type Handler,
   type Resource,
 } from "./resource";
@@ -83,6 +85,12 @@ interface AsyncExchange {
   key: string;
 }
 
+/** A resource where it is served, with its last plain answer encoded (resource.ts EncodedAnswer). */
+interface Route {
+  resource: Resource;
+  answer?: EncodedAnswer;
+}
+
 /** An asynchronous handler's answer, waiting for the next tick(now). */
 interface Settled {
   done(response: CoapResponse, now: number): void;
@@ -90,7 +98,7 @@ interface Settled {
 }
 
 export class CoapServer {
-  #resources = new Map<string, Resource>();
+  #resources = new Map<string, Route>();
   #layer: MessageLayer;
   #observe: ObserveRegistry;
   #limits: Limits;
@@ -128,7 +136,7 @@ export class CoapServer {
       limits: this.#limits,
       limitLog: this.#limitLog,
       log: this.#log,
-      resource: (key) => this.#resources.get(key),
+      resource: (key) => this.#resources.get(key)?.resource,
       run: (handler, request, now, done) => this.#run(handler, request, now, done),
     });
     this.add(WELL_KNOWN_CORE, {
@@ -142,7 +150,7 @@ export class CoapServer {
   add(path: string, resource: Resource): void {
     const key = splitPath(path).join("/");
     if (this.#resources.has(key)) this.#observe.removePath(key);
-    this.#resources.set(key, resource);
+    this.#resources.set(key, { resource });
   }
 
   remove(path: string): void {
@@ -239,7 +247,7 @@ export class CoapServer {
   /** The /.well-known/core document, filtered by query arguments like "rt=light". */
   linkFormat(query: readonly string[] = []): string {
     const links: Link[] = [];
-    for (const [path, resource] of this.#resources) {
+    for (const [path, { resource }] of this.#resources) {
       if (resource.hidden) continue;
       links.push({
         href: `/${path}`,
@@ -259,10 +267,11 @@ export class CoapServer {
   #handle(exchange: Exchange, now: number): void {
     const message = exchange.request;
     const checked = checkRequest(message, this.#limits);
-    if ("refusal" in checked) return this.#refuse(exchange, checked.refusal, now);
-    const { path, key, query, block2, accept, contentFormat } = checked.request;
-    const resource = this.#resources.get(key);
-    if (!resource) return this.#refuse(exchange, { code: Code.NOT_FOUND, diagnostic: "not found" }, now);
+    if (isRefusal(checked)) return this.#refuse(exchange, checked, now);
+    const { key, block2, accept, contentFormat } = checked;
+    const route = this.#resources.get(key);
+    if (!route) return this.#refuse(exchange, { code: Code.NOT_FOUND, diagnostic: "not found" }, now);
+    const resource = route.resource;
     const method = METHOD_BY_CODE.get(message.code);
     const handler = method && handlerFor(resource, method);
     if (!method || !handler) return this.#refuse(exchange, { code: Code.METHOD_NOT_ALLOWED, diagnostic: "method not allowed" }, now);
@@ -272,21 +281,21 @@ export class CoapServer {
     if (accept !== undefined && resource.produces && !resource.produces.includes(accept))
       return this.#refuse(exchange, { code: Code.NOT_ACCEPTABLE, diagnostic: `cannot produce content format ${accept}` }, now);
 
-    const observe = method === "GET" && resource.observable ? checked.request.observe : undefined;
+    const observe = method === "GET" && resource.observable ? checked.observe : undefined;
     // deregistration takes effect on receipt; the GET is then answered as usual (RFC 7641 sec 3.6)
     if (observe === 1) this.#observe.deregister(key, exchange.peer, message.token);
 
     // per resource: a slow resource (a sensor conversion) cannot starve the others
-    if ((this.#asyncPerResource.get(key) ?? 0) >= this.#limits.maxAsyncExchanges) {
+    if (this.#asyncPerResource.size > 0 && (this.#asyncPerResource.get(key) ?? 0) >= this.#limits.maxAsyncExchanges) {
       this.#limitLog.hit("async-handlers", `${this.#limits.maxAsyncExchanges} asynchronous handlers running for /${key}: its new requests get 5.03`, now);
       return this.#refuse(exchange, { code: Code.SERVICE_UNAVAILABLE, diagnostic: "busy", options: [maxAgeOption(1)] }, now);
     }
 
-    const request = makeRequest(method, path, query, message.payload, contentFormat, accept, observe, exchange.peer, message.token, message.options);
+    const request = makeRequest(method, checked, observe, message, exchange.peer);
     const result = this.#call(handler, request);
     // a synchronous answer (the common case) goes out at once, without a callback made for it
-    if (!(result instanceof Promise)) return this.#respond(exchange, request, key, result, block2, now);
-    this.#await(result, request, now, (response, at) => this.#respond(exchange, request, key, response, block2, at), exchange);
+    if (!(result instanceof Promise)) return this.#respond(exchange, request, route, key, result, block2, now);
+    this.#await(result, request, now, (response, at) => this.#respond(exchange, request, route, key, response, block2, at), exchange);
   }
 
   /**
@@ -364,10 +373,16 @@ export class CoapServer {
     }
   }
 
-  #respond(exchange: Exchange, request: CoapRequest, key: string, response: CoapResponse, block2: BlockValue | undefined, now: number): void {
+  #respond(exchange: Exchange, request: CoapRequest, route: Route, key: string, response: CoapResponse, block2: BlockValue | undefined, now: number): void {
+    const defaultCode = DEFAULT_SUCCESS[request.method];
+    // the common case, a plain answer that is not a registration's nor a block: the last one's bytes, or new ones kept for next time
+    if (request.observe !== 0 && block2 === undefined) {
+      const answer = route.answer !== undefined && route.answer.matches(response, defaultCode) ? route.answer : this.#encodeAnswer(route, response, defaultCode);
+      if (answer) return this.#send(exchange, answer.parts, now);
+    }
     let parts: Omit<MessageParts, "token">;
     try {
-      parts = responseParts(response, DEFAULT_SUCCESS[request.method]);
+      parts = responseParts(response, defaultCode);
     } catch (error) {
       this.#log(`bad response from /${key}: ${error}`);
       parts = { code: Code.INTERNAL_SERVER_ERROR, options: [], payload: EMPTY };
@@ -382,6 +397,19 @@ export class CoapServer {
       parts.payload = slice.payload;
     }
     this.#send(exchange, parts, now);
+  }
+
+  /** A plain answer small enough for one message, encoded and kept as the route's last; undefined for any other (or a bad one: #respond says why). */
+  #encodeAnswer(route: Route, response: CoapResponse, defaultCode: number): EncodedAnswer | undefined {
+    let answer: EncodedAnswer | undefined;
+    try {
+      answer = encodeAnswer(response, defaultCode);
+    } catch {
+      return undefined;
+    }
+    if (answer === undefined || needsBlockwise(answer.size, undefined, this.#limits.defaultBlockSzx)) return undefined;
+    route.answer = answer;
+    return answer;
   }
 }
 

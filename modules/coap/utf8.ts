@@ -45,9 +45,17 @@ export function isValidUtf8(bytes: Uint8Array): boolean {
   return true;
 }
 
+/** Anything but ASCII without NUL. */
+const NOT_ASCII = /[^\x01-\x7f]/;
+
 /** The string, or undefined when the bytes are not valid UTF-8 (or hold a NUL). */
 export function utf8Decode(bytes: Uint8Array): string | undefined {
   if (bytes.length === 0) return "";
+  // the usual short ASCII value (a path segment, a query): one native call and one native test instead of a loop per byte
+  if (bytes.length <= 64) {
+    const ascii = String.fromCharCode.apply(null, bytes as unknown as number[]);
+    if (!NOT_ASCII.test(ascii)) return ascii;
+  }
   if (!isValidUtf8(bytes)) return undefined;
   const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
   const buffer = whole ? bytes.buffer : bytes.slice().buffer;
