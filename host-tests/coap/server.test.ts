@@ -112,6 +112,33 @@ test("server: routes by Uri-Path and hands the handler the request", () => {
   assert.equal(codeOf(r.reply({ path: "/a/b", code: Code.POST })), "2.01");
 });
 
+test("server: a resource's plain answer is encoded once per state: each answer's bytes are still its own (code, Content-Format, payload, token, Message ID)", () => {
+  const r = rig();
+  const answers = [
+    { payload: "0" },
+    { payload: "0" },
+    { payload: "1" },
+    { payload: "1", contentFormat: ContentFormat.JSON },
+    { payload: "1", code: Code.VALID },
+    { payload: "1", maxAge: 5 },
+    { payload: "1" },
+    { payload: "x".repeat(1100) }, // too long for one message: Block2, never kept
+    { payload: "1" },
+  ];
+  let next = 0;
+  r.server.add("state", { get: () => answers[next++] });
+  for (let i = 0; i < answers.length; i++) {
+    const answer = answers[i];
+    const got = r.reply({ path: "state", token: `0${i}` });
+    assert.equal(toHex(got.token), `0${i}`);
+    assert.equal(got.code, answer.code ?? Code.CONTENT, `answer ${i}`);
+    assert.equal(getContentFormat(got.options), answer.contentFormat, `answer ${i}`);
+    assert.equal(getMaxAge(got.options) ?? undefined, answer.maxAge, `answer ${i}`);
+    const text = answer.payload.length > 1000 ? answer.payload.slice(0, 1024) : answer.payload;
+    assert.equal(utf8Decode(got.payload), text, `answer ${i}`);
+  }
+});
+
 test("server: default success codes and content negotiation by Accept", () => {
   const r = lightServer();
   assert.equal(codeOf(r.reply({ path: "light", code: Code.PUT, payload: "1" })), "2.04");

@@ -166,12 +166,18 @@ export function encodeBody(options: readonly CoapOption[], payload: Uint8Array):
   return out;
 }
 
-/** A message from its header fields and a body from encodeBody(). */
+/** A message from its header fields and a body from encodeBody(); written inline, as it runs once per answer. */
 export function encodeWithBody(type: Type, code: number, mid: number, token: Uint8Array, body: Uint8Array): Uint8Array {
-  checkHeader(type, code, mid, token);
+  const tkl = token.length;
+  if ((type & 3) !== type || (code & 0xff) !== code || (mid & 0xffff) !== mid || tkl > MAX_TOKEN_LENGTH) checkHeader(type, code, mid, token);
   if (code === 0) throw new RangeError("an Empty message has no token, options or payload");
-  const out = new Uint8Array(HEADER_LENGTH + token.length + body.length);
-  out.set(body, writeHeader(out, type, code, mid, token));
+  const out = new Uint8Array(HEADER_LENGTH + tkl + body.length);
+  out[0] = (VERSION << 6) | (type << 4) | tkl;
+  out[1] = code;
+  out[2] = mid >> 8;
+  out[3] = mid & 0xff;
+  if (tkl > 0) out.set(token, HEADER_LENGTH);
+  out.set(body, HEADER_LENGTH + tkl);
   return out;
 }
 

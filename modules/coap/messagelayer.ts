@@ -139,6 +139,11 @@ export class MessageLayer {
     }
   }
 
+  /** A request already decoded (the server's common GET, quick.ts), received at `now`: handled as receive() would. */
+  receiveRequest(message: CoapMessage, peer: Peer, now: number): void {
+    this.#receiveRequest(message, peer, message.type === Type.CON, now);
+  }
+
   #receiveAckOrReset(message: CoapMessage, peer: Peer, now: number): void {
     // a RST must be Empty; an ACK from a client carries nothing we asked for
     if (message.type === Type.RST && message.code !== Code.EMPTY) return;

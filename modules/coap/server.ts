@@ -32,6 +32,7 @@ import { Exchange, peerKey, type MessageParts, type Peer } from "./exchange";
 import { Code, ContentFormat, DEFAULT_LIMITS, DEFAULT_TRANSPORT, Option, codeClass, type Limits, type TransportParams } from "./numbers";
 import { Notifier } from "./notifier";
 import { ObserveRegistry } from "./observe";
+import { QuickGet, recogniseGet } from "./quick";
 import { encodeUint, setBlock2, setUint, splitPath, type BlockValue } from "./options";
 import {
   DEFAULT_SUCCESS,
@@ -162,7 +163,10 @@ export class CoapServer {
   /** Handles one datagram from `peer`, received at `now`; never throws. */
   receive(datagram: Uint8Array, peer: Peer, now: number): void {
     try {
-      this.#layer.receive(datagram, peer, now);
+      // the common GET read in one pass (quick.ts); everything else decoded and checked in full
+      const quick = recogniseGet(datagram);
+      if (quick !== undefined) this.#layer.receiveRequest(quick, peer, now);
+      else this.#layer.receive(datagram, peer, now);
     } catch (error) {
       this.#log(`receive failed: ${error}`);
     }
@@ -266,7 +270,7 @@ export class CoapServer {
 
   #handle(exchange: Exchange, now: number): void {
     const message = exchange.request;
-    const checked = checkRequest(message, this.#limits);
+    const checked = message instanceof QuickGet ? message : checkRequest(message, this.#limits);
     if (isRefusal(checked)) return this.#refuse(exchange, checked, now);
     const { key, block2, accept, contentFormat } = checked;
     const route = this.#resources.get(key);

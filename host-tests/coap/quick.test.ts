@@ -1,0 +1,103 @@
+/*
+ * quick.ts against the general path: for GETs of every shape and many seeded
+ * mutations of them, what recogniseGet() recognises must be exactly what decode()
+ * and checkRequest() make of the same bytes (header, token, options, path, key, no
+ * query, Block2, Observe, Accept or Content-Format), and what it does not recognise
+ * is left to them. Both outcomes must occur, or the comparison proves nothing.
+ */
+import { test, assert, toHex, seededRandom } from "../lib/harness";
+import { decode, encode, type CoapOption } from "coap/codec";
+import { checkRequest, isRefusal } from "coap/check";
+import { Code, DEFAULT_LIMITS, Option, Type } from "coap/numbers";
+import { encodeUint, setUriPath, setUriQuery } from "coap/options";
+import { recogniseGet } from "coap/quick";
+import { utf8Encode } from "coap/utf8";
+
+const optionsHex = (options: readonly CoapOption[]) => options.map((o) => `${o.number}:${toHex(o.value)}`).join(",");
+
+function seeds(): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const add = (type: number, code: number, token: number[], build: (options: CoapOption[]) => void, payload = "") => {
+    const options: CoapOption[] = [];
+    build(options);
+    out.push(encode({ type: type as Type, code, mid: 0x1234 + out.length, token: new Uint8Array(token), options, payload: utf8Encode(payload) }));
+  };
+  for (const type of [Type.CON, Type.NON]) {
+    add(type, Code.GET, [], (o) => setUriPath(o, "light"));
+    add(type, Code.GET, [1, 2, 3, 4, 5, 6, 7, 8], (o) => setUriPath(o, "temperature"));
+    add(type, Code.GET, [9], (o) => setUriPath(o, ".well-known/core"));
+    add(type, Code.GET, [9], (o) => setUriPath(o, "a/b/c/d"));
+    add(type, Code.GET, [], () => {});
+    add(type, Code.GET, [7], (o) => setUriPath(o, "twelve-bytes"));
+    add(type, Code.GET, [7], (o) => setUriPath(o, "thirteen-byte"));
+    add(type, Code.GET, [7], (o) => setUriPath(o, "l\u00e9ger"));
+    add(type, Code.GET, [7], (o) => (setUriPath(o, "light"), o.push({ number: Option.ACCEPT, value: encodeUint(50) })));
+    add(type, Code.GET, [7], (o) => (setUriPath(o, "light"), o.push({ number: Option.OBSERVE, value: encodeUint(0) })));
+    add(type, Code.GET, [7], (o) => (setUriPath(o, ".well-known/core"), setUriQuery(o, ["rt=light"])));
+    add(type, Code.GET, [7], (o) => setUriPath(o, "light"), "x");
+    add(type, Code.PUT, [7], (o) => setUriPath(o, "light"), "1");
+    add(type, Code.GET, [7], (o) => o.push({ number: Option.URI_PATH, value: utf8Encode("a") }, { number: Option.URI_PATH, value: utf8Encode("..") }));
+    add(type, Code.GET, [7], (o) => o.push({ number: Option.URI_PATH, value: utf8Encode(".") }));
+    add(type, Code.GET, [7], (o) => setUriPath(o, "A".repeat(13 + 0x41))); // its extended length byte is "A"
+  }
+  return out;
+}
+
+function mutate(bytes: Uint8Array, random: () => number): Uint8Array {
+  const out = bytes.slice();
+  const edits = 1 + Math.floor(random() * 3);
+  for (let i = 0; i < edits; i++) {
+    const pick = random();
+    const at = Math.floor(random() * out.length);
+    if (pick < 0.6) out[at] = Math.floor(random() * 256);
+    else if (pick < 0.8) out[at] ^= 1 << Math.floor(random() * 8);
+    else return out.subarray(0, at); // truncated
+  }
+  return out;
+}
+
+test("quick GET: whatever recogniseGet() recognises is what decode() and checkRequest() make of it; the rest is left to them", () => {
+  const random = seededRandom(2026);
+  let recognised = 0;
+  let left = 0;
+  const all = seeds();
+  const cases: Uint8Array[] = [...all];
+  for (let i = 0; i < 20_000; i++) cases.push(mutate(all[Math.floor(random() * all.length)], random));
+  for (const bytes of cases) {
+    const quick = recogniseGet(bytes);
+    if (quick === undefined) {
+      left++;
+      continue;
+    }
+    recognised++;
+    const what = toHex(bytes);
+    const message = decode(bytes); // throws (fails the test) if the general path would call it malformed
+    assert.equal(quick.type, message.type, what);
+    assert.equal(quick.code, message.code, what);
+    assert.equal(quick.mid, message.mid, what);
+    assert.equal(toHex(quick.token), toHex(message.token), what);
+    assert.equal(quick.payload.length, 0, what);
+    assert.equal(message.payload.length, 0, what);
+    assert.equal(optionsHex(quick.options), optionsHex(message.options), what);
+    const checked = checkRequest(message, DEFAULT_LIMITS);
+    if (isRefusal(checked)) throw new Error(`recognised, but the general path refuses it (${checked.diagnostic}): ${what}`);
+    assert.deepEqual(quick.path, checked.path, what);
+    assert.equal(quick.key, checked.key, what);
+    assert.deepEqual(quick.query, checked.query, what);
+    for (const field of ["block2", "observe", "accept", "contentFormat"] as const) assert.equal(quick[field], checked[field], `${field}: ${what}`);
+  }
+  trace(`  ${recognised} recognised, ${left} left to the general path\n`);
+  assert.ok(recognised > 1000 && left > 1000, `both outcomes occur (${recognised} / ${left})`);
+  // the shapes it is for, and those it leaves alone
+  const shapes = seeds().map((bytes) => recogniseGet(bytes) !== undefined);
+  assert.deepEqual(shapes.slice(0, 13), [true, true, true, true, true, true, false, false, false, false, false, false, false]);
+});
+
+test("quick GET: a handler that asks for the options gets them as received, from the GET's own copy of the datagram", () => {
+  const bytes = encode({ type: Type.CON, code: Code.GET, mid: 1, token: new Uint8Array([5]), options: [{ number: Option.URI_PATH, value: utf8Encode("light") }], payload: new Uint8Array(0) });
+  const quick = recogniseGet(bytes)!;
+  bytes.fill(0); // the caller reuses its buffer
+  assert.equal(toHex(quick.token), "05");
+  assert.deepEqual(quick.path, ["light"]);
+  assert.equal(optionsHex(quick.options), `11:${toHex(utf8Encode("light"))}`);
+});

@@ -1,0 +1,104 @@
+/*
+ * The common GET recognised in one pass over its bytes: a CON or NON GET whose only
+ * options are short ASCII Uri-Path segments and that has no payload ("GET /light").
+ * It becomes a message and the checked request at once, instead of decode() making
+ * option objects and checkRequest() reading them again. Anything else, including
+ * every malformed datagram, is not recognised and takes the general path, which
+ * decides on it as before: this file refuses nothing and answers nothing itself.
+ * host-tests/coap/quick.test.ts holds it to what decode() and checkRequest() say.
+ *
+ * RFC 7252 sec 3 (header, token, option delta and length nibbles, payload marker),
+ * 5.10.1 (Uri-Path), 6.4 ("." and ".." segments go to the general path, which
+ * refuses them).
+ */
+import type { CheckedRequest } from "./check";
+import { decode, type CoapMessage, type CoapOption } from "./codec";
+import { Code, Option, Type } from "./numbers";
+
+const EMPTY = new Uint8Array(0);
+const NO_QUERY: readonly string[] = Object.freeze([]);
+/** first byte: version 1, CON or NON, any token length up to 8 */
+const VERSION_1 = 0x40;
+/** a Uri-Path option needing no extended delta or length: delta and length below 13 */
+const SHORT = 13;
+/** a segment of printable ASCII (no NUL, nothing past 0x7f) */
+const NOT_PLAIN = /[^\x01-\x7f]/;
+
+/**
+ * A recognised GET: the message and its checked request in one object (options
+ * decoded only if a handler asks for them). Views into its own copy of the datagram.
+ */
+export class QuickGet implements CoapMessage, CheckedRequest {
+  #bytes: Uint8Array;
+  #options: CoapOption[] | undefined;
+
+  constructor(
+    readonly type: Type,
+    readonly mid: number,
+    readonly token: Uint8Array,
+    readonly path: string[],
+    readonly key: string,
+    bytes: Uint8Array,
+  ) {
+    this.#bytes = bytes;
+  }
+
+  get code(): number {
+    return Code.GET;
+  }
+
+  get payload(): Uint8Array {
+    return EMPTY;
+  }
+
+  /** the Uri-Path options as received, decoded on first use */
+  get options(): CoapOption[] {
+    return (this.#options ??= decode(this.#bytes).options);
+  }
+
+  get query(): readonly string[] {
+    return NO_QUERY;
+  }
+
+  get block2(): undefined {
+    return undefined;
+  }
+
+  get observe(): undefined {
+    return undefined;
+  }
+
+  get accept(): undefined {
+    return undefined;
+  }
+
+  get contentFormat(): undefined {
+    return undefined;
+  }
+}
+
+/** The datagram as a QuickGet, or undefined when it is anything but the common GET. */
+export function recogniseGet(datagram: Uint8Array): QuickGet | undefined {
+  const length = datagram.length;
+  if (length < 4 || datagram[1] !== Code.GET) return undefined;
+  const first = datagram[0];
+  const tkl = first & 0x0f;
+  if ((first & 0xe0) !== VERSION_1 || tkl > 8) return undefined; // version 1, CON (0x40) or NON (0x50)
+  let pos = 4 + tkl;
+  if (pos > length) return undefined;
+  const bytes = datagram.slice();
+  const path: string[] = [];
+  let number = 0;
+  while (pos < length) {
+    const byte = bytes[pos++];
+    const size = byte & 0x0f;
+    number += byte >> 4;
+    if (number !== Option.URI_PATH || size >= SHORT || pos + size > length) return undefined;
+    const segment = String.fromCharCode.apply(null, bytes.subarray(pos, pos + size) as unknown as number[]);
+    if (NOT_PLAIN.test(segment) || segment === "." || segment === "..") return undefined;
+    path.push(segment);
+    pos += size;
+  }
+  const key = path.length === 1 ? path[0] : path.join("/");
+  return new QuickGet(((first >> 4) & 3) as Type, (bytes[2] << 8) | bytes[3], bytes.subarray(4, 4 + tkl), path, key, bytes);
+}
