@@ -76,7 +76,7 @@ export interface ExchangeLink {
   /** sends a reply to a CON and keeps it for duplicates when the exchange is remembered */
   reply(dedupKey: string | undefined, bytes: Uint8Array, peer: Peer, now: number): void;
   sendConfirmable(parts: MessageParts, peer: Peer, now: number, options?: SendConOptions): number;
-  sendNonConfirmable(parts: MessageParts, peer: Peer, now: number, onReset?: () => void): number;
+  sendNonConfirmable(parts: MessageParts, peer: Peer, now: number): number;
   log(message: string): void;
 }
 

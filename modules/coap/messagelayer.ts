@@ -42,7 +42,7 @@ import type { LimitName } from "./limitlog";
 import { CoapFormatError, decode, emptyMessage, encode, type CoapMessage, type CoapOption } from "./codec";
 import { Code, Type, isResponseCode, maxTransmitWait, type Limits, type TransportParams } from "./numbers";
 import { setMaxAge } from "./options";
-import { TrackedNons } from "./tracked";
+import { TrackedNons, type ResetHandler } from "./tracked";
 import { Exchange, encodeParts, midKey, peerKey, type ConOutcome, type ExchangeLink, type MessageParts, type Peer, type SendConOptions } from "./exchange";
 
 /** codes 0.01-0.31 are requests (RFC 7252 sec 12.1): 1.00 is the first past them */
@@ -110,7 +110,7 @@ export class MessageLayer {
     this.#link = {
       reply: (dedupKey, bytes, peer, now) => this.#reply(dedupKey, bytes, peer, now),
       sendConfirmable: (parts, peer, now, sendOptions) => this.sendConfirmable(parts, peer, now, sendOptions),
-      sendNonConfirmable: (parts, peer, now, onReset) => this.sendNonConfirmable(parts, peer, now, onReset),
+      sendNonConfirmable: (parts, peer, now) => this.sendNonConfirmable(parts, peer, now),
       log: (message) => options.log(message),
     };
   }
@@ -155,7 +155,7 @@ export class MessageLayer {
       return;
     }
     if (message.type === Type.RST) {
-      this.#trackedNon.take(key)?.();
+      this.#trackedNon.reset(key);
     }
   }
 
@@ -314,12 +314,15 @@ export class MessageLayer {
     return mid;
   }
 
-  /** Sends a NON at `now`; `onReset` runs if the peer rejects it with RST within NON_LIFETIME. */
-  sendNonConfirmable(parts: MessageParts, peer: Peer, now: number, onReset?: () => void): number {
+  /**
+   * Sends a NON at `now`; onReset(subject) runs if the peer rejects it with RST within
+   * NON_LIFETIME (one handler for many NONs, each with its subject: no closure per message).
+   */
+  sendNonConfirmable<T>(parts: MessageParts, peer: Peer, now: number, onReset?: ResetHandler<T>, subject?: T): number {
     const key = peerKey(peer);
     const mid = this.#allocateMid(key);
     const bytes = encodeParts(Type.NON, mid, parts.token, parts);
-    if (onReset && this.#trackedNon.add(midKey(key, mid), key, now + this.#options.transport.nonLifetime, now, onReset))
+    if (onReset && this.#trackedNon.add(midKey(key, mid), key, now + this.#options.transport.nonLifetime, now, onReset as ResetHandler, subject))
       this.#limit("tracked-non", `${this.#options.limits.maxTrackedNon} NON messages tracked for RST: the oldest are forgotten`, now);
     this.#options.send(bytes, peer, now);
     return mid;

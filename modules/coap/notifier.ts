@@ -58,6 +58,10 @@ export class Notifier {
   #c: NotifierContext;
   /** probing() as a value, made once: the registry's nextProbe() gets it per datagram */
   readonly probingFn = (observer: Observer): boolean => this.probing(observer);
+  /** a RST to a NON notification ends that observation: one handler, the observer as its subject */
+  readonly #onNonReset = (observer: Observer): void => {
+    this.#c.observe.remove(observer);
+  };
 
   constructor(context: NotifierContext) {
     this.#c = context;
@@ -103,6 +107,14 @@ export class Notifier {
     const observers = c.observe.observers(key);
     if (!resource?.get || observers.length === 0) return;
     const sequence = c.observe.nextSequence(key);
+    // usually every observer asked for the same representation: one group, and no table made for it
+    const first = observers[0].group;
+    let i = 1;
+    while (i < observers.length && observers[i].group === first) i++;
+    if (i === observers.length) {
+      c.run(resource.get, observers[0].request, now, (response, at) => this.#sendAll(observers, resource, response, sequence, at));
+      return;
+    }
     const groups = new Map<string, Observer[]>();
     for (let i = 0; i < observers.length; i++) {
       const observer = observers[i];
@@ -161,6 +173,8 @@ export class Notifier {
     const success = codeClass(parts.code) === 2;
     let body: Uint8Array | undefined;
     let bodySzx = -1;
+    // one parts object for the group, its token and body set per observer: the layer encodes it at once and keeps nothing of it
+    const each: MessageParts = { code: parts.code, token: EMPTY, options: NO_OPTIONS, payload: EMPTY, body: undefined };
     for (let i = 0; i < observers.length; i++) {
       const observer = observers[i];
       if (!c.observe.isCurrent(observer)) continue;
@@ -179,7 +193,9 @@ export class Notifier {
         }
         bodySzx = observer.szx;
       }
-      this.#send(observer, resource, { code: parts.code, token: observer.token, options: NO_OPTIONS, payload: EMPTY, body }, now);
+      each.token = observer.token;
+      each.body = body;
+      this.#send(observer, resource, each, now);
     }
   }
 
@@ -206,9 +222,7 @@ export class Notifier {
         c.observe.touched();
       } else {
         observer.sinceCon++;
-        c.layer.sendNonConfirmable(parts, observer.peer, now, () => {
-          c.observe.remove(observer);
-        });
+        c.layer.sendNonConfirmable(parts, observer.peer, now, this.#onNonReset, observer);
       }
     } catch (error) {
       c.log(`cannot send notification to ${observer.peerKey}: ${error}`);

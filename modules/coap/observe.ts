@@ -42,6 +42,8 @@ export interface Observer {
   pendingMid?: number;
   /** the last sign of life: the registration, or an ACK to a CON notification */
   confirmedAt: number;
+  /** set by the registry while this record is the registered one (isCurrent() without a lookup) */
+  current?: boolean;
 }
 
 /** "displaced": added in the place of a stale observer (returned by register()'s `displaced`) */
@@ -94,7 +96,10 @@ export class ObserveRegistry {
     const key = observer.key;
     this.#nextProbe = undefined;
     let observers = this.#byPath.get(observer.path);
-    if (observers?.has(key)) {
+    const old = observers?.get(key);
+    if (observers && old) {
+      old.current = false;
+      observer.current = true;
       observers.set(key, observer);
       return { result: "replaced" };
     }
@@ -111,6 +116,7 @@ export class ObserveRegistry {
       this.#byPath.set(observer.path, observers);
     }
     observers.set(key, observer);
+    observer.current = true;
     this.#count++;
     return displaced ? { result: "displaced", displaced } : { result: "added" };
   }
@@ -176,7 +182,7 @@ export class ObserveRegistry {
 
   /** Whether this very observer (not a replacement) is still registered. */
   isCurrent(observer: Observer): boolean {
-    return this.#byPath.get(observer.path)?.get(observer.key) === observer;
+    return observer.current === true;
   }
 
   deregister(path: string, peer: Peer, token: Uint8Array): boolean {
@@ -185,7 +191,10 @@ export class ObserveRegistry {
 
   #deregister(path: string, key: string): boolean {
     const observers = this.#byPath.get(path);
-    if (!observers?.delete(key)) return false;
+    const observer = observers?.get(key);
+    if (!observers || !observer) return false;
+    observers.delete(key);
+    observer.current = false;
     this.#nextProbe = undefined;
     this.#count--;
     if (observers.size === 0) this.#byPath.delete(path);
@@ -205,6 +214,7 @@ export class ObserveRegistry {
   removePath(path: string): void {
     const observers = this.#byPath.get(path);
     if (!observers) return;
+    for (const observer of observers.values()) observer.current = false;
     this.#count -= observers.size;
     this.#byPath.delete(path);
     this.#nextProbe = undefined;
@@ -217,6 +227,7 @@ export class ObserveRegistry {
       for (const [k, observer] of observers) {
         if (observer.peerKey === key) {
           observers.delete(k);
+          observer.current = false;
           dropped.push(observer);
         }
       }

@@ -10,9 +10,13 @@
  * has expired, so an entry may be kept a little past its lifetime, never past the
  * bound. Pure: keys, times and callbacks in, callbacks out.
  */
+/** What a RST to a tracked NON runs: onReset(subject), one function for many NONs (no closure per message). */
+export type ResetHandler<T = unknown> = (subject: T) => void;
+
 interface Entry {
   peerKey: string;
-  onReset(): void;
+  onReset: ResetHandler;
+  subject: unknown;
 }
 
 class Generation {
@@ -36,28 +40,29 @@ export class TrackedNons {
   }
 
   /** Tracks a NON until `expires`; true when room was made by forgetting unexpired ones (a full table). */
-  add(key: string, peerKey: string, expires: number, now: number, onReset: () => void): boolean {
+  add(key: string, peerKey: string, expires: number, now: number, onReset: ResetHandler, subject: unknown): boolean {
     let forgotUnexpired = false;
     if (this.#young.entries.size >= this.#half) {
       forgotUnexpired = this.#old.entries.size > 0 && this.#old.newest > now;
       this.#old = this.#young;
       this.#young = new Generation();
     }
-    this.#young.entries.set(key, { peerKey, onReset });
+    this.#young.entries.set(key, { peerKey, onReset, subject });
     if (expires > this.#young.newest) this.#young.newest = expires;
     return forgotUnexpired;
   }
 
-  /** The RST's NON: forgotten and its onReset returned, or undefined when not tracked. */
-  take(key: string): (() => void) | undefined {
+  /** The RST's NON: forgotten, and its onReset(subject) run; false when it was not tracked. */
+  reset(key: string): boolean {
     for (const generation of [this.#young, this.#old]) {
       const entry = generation.entries.get(key);
       if (entry) {
         generation.entries.delete(key);
-        return entry.onReset;
+        entry.onReset(entry.subject);
+        return true;
       }
     }
-    return undefined;
+    return false;
   }
 
   /** Drops the generations whose newest entry has expired at `now`. */

@@ -65,6 +65,8 @@ export class DtlsServer {
   readonly #options: DtlsServerOptions;
   readonly #context: DTLSContext;
   readonly #sessions = new Map<string, Entry>();
+  /** the same entries by their frozen peer object: write() to what onData gave needs no key built */
+  readonly #byPeer = new Map<SessionPeer, Entry>();
   readonly #maxSessions: number;
   readonly #idleTimeoutMs: number;
   readonly #evictQuietMs: number;
@@ -148,9 +150,12 @@ export class DtlsServer {
    * since: a closed session's messages go nowhere, not into its successor.
    */
   write(peer: Peer | SessionPeer, data: Uint8Array, now: number): boolean {
-    const entry = this.#sessions.get(peerTransportId(peer));
-    if (!entry || !entry.established) return false;
-    if ("session" in peer && peer.session !== undefined && peer.session !== entry.id) return false;
+    let entry = this.#byPeer.get(peer as SessionPeer);
+    if (entry === undefined) {
+      entry = this.#sessions.get(peerTransportId(peer));
+      if (!entry || ("session" in peer && peer.session !== undefined && peer.session !== entry.id)) return false;
+    }
+    if (!entry.established) return false;
     try {
       const written = entry.native.write(data, now);
       entry.lastActive = now;
@@ -259,6 +264,7 @@ export class DtlsServer {
       helloRandom: helloRandom(hello),
     };
     this.#sessions.set(key, entry);
+    this.#byPeer.set(entry.peer, entry);
     this.#feed(entry, hello, now);
   }
 
@@ -373,6 +379,7 @@ export class DtlsServer {
   #remove(entry: Entry, end: DtlsEnd, now: number, logged = false): void {
     if (this.#sessions.get(entry.key) !== entry) return;
     this.#sessions.delete(entry.key);
+    this.#byPeer.delete(entry.peer);
     try {
       entry.native.close();
     } catch {
