@@ -369,3 +369,29 @@ test("observe: a notification renders from a copy of the registration: its own t
   assert.deepEqual(seen[1], { token: "0b0c", options: ["65000=abcd"], notification: true, payload: 0 });
   assert.equal(toHex(sent[sent.length - 1].token), "0b0c");
 });
+
+test("observe: a change made by a request's handler is notified when receive() returns, after the request's own answer, not from inside the handler", () => {
+  const r = rig();
+  r.register(ALICE, "a1");
+  let sentDuringHandler = -1;
+  r.server.add("switch", {
+    put: () => {
+      r.state.on++;
+      const before = r.sent.length;
+      r.server.notify("light", r.clock.now);
+      sentDuringHandler = r.sent.length - before;
+      return {};
+    },
+  });
+  const options: CoapOption[] = [];
+  setUriPath(options, "switch");
+  r.server.receive(encode({ type: Type.CON, code: Code.PUT, mid: 0x7000, token: fromHex("b2"), options, payload: new Uint8Array(0) }), BOB, r.clock.now);
+  assert.equal(sentDuringHandler, 0, "nothing sent from within the handler");
+  const out = r.sent.splice(0);
+  assert.deepEqual(out.map((s) => [formatCode(s.message.code), toHex(s.message.token)]), [["2.04", "b2"], ["2.05", "a1"]], "the PUT's answer, then the notification, both during receive()");
+  assert.equal(utf8Decode(out[1].message.payload), "1");
+  // outside receive() and tick(), notify() sends at once
+  r.state.on++;
+  r.server.notify("light", r.clock.now);
+  assert.equal(r.sent.length, 1);
+});

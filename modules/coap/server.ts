@@ -112,6 +112,10 @@ export class CoapServer {
   #notifier: Notifier;
   /** asynchronous handlers running per resource path key */
   #asyncPerResource = new Map<string, number>();
+  /** receive() or tick() calls in progress: notify() from within them waits until they return */
+  #busy = 0;
+  /** resource keys whose notifications wait for the outermost receive() or tick() to return */
+  #changed: string[] = [];
 
   constructor(options: ServerOptions) {
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -162,6 +166,7 @@ export class CoapServer {
 
   /** Handles one datagram from `peer`, received at `now`; never throws. */
   receive(datagram: Uint8Array, peer: Peer, now: number): void {
+    this.#busy++;
     try {
       // the common GET read in one pass (quick.ts); everything else decoded and checked in full
       const quick = recogniseGet(datagram);
@@ -170,6 +175,8 @@ export class CoapServer {
     } catch (error) {
       this.#log(`receive failed: ${error}`);
     }
+    this.#busy--;
+    if (this.#changed.length > 0 && this.#busy === 0) this.#notifyChanged(now);
   }
 
   /** Absolute time (ms, the callers' clock) of the next retransmission or expiry; -Infinity while answers wait to go out. */
@@ -184,6 +191,7 @@ export class CoapServer {
 
   /** Sends what asynchronous handlers answered, then does the work due at `now`; never throws. */
   tick(now: number): void {
+    this.#busy++;
     try {
       const settled = this.#settled;
       if (settled.length > 0) {
@@ -207,15 +215,34 @@ export class CoapServer {
     } catch (error) {
       this.#log(`tick failed: ${error}`);
     }
+    this.#busy--;
+    if (this.#changed.length > 0 && this.#busy === 0) this.#notifyChanged(now);
   }
 
-  /** The state of the resource at `path` changed at `now`: notify its observers. */
+  /**
+   * The state of the resource at `path` changed at `now`: notify its observers. Called
+   * from a handler (a PUT that changed the state), the notifications go out when the
+   * server's receive() or tick() returns to its caller, still within that call, rather
+   * than from the depths of the handler: on the device the JavaScript stack is small.
+   */
   notify(path: string, now: number): void {
+    const key = splitPath(path).join("/");
+    if (this.#busy > 0) {
+      if (!this.#changed.includes(key)) this.#changed.push(key);
+      return;
+    }
     try {
-      this.#notifier.notify(splitPath(path).join("/"), now);
+      this.#notifier.notify(key, now);
     } catch (error) {
       this.#log(`notify ${path} failed: ${error}`);
     }
+  }
+
+  /** The notifications that changes made during receive() or tick() asked for. */
+  #notifyChanged(now: number): void {
+    const changed = this.#changed;
+    this.#changed = [];
+    for (let i = 0; i < changed.length; i++) this.notify(changed[i], now);
   }
 
   /** Forgets the observers and exchanges of a peer (its DTLS session closed at `now`). */
