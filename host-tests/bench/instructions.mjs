@@ -33,7 +33,27 @@ function control(pid, command) {
   if (result.status !== 0) throw new Error(`callgrind_control ${command} ${pid}: ${result.stderr || result.stdout}`);
 }
 
-/** Instructions the process runs during `work` (zeroed before, dumped after). */
+/**
+ * Calls to XS's allocators in a dump (callgrind counts calls even without
+ * --dump-instr): slots (fxNewSlot) and chunks (fxNewChunk, fxNewGrowableChunk) made
+ * by the engine. Zero for a process without XS (libcoap).
+ */
+export function allocations(text) {
+  const calls = { slots: 0, chunks: 0 };
+  let callee;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("cfn=")) callee = line.slice(4).trim().split(" ").pop();
+    else if (line.startsWith("calls=") && callee) {
+      const count = Number(line.slice(6).split(" ")[0]);
+      if (callee === "fxNewSlot") calls.slots += count;
+      else if (callee === "fxNewChunk" || callee === "fxNewGrowableChunk") calls.chunks += count;
+      callee = undefined;
+    }
+  }
+  return calls;
+}
+
+/** Instructions the process runs during `work` (zeroed before, dumped after), and the XS allocations in them. */
 export async function instructionsDuring(child, folder, work) {
   control(child.pid, "-z");
   const result = await work();
@@ -44,7 +64,7 @@ export async function instructionsDuring(child, folder, work) {
     if (dump) {
       const text = readFileSync(join(folder, dump), "utf8");
       const summary = text.match(/^summary: (\d+)/m) ?? text.match(/^totals: (\d+)/m);
-      if (summary) return { instructions: Number(summary[1]), result };
+      if (summary) return { instructions: Number(summary[1]), result, ...allocations(text) };
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -67,6 +87,8 @@ export async function instructionRows(kit) {
       kit.get(server.port, kit.path, 16, 200); // warm-up: caches full, code paths taken once
       const plain = await instructionsDuring(server.child, folder, () => kit.get(server.port, kit.path, 16, kit.gets));
       rows.get = plain.instructions / plain.result.requests;
+      rows.getSlots = plain.slots / plain.result.requests;
+      rows.getChunks = plain.chunks / plain.result.requests;
 
       await kit.dtls(["-m", "handshake", "-p", String(server.dtlsPort), "-c", "1", "-n", "3", "-t", "60"], 90);
       const handshakes = await instructionsDuring(server.child, folder, () =>
@@ -78,7 +100,10 @@ export async function instructionRows(kit) {
       await rps(1);
       const short = await instructionsDuring(server.child, folder, () => rps(kit.dtlsSeconds));
       const long = await instructionsDuring(server.child, folder, () => rps(2 * kit.dtlsSeconds));
-      rows.dtlsGet = (long.instructions - short.instructions) / (long.result.requests - short.result.requests);
+      const requests = long.result.requests - short.result.requests;
+      rows.dtlsGet = (long.instructions - short.instructions) / requests;
+      rows.dtlsGetSlots = (long.slots - short.slots) / requests;
+      rows.dtlsGetChunks = (long.chunks - short.chunks) / requests;
     } finally {
       await kit.stop(server.child);
     }
@@ -90,6 +115,7 @@ export async function instructionRows(kit) {
       const registered = await observe.registered;
       const rounds = await instructionsDuring(fresh.child, folder, () => observe.run());
       rows.fanout = rounds.instructions / 4;
+      rows.fanoutSlots = rounds.slots / 4;
       rows.fanoutRegistered = registered;
       rows.fanoutComplete = rounds.result.complete;
     } finally {
@@ -115,6 +141,14 @@ export function instructionTable(a, b) {
     `| full PSK handshake, cookie exchange included | ${thousands(a.handshake)} | ${thousands(b.handshake)} | ${ratio(a.handshake, b.handshake)} |`,
     `| Observe fan-out round to 1,000 observers (PUT, 1,000 notifications) | ${thousands(a.fanout)} (${a.fanoutRegistered} registered) | ${thousands(b.fanout)} (${b.fanoutRegistered} registered) | ${ratio(a.fanout, b.fanout)} |`,
     "(< 1 is better for ours)",
+    "",
+    "XS allocations (calls to fxNewSlot / fxNewChunk in the same windows; libcoap has no engine)",
+    "",
+    "| per | slots | chunks |",
+    "| --- | ---: | ---: |",
+    `| plain GET | ${a.getSlots?.toFixed(1) ?? "n/a"} | ${a.getChunks?.toFixed(1) ?? "n/a"} |`,
+    `| DTLS GET | ${a.dtlsGetSlots?.toFixed(1) ?? "n/a"} | ${a.dtlsGetChunks?.toFixed(1) ?? "n/a"} |`,
+    `| fan-out round to 1,000 observers | ${thousands(a.fanoutSlots)} | |`,
   ];
   console.log(lines.join("\n"));
 }

@@ -93,7 +93,7 @@ test("quick GET: whatever recogniseGet() recognises is what decode() and checkRe
   assert.deepEqual(shapes.slice(0, 13), [true, true, true, true, true, true, false, false, false, false, false, false, false]);
 });
 
-test("quick GET: a handler that asks for the options gets them as received, from the GET's own copy of the datagram", () => {
+test("quick GET: a handler that asks for the options gets them as received; the GET keeps copies, nothing of the datagram", () => {
   const bytes = encode({ type: Type.CON, code: Code.GET, mid: 1, token: new Uint8Array([5]), options: [{ number: Option.URI_PATH, value: utf8Encode("light") }], payload: new Uint8Array(0) });
   const quick = recogniseGet(bytes)!;
   bytes.fill(0); // the caller reuses its buffer

@@ -80,6 +80,10 @@ export interface ExchangeLink {
   log(message: string): void;
 }
 
+const HANDING_UP = 0;
+const HANDED_UP = 1;
+const ANSWERED = 2;
+
 /** One incoming request and the means to answer it exactly once. */
 export class Exchange {
   readonly request: CoapMessage;
@@ -87,9 +91,8 @@ export class Exchange {
   #link: ExchangeLink;
   /** undefined when the exchange is not remembered (a safe request, run again for a duplicate) */
   #dedupKey: string | undefined;
-  /** true while the message layer is still handing the request up: an answer then is piggybacked on the ACK */
-  #handingUp = true;
-  #answered = false;
+  /** HANDING_UP while the message layer is still handing the request up (an answer then is piggybacked on the ACK), then HANDED_UP, then ANSWERED */
+  #state = HANDING_UP;
 
   constructor(link: ExchangeLink, request: CoapMessage, peer: Peer, dedupKey: string | undefined) {
     this.#link = link;
@@ -100,11 +103,11 @@ export class Exchange {
 
   /** For the message layer: the request has been handed up; a later answer is a separate response. */
   handedUp(): void {
-    this.#handingUp = false;
+    if (this.#state === HANDING_UP) this.#state = HANDED_UP;
   }
 
   get answered(): boolean {
-    return this.#answered;
+    return this.#state === ANSWERED;
   }
 
   get confirmable(): boolean {
@@ -113,11 +116,11 @@ export class Exchange {
 
   /** Sends the response (token copied from the request) at `now`. Throws RangeError if it cannot be encoded. */
   respond(response: Omit<MessageParts, "token">, now: number): void {
-    if (this.#answered) return;
-    if (this.#handingUp && this.request.type === Type.CON) {
+    if (this.#state === ANSWERED) return;
+    if (this.#state === HANDING_UP && this.request.type === Type.CON) {
       // piggybacked (the common case): encoded from the parts, no message object
       const bytes = encodeParts(Type.ACK, this.request.mid, this.request.token, response);
-      this.#answered = true;
+      this.#state = ANSWERED;
       this.#link.reply(this.#dedupKey, bytes, this.peer, now);
       return;
     }
@@ -128,10 +131,10 @@ export class Exchange {
           if (outcome !== "ack") this.#link.log(`separate response ${mid} to ${peerKey(this.peer)}: ${outcome}`);
         },
       });
-      this.#answered = true;
+      this.#state = ANSWERED;
     } else {
       this.#link.sendNonConfirmable(parts, this.peer, now);
-      this.#answered = true;
+      this.#state = ANSWERED;
     }
   }
 }

@@ -12,8 +12,9 @@
  * refuses them).
  */
 import type { CheckedRequest } from "./check";
-import { decode, type CoapMessage, type CoapOption } from "./codec";
+import type { CoapMessage, CoapOption } from "./codec";
 import { Code, Option, Type } from "./numbers";
+import { utf8Encode } from "./utf8";
 
 const EMPTY = new Uint8Array(0);
 const NO_QUERY: readonly string[] = Object.freeze([]);
@@ -25,23 +26,18 @@ const SHORT = 13;
 const NOT_PLAIN = /[^\x01-\x7f]/;
 
 /**
- * A recognised GET: the message and its checked request in one object (options
- * decoded only if a handler asks for them). Views into its own copy of the datagram.
+ * A recognised GET: the message and its checked request in one object. It keeps
+ * copies (the token, the path's strings), nothing of the datagram: its options, only
+ * Uri-Path segments of ASCII, are made again from the path if a handler asks.
  */
 export class QuickGet implements CoapMessage, CheckedRequest {
-  #bytes: Uint8Array;
-  #options: CoapOption[] | undefined;
-
   constructor(
     readonly type: Type,
     readonly mid: number,
     readonly token: Uint8Array,
     readonly path: string[],
     readonly key: string,
-    bytes: Uint8Array,
-  ) {
-    this.#bytes = bytes;
-  }
+  ) {}
 
   get code(): number {
     return Code.GET;
@@ -51,9 +47,11 @@ export class QuickGet implements CoapMessage, CheckedRequest {
     return EMPTY;
   }
 
-  /** the Uri-Path options as received, decoded on first use */
+  /** the Uri-Path options as received (the same bytes: ASCII segments encode as they came) */
   get options(): CoapOption[] {
-    return (this.#options ??= decode(this.#bytes).options);
+    const options: CoapOption[] = [];
+    for (let i = 0; i < this.path.length; i++) options.push({ number: Option.URI_PATH, value: utf8Encode(this.path[i]) });
+    return options;
   }
 
   get query(): readonly string[] {
@@ -86,19 +84,18 @@ export function recogniseGet(datagram: Uint8Array): QuickGet | undefined {
   if ((first & 0xe0) !== VERSION_1 || tkl > 8) return undefined; // version 1, CON (0x40) or NON (0x50)
   let pos = 4 + tkl;
   if (pos > length) return undefined;
-  const bytes = datagram.slice();
   const path: string[] = [];
   let number = 0;
   while (pos < length) {
-    const byte = bytes[pos++];
+    const byte = datagram[pos++];
     const size = byte & 0x0f;
     number += byte >> 4;
     if (number !== Option.URI_PATH || size >= SHORT || pos + size > length) return undefined;
-    const segment = String.fromCharCode.apply(null, bytes.subarray(pos, pos + size) as unknown as number[]);
+    const segment = String.fromCharCode.apply(null, datagram.subarray(pos, pos + size) as unknown as number[]);
     if (NOT_PLAIN.test(segment) || segment === "." || segment === "..") return undefined;
     path.push(segment);
     pos += size;
   }
   const key = path.length === 1 ? path[0] : path.join("/");
-  return new QuickGet(((first >> 4) & 3) as Type, (bytes[2] << 8) | bytes[3], bytes.subarray(4, 4 + tkl), path, key, bytes);
+  return new QuickGet(((first >> 4) & 3) as Type, (datagram[2] << 8) | datagram[3], tkl > 0 ? datagram.slice(4, 4 + tkl) : EMPTY, path, key);
 }
