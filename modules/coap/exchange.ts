@@ -69,6 +69,8 @@ export interface SendConOptions {
    * still times out.
    */
   supersedes?: number;
+  /** peerKey(peer), when the caller keeps it (an observer does): not made again */
+  peerKey?: string;
 }
 
 /** What an Exchange may do with its message layer (the layer makes one link, and the exchanges). */

@@ -281,7 +281,7 @@ export class MessageLayer {
   /** Sends a CON at `now` and retransmits it until ACK, RST or MAX_RETRANSMIT; returns its Message ID. */
   sendConfirmable(parts: MessageParts, peer: Peer, now: number, options: SendConOptions = {}): number {
     const { ackTimeout, ackRandomFactor } = this.#options.transport;
-    const key = peerKey(peer);
+    const key = options.peerKey ?? peerKey(peer);
     const mid = this.#allocateMid(key);
     const bytes = encodeParts(Type.CON, mid, parts.token, parts);
     let retransmissions = 0;
@@ -317,9 +317,9 @@ export class MessageLayer {
   /**
    * Sends a NON at `now`; onReset(subject) runs if the peer rejects it with RST within
    * NON_LIFETIME (one handler for many NONs, each with its subject: no closure per message).
+   * `key`: peerKey(peer), when the caller keeps it (an observer does): not made again.
    */
-  sendNonConfirmable<T>(parts: MessageParts, peer: Peer, now: number, onReset?: ResetHandler<T>, subject?: T): number {
-    const key = peerKey(peer);
+  sendNonConfirmable<T>(parts: MessageParts, peer: Peer, now: number, onReset?: ResetHandler<T>, subject?: T, key: string = peerKey(peer)): number {
     const mid = this.#allocateMid(key);
     const bytes = encodeParts(Type.NON, mid, parts.token, parts);
     if (onReset && this.#trackedNon.add(midKey(key, mid), key, now + this.#options.transport.nonLifetime, now, onReset as ResetHandler, subject))

@@ -209,6 +209,7 @@ export class Notifier {
         observer.lastCon = now;
         const mid: number = c.layer.sendConfirmable(parts, observer.peer, now, {
           supersedes: inFlight ? observer.pendingMid : undefined,
+          peerKey: observer.peerKey,
           onDone: (outcome, at) => {
             if (observer.pendingMid === mid) observer.pendingMid = undefined;
             if (outcome === "ack") observer.confirmedAt = at;
@@ -222,7 +223,7 @@ export class Notifier {
         c.observe.touched();
       } else {
         observer.sinceCon++;
-        c.layer.sendNonConfirmable(parts, observer.peer, now, this.#onNonReset, observer);
+        c.layer.sendNonConfirmable(parts, observer.peer, now, this.#onNonReset, observer, observer.peerKey);
       }
     } catch (error) {
       c.log(`cannot send notification to ${observer.peerKey}: ${error}`);
