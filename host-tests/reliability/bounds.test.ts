@@ -195,24 +195,34 @@ test("limits are logged once, not once per datagram: a flood past every bound", 
   assert.deepEqual(repeats, [], "each kind of limit or drop is logged once");
 });
 
-/* the heap held by 32 observers of /light whose registrations carried a Uri-Host of `hostLength` bytes */
-function observersHeap(hostLength: number): number {
+/* the heap held by `count` observers of /light whose registrations carried a Uri-Host of `hostLength` bytes */
+function observersHeap(hostLength: number, count = 32): number {
   const h = harness({ maxObservers: 32, maxObserversPerResource: 32 }, false);
   const host = new Uint8Array(hostLength).fill(0x61);
-  for (let i = 0; i < 32; i++) {
+  for (let i = 0; i < count; i++) {
     const options: CoapMessage["options"] = [{ number: Option.URI_HOST, value: host }];
     setUriPath(options, "light");
     setObserve(options, 0);
     /* .slice(): each datagram arrives in a buffer of its own */
     h.server.receive(encode({ type: Type.CON, code: Code.GET, mid: i, token: new Uint8Array([0x0b, i]), options, payload: new Uint8Array(0) }).slice(), peerOf(1000 + i), h.clock.now);
   }
-  assert.equal(h.server.observerCount("light"), 32, "32 registered");
-  for (let i = 0; i < 64; i++) h.server.receive(request(Type.CON, Code.GET, 5000 + i, 5000 + i), peerOf(2000 + i), h.clock.now); // the registrations leave the dedup cache
+  assert.equal(h.server.observerCount("light"), count, `${count} registered`);
+  for (let i = 0; i < 64; i++) h.server.receive(request(Type.CON, Code.GET, 5000 + i, 5000 + i), peerOf(2000 + i), h.clock.now);
   gc();
   const bytes = heapBytes();
-  assert.equal(h.server.observerCount("light"), 32);
+  assert.equal(h.server.observerCount("light"), count);
   return bytes;
 }
+
+test("an observer's memory on the host: 32 observers of /light against none, per observer (the device's figure comes from npm run emulate)", () => {
+  observersHeap(1, 0); // warm
+  const none = observersHeap(1, 0);
+  const held = observersHeap(1, 32);
+  const per = (held - none) / 32;
+  trace(`  XS heap per observer on the host (64-bit slots): ${Math.round(per)} B\n`);
+  assert.ok(per > 0, "observers take memory: the measurement sees them");
+  assert.less(per, 2048, "an observer keeps its keys, token and a slim request, not its registration");
+});
 
 test("an observer keeps no view into its registration's datagram: a 255-byte Uri-Host costs 32 observers nothing", () => {
   observersHeap(1); // warm: the first run creates what every run shares
