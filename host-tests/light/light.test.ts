@@ -33,6 +33,11 @@ test("commands: words, JSON, and clear errors", () => {
   assert.deepEqual(parseCommand('{"on": true}', ContentFormat.JSON), { on: true });
   assert.deepEqual(parseCommand(" false ", ContentFormat.JSON), { on: false });
   assert.ok("error" in parseCommand('{"on": "yes"}', ContentFormat.JSON));
+  // JSON read token by token: whitespace anywhere JSON allows it, nothing else
+  for (const [text, on] of [['{"on":false}', false], ['\t{ "on" :\r\ntrue }\n', true], ["0", false], [" 1", true], ["true", true]] as const)
+    assert.deepEqual(parseCommand(text, ContentFormat.JSON), { on }, text);
+  for (const text of ['{"on":true', '{"on":true}}', '{"o n":true}', '{"on":truex}', "{}", "01", "", " ", '{"on":true,"x":1}', "[true]"])
+    assert.ok("error" in parseCommand(text, ContentFormat.JSON), text);
   assert.ok("error" in parseCommand("toString"), "no prototype lookups");
   assert.ok("error" in parseCommand("__proto__"));
   assert.match((parseCommand("dim") as { error: string }).error, /unknown command "dim"/);

@@ -14,7 +14,7 @@
 import type { CheckedRequest } from "./check";
 import type { CoapMessage, CoapOption } from "./codec";
 import { Code, Option, Type } from "./numbers";
-import { utf8Encode } from "./utf8";
+import { isPlainAscii, utf8Encode } from "./utf8";
 
 const EMPTY = new Uint8Array(0);
 const NO_QUERY: readonly string[] = Object.freeze([]);
@@ -22,8 +22,6 @@ const NO_QUERY: readonly string[] = Object.freeze([]);
 const VERSION_1 = 0x40;
 /** a Uri-Path option needing no extended delta or length: delta and length below 13 */
 const SHORT = 13;
-/** a segment of printable ASCII (no NUL, nothing past 0x7f) */
-const NOT_PLAIN = /[^\x01-\x7f]/;
 
 /**
  * A recognised GET: the message and its checked request in one object. It keeps
@@ -91,8 +89,11 @@ export function recogniseGet(datagram: Uint8Array): QuickGet | undefined {
     const size = byte & 0x0f;
     number += byte >> 4;
     if (number !== Option.URI_PATH || size >= SHORT || pos + size > length) return undefined;
-    const segment = String.fromCharCode.apply(null, datagram.subarray(pos, pos + size) as unknown as number[]);
-    if (NOT_PLAIN.test(segment) || segment === "." || segment === "..") return undefined;
+    // ASCII without NUL (checked by a loop: see utf8.ts on RegExps on the device)
+    const bytes = datagram.subarray(pos, pos + size);
+    if (!isPlainAscii(bytes)) return undefined;
+    const segment = String.fromCharCode.apply(null, bytes as unknown as number[]);
+    if (segment === "." || segment === "..") return undefined;
     path.push(segment);
     pos += size;
   }

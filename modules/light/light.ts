@@ -48,15 +48,48 @@ const WORDS = new Map<string, LightCommand>([
   ["toggle", { toggle: true }],
 ]);
 
-/** {"on": true|false}, or a bare true/false/0/1, matched without JSON.parse (see WORDS) */
-const JSON_COMMAND = /^\s*(?:\{\s*"on"\s*:\s*(true|false)\s*\}|(true|false|0|1))\s*$/;
+/** JSON's whitespace (RFC 8259 sec 2) */
+function isJsonSpace(c: string): boolean {
+  return c === " " || c === "\t" || c === "\n" || c === "\r";
+}
+
+/**
+ * {"on": true|false}, or a bare true/false/0/1: the value, or undefined. Read token by
+ * token, without JSON.parse (see WORDS) and without a RegExp: on the device a preloaded
+ * RegExp leaks system heap each time it runs (coap/utf8.ts).
+ */
+function jsonCommand(text: string): string | undefined {
+  let at = 0;
+  const space = () => {
+    while (at < text.length && isJsonSpace(text[at])) at++;
+  };
+  const take = (token: string) => {
+    if (!text.startsWith(token, at)) return false;
+    at += token.length;
+    return true;
+  };
+  const value = () => (take("true") ? "true" : take("false") ? "false" : undefined);
+  space();
+  let result: string | undefined;
+  if (take("{")) {
+    space();
+    if (!take('"on"')) return undefined;
+    space();
+    if (!take(":")) return undefined;
+    space();
+    result = value();
+    space();
+    if (result === undefined || !take("}")) return undefined;
+  } else result = value() ?? (take("0") ? "0" : take("1") ? "1" : undefined);
+  space();
+  return at === text.length ? result : undefined;
+}
 
 export function parseCommand(text: string | undefined, contentFormat?: number): LightCommand {
   if (text === undefined) return { error: "payload is not UTF-8 text" };
   if (contentFormat === ContentFormat.JSON) {
-    const match = JSON_COMMAND.exec(text);
-    if (!match) return { error: 'expected JSON {"on":true|false}' };
-    const value = match[1] ?? match[2];
+    const value = jsonCommand(text);
+    if (value === undefined) return { error: 'expected JSON {"on":true|false}' };
     return { on: value === "true" || value === "1" };
   }
   const word = text.trim().toLowerCase();
