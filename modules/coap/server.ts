@@ -1,13 +1,13 @@
 /*
  * The CoAP server: routes requests to resources and runs their handlers
- * (synchronous or asynchronous, with a time limit), answers what it cannot serve,
- * adds Block2. What is refused before routing, and the request's options read once,
+ * (handlers.ts: synchronous or asynchronous, with a time limit), answers what it
+ * cannot serve, adds Block2. What is refused before routing, and the request's options read once,
  * are check.ts's; the common GET is read in one pass by quick.ts; notifications
  * (registration, rendering, CON/NON, probes) are notifier.ts's. A resource's last
  * plain answer is kept encoded (resource.ts EncodedAnswer), and notify() from within a
- * handler waits until receive() or tick() returns (a shallow stack on the device). Sans-IO like the layers below it: every entry point is given the
- * time of the call (`now`, ms, monotonic): receive(datagram, peer, now), tick(now),
- * notify(path, now). What a call causes goes out through the injected send()
+ * handler waits until receive() or tick() returns (a shallow stack on the device).
+ * Sans-IO like the layers below it: every entry point is given the time of the call
+ * (`now`, ms, monotonic): receive(datagram, peer, now), tick(now), notify(path, now). What a call causes goes out through the injected send()
  * synchronously, during that call. What an asynchronous handler answers later is
  * queued: the server calls wake(), nextDeadline() says it is due at once, and the
  * next tick(now) sends it. Nothing here reads a clock or sets a timer.
@@ -27,6 +27,7 @@
 import { sliceBlock, needsBlockwise } from "./block2";
 import { checkRequest, isRefusal, type Refusal } from "./check";
 import type { CoapOption } from "./codec";
+import { Handlers } from "./handlers";
 import { LimitLog, type LimitName } from "./limitlog";
 import { filterLinks, formatLinks, type Link } from "./linkformat";
 import { MessageLayer } from "./messagelayer";
@@ -41,13 +42,11 @@ import {
   METHOD_BY_CODE,
   encodeAnswer,
   handlerFor,
-  internalError,
   makeRequest,
   responseParts,
   type CoapRequest,
   type CoapResponse,
   type EncodedAnswer,
-  type Handler,
   type Resource,
 } from "./resource";
 import { utf8Encode } from "./utf8";
@@ -81,23 +80,10 @@ export const WELL_KNOWN_CORE = ".well-known/core";
 
 const EMPTY = new Uint8Array(0);
 
-interface AsyncExchange {
-  exchange: Exchange;
-  deadline: number;
-  /** the resource's path key: the limit on running handlers is per resource */
-  key: string;
-}
-
 /** A resource where it is served, with its last plain answer encoded (resource.ts EncodedAnswer). */
 interface Route {
   resource: Resource;
   answer?: EncodedAnswer;
-}
-
-/** An asynchronous handler's answer, waiting for the next tick(now). */
-interface Settled {
-  done(response: CoapResponse, now: number): void;
-  response: CoapResponse;
 }
 
 export class CoapServer {
@@ -105,15 +91,11 @@ export class CoapServer {
   #layer: MessageLayer;
   #observe: ObserveRegistry;
   #limits: Limits;
-  #wake: () => void;
   #log: (message: string) => void;
   #limitLog: LimitLog;
-  #async = new Set<AsyncExchange>();
-  /** answers of asynchronous handlers, oldest first, sent at the next tick(now) */
-  #settled: Settled[] = [];
+  /** handlers run, and the asynchronous ones tracked (handlers.ts) */
+  #handlers: Handlers<Exchange>;
   #notifier: Notifier;
-  /** asynchronous handlers running per resource path key */
-  #asyncPerResource = new Map<string, number>();
   /** receive() or tick() calls in progress: notify() from within them waits until they return */
   #busy = 0;
   /** resource keys whose notifications wait for the outermost receive() or tick() to return */
@@ -121,9 +103,9 @@ export class CoapServer {
 
   constructor(options: ServerOptions) {
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.#wake = options.wake ? () => options.wake!() : () => {};
     this.#log = options.log ? (m) => options.log!(m) : () => {};
     this.#limitLog = new LimitLog(this.#log);
+    this.#handlers = new Handlers<Exchange>(this.#limits, this.#log, options.wake ? () => options.wake!() : () => {});
     // a RST to a NON notification must still find its observer: track at least one NON per observer
     this.#limits.maxTrackedNon = Math.max(this.#limits.maxTrackedNon, this.#limits.maxObservers);
     const random = options.random ? () => options.random!() : Math.random;
@@ -144,7 +126,7 @@ export class CoapServer {
       limitLog: this.#limitLog,
       log: this.#log,
       resource: (key) => this.#resources.get(key)?.resource,
-      run: (handler, request, now, done) => this.#run(handler, request, now, done),
+      run: (handler, request, now, done) => this.#handlers.run(handler, request, now, done),
     });
     this.add(WELL_KNOWN_CORE, {
       hidden: true,
@@ -183,9 +165,10 @@ export class CoapServer {
 
   /** Absolute time (ms, the callers' clock) of the next retransmission or expiry; -Infinity while answers wait to go out. */
   nextDeadline(): number | undefined {
-    if (this.#settled.length > 0) return -Infinity;
+    if (this.#handlers.waiting) return -Infinity;
     let next = this.#layer.nextDeadline();
-    if (this.#async.size > 0) for (const pending of this.#async) if (next === undefined || pending.deadline < next) next = pending.deadline;
+    const handler = this.#handlers.nextDeadline();
+    if (handler !== undefined && (next === undefined || handler < next)) next = handler;
     const probe = this.#observe.nextProbe(this.#notifier.probingFn);
     if (probe !== undefined && (next === undefined || probe < next)) next = probe;
     return next;
@@ -195,24 +178,11 @@ export class CoapServer {
   tick(now: number): void {
     this.#busy++;
     try {
-      const settled = this.#settled;
-      if (settled.length > 0) {
-        this.#settled = [];
-        for (const { done, response } of settled) {
-          try {
-            done(response, now);
-          } catch (error) {
-            this.#log(`response failed: ${error}`);
-          }
-        }
-      }
+      this.#handlers.tick(now, (exchange, at) => {
+        this.#log(`handler timed out for ${peerKey(exchange.peer)}`);
+        this.#refuse(exchange, { code: Code.SERVICE_UNAVAILABLE, diagnostic: "handler timed out" }, at);
+      });
       this.#layer.tick(now);
-      for (const pending of Array.from(this.#async)) {
-        if (pending.deadline > now) continue;
-        this.#forgetAsync(pending);
-        this.#log(`handler timed out for ${peerKey(pending.exchange.peer)}`);
-        this.#refuse(pending.exchange, { code: Code.SERVICE_UNAVAILABLE, diagnostic: "handler timed out" }, now);
-      }
       this.#notifier.probe(now);
     } catch (error) {
       this.#log(`tick failed: ${error}`);
@@ -257,7 +227,7 @@ export class CoapServer {
     return {
       ...this.#layer.stats(),
       observers: this.#observe.size,
-      asyncExchanges: this.#async.size,
+      asyncExchanges: this.#handlers.running,
       resources: this.#resources.size,
     };
   }
@@ -319,73 +289,16 @@ export class CoapServer {
     if (observe === 1) this.#observe.deregister(key, exchange.peer, message.token);
 
     // per resource: a slow resource (a sensor conversion) cannot starve the others
-    if (this.#asyncPerResource.size > 0 && (this.#asyncPerResource.get(key) ?? 0) >= this.#limits.maxAsyncExchanges) {
+    if (this.#handlers.full(key)) {
       this.#limitLog.hit("async-handlers", `${this.#limits.maxAsyncExchanges} asynchronous handlers running for /${key}: its new requests get 5.03`, now);
       return this.#refuse(exchange, { code: Code.SERVICE_UNAVAILABLE, diagnostic: "busy", options: [maxAgeOption(1)] }, now);
     }
 
     const request = makeRequest(method, checked, observe, message, exchange.peer);
-    const result = this.#call(handler, request);
+    const result = this.#handlers.call(handler, request);
     // a synchronous answer (the common case) goes out at once, without a callback made for it
     if (!(result instanceof Promise)) return this.#respond(exchange, request, route, key, result, block2, now);
-    this.#await(result, request, now, (response, at) => this.#respond(exchange, request, route, key, response, block2, at), exchange);
-  }
-
-  /**
-   * Runs a handler at `now` (a notification's render) and calls `done` with its
-   * response, or with a 5.00 one when it throws or rejects: at once for a synchronous
-   * handler, at the tick(now) after an asynchronous one settles.
-   */
-  #run(handler: Handler, request: CoapRequest, now: number, done: (response: CoapResponse, now: number) => void): void {
-    const result = this.#call(handler, request);
-    if (result instanceof Promise) this.#await(result, request, now, done);
-    else done(result, now);
-  }
-
-  /** The handler's answer, a promise of one, or a 5.00 when it throws. */
-  #call(handler: Handler, request: CoapRequest): CoapResponse | Promise<CoapResponse> {
-    try {
-      return handler(request) ?? {};
-    } catch (error) {
-      this.#log(`handler ${request.method} /${request.path.join("/")} threw: ${error}`);
-      return internalError(error);
-    }
-  }
-
-  /**
-   * An asynchronous handler's answer, to `done` at the tick(now) after it settles (or a
-   * 5.00 when it rejects). One answering a request (`exchange`) is tracked so that
-   * tick() can answer 5.03 when it takes too long.
-   */
-  #await(result: Promise<CoapResponse>, request: CoapRequest, now: number, done: (response: CoapResponse, now: number) => void, exchange?: Exchange): void {
-    let pending: AsyncExchange | undefined;
-    if (exchange) {
-      const key = request.path.join("/");
-      pending = { exchange, deadline: now + this.#limits.asyncHandlerTimeout, key };
-      this.#async.add(pending);
-      this.#asyncPerResource.set(key, (this.#asyncPerResource.get(key) ?? 0) + 1);
-    }
-    const settle = (response: CoapResponse) => {
-      if (pending && !this.#forgetAsync(pending)) return; // timed out meanwhile: already answered
-      this.#settled.push({ done, response });
-      if (this.#settled.length === 1) this.#wake();
-    };
-    result.then(
-      (response) => settle(response ?? {}),
-      (error) => {
-        this.#log(`handler ${request.method} /${request.path.join("/")} rejected: ${error}`);
-        settle(internalError(error));
-      },
-    );
-  }
-
-  /** Forgets a running handler; false when it was already forgotten (timed out). */
-  #forgetAsync(pending: AsyncExchange): boolean {
-    if (!this.#async.delete(pending)) return false;
-    const left = (this.#asyncPerResource.get(pending.key) ?? 1) - 1;
-    if (left > 0) this.#asyncPerResource.set(pending.key, left);
-    else this.#asyncPerResource.delete(pending.key);
-    return true;
+    this.#handlers.await(result, request, now, (response, at) => this.#respond(exchange, request, route, key, response, block2, at), exchange);
   }
 
   #refuse(exchange: Exchange, refusal: Refusal, now: number): void {
