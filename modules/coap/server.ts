@@ -1,16 +1,19 @@
 /*
  * The CoAP server: routes requests to resources and runs their handlers
  * (handlers.ts: synchronous or asynchronous, with a time limit), answers what it
- * cannot serve, adds Block2. What is refused before routing, and the request's options read once,
- * are check.ts's; the common GET is read in one pass by quick.ts; notifications
- * (registration, rendering, CON/NON, probes) are notifier.ts's. A resource's last
- * plain answer is kept encoded (resource.ts EncodedAnswer), and notify() from within a
- * handler waits until receive() or tick() returns (a shallow stack on the device).
+ * cannot serve, adds Block2. What is refused before routing, and the request's
+ * options read once, are check.ts's; the common GET is read in one pass by quick.ts;
+ * notifications (registration, rendering, CON/NON, probes) are notifier.ts's. A
+ * resource's last plain answer is kept encoded (resource.ts EncodedAnswer), and
+ * notify() from within a handler waits until receive() or tick() returns (a shallow
+ * stack on the device).
+ *
  * Sans-IO like the layers below it: every entry point is given the time of the call
- * (`now`, ms, monotonic): receive(datagram, peer, now), tick(now), notify(path, now). What a call causes goes out through the injected send()
- * synchronously, during that call. What an asynchronous handler answers later is
- * queued: the server calls wake(), nextDeadline() says it is due at once, and the
- * next tick(now) sends it. Nothing here reads a clock or sets a timer.
+ * (`now`, ms, monotonic): receive(datagram, peer, now), tick(now), notify(path, now).
+ * What a call causes goes out through the injected send() synchronously, during that
+ * call. What an asynchronous handler answers later is queued: the server calls
+ * wake(), nextDeadline() says it is due at once, and the next tick(now) sends it.
+ * Nothing here reads a clock or sets a timer.
  *
  * RFC 7252 sec 5.4.1 (unrecognised critical option in a request: 4.02), 5.4.3 /
  * 5.4.5 (bad length or repetition: treated as unrecognised), 5.7.2 (proxy options:
