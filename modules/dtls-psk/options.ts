@@ -55,6 +55,12 @@ export interface DtlsServerOptions {
   evictQuietMs?: number;
   /** a handshake not established this long after its ClientHello is freed (default 15 000 ms, see DEFAULT_HANDSHAKE_TIMEOUT_MS) */
   handshakeTimeoutMs?: number;
+  /** fragmented ClientHellos joined at once, from different peers (default 4; 0: refuse fragmented ClientHellos, as Mbed TLS alone does) */
+  maxPendingHellos?: number;
+  /** the longest fragmented ClientHello joined (default 1 536 bytes) */
+  maxHelloBytes?: number;
+  /** a fragmented ClientHello not whole this long after its first fragment is dropped (default 5 000 ms) */
+  helloTimeoutMs?: number;
   /** offer ECDHE-PSK suites before plain PSK ones (forward secrecy, one ECDH per handshake) */
   preferEcdhe?: boolean;
   /** IANA cipher suite numbers in preference order (default: binding's SUITES, see preferEcdhe) */
@@ -82,6 +88,17 @@ export interface DtlsServerStats {
   forged: number;
   /** exceptions from the binding or a callback, caught */
   errors: number;
+  /** ClientHello fragments taken after a first fragment with a valid cookie (reassembly.ts) */
+  helloFragments: number;
+  /** fragmented ClientHellos joined and handed on */
+  hellosJoined: number;
+  /** reassemblies given up: a contradicting fragment, too many pieces, pushed out by a newer one, past helloTimeoutMs */
+  reassembliesDropped: number;
+  /** first fragments refused: a claimed length over maxHelloBytes, or maxPendingHellos 0 */
+  reassembliesRefused: number;
+  /** reassemblies pending now, and the bytes their buffers hold */
+  pendingHellos: number;
+  pendingHelloBytes: number;
 }
 
 export const DEFAULT_MAX_SESSIONS = 8;

@@ -34,6 +34,7 @@ import { EpisodeLog } from "coap/limitlog";
 import { DEFAULT_EVICT_QUIET_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, serverContext, type DtlsServerOptions, type DtlsServerStats, type Peer, type SessionPeer } from "./options";
 import { authenticatable, helloRandom, isClientHello, sameRandom, startsWithHandshake } from "./records";
 import { deliver, flush, settle, type DtlsEnd, type DtlsEndKind, type PumpSink } from "./pump";
+import { DEFAULT_HELLO_TIMEOUT_MS, DEFAULT_MAX_HELLO_BYTES, DEFAULT_MAX_PENDING_HELLOS, HelloReassembly, isHelloFragment, type Joined } from "./reassembly";
 
 export type { DtlsServerOptions, DtlsServerStats, Peer, ServerCertificateOptions, SessionPeer } from "./options";
 export { DEFAULT_EVICT_QUIET_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, serverContext } from "./options";
@@ -58,8 +59,8 @@ export function peerTransportId(peer: Peer): string {
   return `${peer.address}|${peer.port}`;
 }
 
-/** refused: a newcomer found no room; forged: a record that cannot authenticate for an established session; expired: a handshake past its deadline; error: a datagram or callback threw */
-type EpisodeKind = "refused" | "forged" | "expired" | "error";
+/** reassembly: a fragmented ClientHello refused or given up; refused: a newcomer found no room; forged: a record that cannot authenticate for an established session; expired: a handshake past its deadline; error: a datagram or callback threw */
+type EpisodeKind = "refused" | "forged" | "expired" | "error" | "reassembly";
 
 export class DtlsServer {
   readonly #options: DtlsServerOptions;
@@ -72,6 +73,10 @@ export class DtlsServer {
   readonly #evictQuietMs: number;
   readonly #handshakeTimeoutMs: number;
   readonly #episodes: EpisodeLog<EpisodeKind>;
+  /** fragmented ClientHellos being joined, by transport id (reassembly.ts) */
+  readonly #hellos: HelloReassembly;
+  readonly #maxHelloBytes: number;
+  readonly #helloTimeoutMs: number;
   #serial = 0;
   #closed = false;
   readonly #counters = {
@@ -93,6 +98,13 @@ export class DtlsServer {
     this.#evictQuietMs = Math.max(0, options.evictQuietMs ?? DEFAULT_EVICT_QUIET_MS);
     this.#handshakeTimeoutMs = Math.max(1, options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
     this.#episodes = new EpisodeLog<EpisodeKind>((message) => this.#log(message));
+    this.#helloTimeoutMs = Math.max(1, options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS);
+    this.#maxHelloBytes = Math.max(0, Math.floor(options.maxHelloBytes ?? DEFAULT_MAX_HELLO_BYTES));
+    this.#hellos = new HelloReassembly({
+      maxPending: Math.max(0, Math.floor(options.maxPendingHellos ?? DEFAULT_MAX_PENDING_HELLOS)),
+      maxBytes: this.#maxHelloBytes,
+      timeoutMs: this.#helloTimeoutMs,
+    });
     this.#context = serverContext(options);
   }
 
@@ -111,6 +123,14 @@ export class DtlsServer {
         this.#counters.dropped++;
         return;
       }
+      // the rest of a fragmented ClientHello whose first fragment proved this address (reassembly.ts)
+      if (this.#hellos.size > 0 && (!entry || entry.established)) {
+        const joined = this.#hellos.add(key, datagram);
+        if (joined !== undefined) {
+          this.#joined(key, joined, entry, peer, now);
+          return;
+        }
+      }
       const verdict = this.#context.hello(datagram, key);
       if (verdict instanceof ArrayBuffer) {
         // no valid cookie: prove the address first; an existing session is left alone
@@ -125,23 +145,41 @@ export class DtlsServer {
         else this.#feed(entry, datagram, now);
         return;
       }
-      if (entry) {
-        if (!entry.established) {
-          this.#feed(entry, datagram, now); // a retransmitted ClientHello of this handshake
-          return;
-        }
-        // a late copy of the hello that opened this session (the network duplicated it) is no restart
-        if (sameRandom(entry.helloRandom, datagram)) {
-          this.#forged(entry, now);
-          return;
-        }
-        // RFC 6347 4.2.8: a new handshake from the same address+port replaces the old session
-        this.#end(entry, "reconnected", "client reconnected", false, now);
+      if (entry && !entry.established) {
+        this.#feed(entry, datagram, now); // a retransmitted ClientHello of this handshake
+        return;
       }
-      this.#open(key, datagram, peer, now);
+      if (isHelloFragment(datagram)) {
+        // its first fragment holds a valid cookie: keep the pieces until the ClientHello is whole
+        const joined = this.#hellos.start(key, datagram, now);
+        if (joined === "refused") this.#episodes.note("reassembly", now, () => `dtls: fragmented ClientHello from ${key} refused: longer than ${this.#maxHelloBytes} bytes, or reassembly is off`);
+        else this.#joined(key, joined, entry, peer, now);
+        return;
+      }
+      this.#hello(key, datagram, entry, peer, now);
     } catch (error) {
       this.#error(now, () => `dtls: datagram from ${key} dropped: ${error}`);
     }
+  }
+
+  /** What a reassembly gave: the whole ClientHello goes on as if it had come in one piece. */
+  #joined(key: string, joined: Joined, entry: Entry | undefined, peer: Peer, now: number): void {
+    if (joined === "dropped") this.#episodes.note("reassembly", now, () => `dtls: fragmented ClientHello from ${key} dropped: a fragment contradicted the others, or too many pieces`);
+    else if (joined !== "more") this.#hello(key, joined, entry, peer, now);
+  }
+
+  /** A cookie-verified, whole ClientHello from a peer without a session, or with an established one. */
+  #hello(key: string, hello: Uint8Array, entry: Entry | undefined, peer: Peer, now: number): void {
+    if (entry) {
+      // a late copy of the hello that opened this session (the network duplicated it) is no restart
+      if (sameRandom(entry.helloRandom, hello)) {
+        this.#forged(entry, now);
+        return;
+      }
+      // RFC 6347 4.2.8: a new handshake from the same address+port replaces the old session
+      this.#end(entry, "reconnected", "client reconnected", false, now);
+    }
+    this.#open(key, hello, peer, now);
   }
 
   /**
@@ -178,7 +216,7 @@ export class DtlsServer {
   }
 
   nextDeadline(): number | undefined {
-    let earliest: number | undefined;
+    let earliest = this.#hellos.size > 0 ? this.#hellos.nextDeadline() : undefined;
     for (const entry of this.#sessions.values()) {
       let due = entry.lastActive + this.#idleTimeoutMs;
       if (!entry.established) due = Math.min(due, entry.opened + this.#handshakeTimeoutMs);
@@ -191,6 +229,9 @@ export class DtlsServer {
 
   /** At `now`: frees handshakes past their deadline, closes idle sessions, retransmits flights whose timer expired. */
   tick(now: number): void {
+    if (this.#hellos.size > 0 && this.#hellos.expire(now) > 0) {
+      this.#episodes.note("reassembly", now, () => `dtls: fragmented ClientHello not complete ${this.#helloTimeoutMs} ms after its first fragment, dropped`);
+    }
     for (const entry of [...this.#sessions.values()]) {
       try {
         if (!entry.established && now - entry.opened >= this.#handshakeTimeoutMs) {
@@ -243,6 +284,9 @@ export class DtlsServer {
       handshaking,
       established: this.#sessions.size - handshaking,
       ...this.#counters,
+      ...this.#hellos.counters,
+      pendingHellos: this.#hellos.size,
+      pendingHelloBytes: this.#hellos.bytes(),
     };
   }
 
@@ -265,6 +309,7 @@ export class DtlsServer {
     };
     this.#sessions.set(key, entry);
     this.#byPeer.set(entry.peer, entry);
+    this.#hellos.delete(key);
     this.#feed(entry, hello, now);
   }
 
