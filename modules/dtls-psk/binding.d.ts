@@ -59,6 +59,10 @@ export interface DTLSContextOptions {
   certificate?: CredentialBytes;
   privateKey?: CredentialBytes;
   ca?: CredentialBytes;
+  /** a server's session tickets (RFC 5077): their lifetime in seconds, also how often the ticket key is replaced; 0 or missing: none */
+  tickets?: number;
+  /** a server's session-ID cache: how many sessions it keeps; 0 or missing: none */
+  cache?: number;
 }
 
 /** The part shared by every session: ssl configuration, PSK, certificates, cookie secret. */
@@ -135,6 +139,8 @@ export class DTLSSession {
   readonly peerCertificate: string | undefined;
   /** what the peer presented to authenticate itself, so far */
   readonly credential: CredentialKind;
+  /** the handshake resumed a session (a ticket or the session-ID cache): no credential was presented again */
+  readonly resumed: boolean;
 }
 
 /** [live sessions, live contexts] of the whole process (heap figures: the simulator host's host/meter) */

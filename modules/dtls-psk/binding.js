@@ -55,6 +55,7 @@ export class DTLSSession @ "xs_dtls_session_destructor" {
 	get identity() @ "xs_dtls_session_get_identity";
 	get peerCertificate() @ "xs_dtls_session_get_peer_certificate";
 	get credential() @ "xs_dtls_session_get_credential";
+	get resumed() @ "xs_dtls_session_get_resumed";
 }
 Object.freeze(DTLSSession.prototype);
 

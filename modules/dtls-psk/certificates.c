@@ -66,6 +66,7 @@ static int verifyPeer(void* data, mbedtls_x509_crt* crt, int depth, uint32_t* fl
 	(void)data;
 	if (!s)
 		return 0;
+	s->resumed = 0;
 	s->credential = kCredentialCertificate;
 	s->verifyFlags |= *flags;
 	if (depth == 0) {

@@ -1,11 +1,14 @@
 /*
  * dtls-psk binding: DTLSContext, what a server's or a client's sessions share. The
  * constructor reads one options object {identity, key, flags, suites, certificate,
- * privateKey, ca} into an Mbed TLS configuration: DTLS 1.2 only (RFC 6347), PSK
+ * privateKey, ca, tickets, cache} into an Mbed TLS configuration: DTLS 1.2 only (RFC 6347), PSK
  * (RFC 4279 2) and ECDHE-PSK (RFC 5489) with a pre-shared identity and key, the
  * cipher suites in order (RFC 7252 9.1.3.1 and 9.1.3.3's mandatory CCM_8 suites
  * first), cookies on a server (RFC 6347 4.2.1), anti-replay (RFC 6347 4.1.2.6) and
- * the retransmission timer bounds of RFC 6347 4.2.4.1. Certificates: certificates.c.
+ * the retransmission timer bounds of RFC 6347 4.2.4.1, and on a server resumption:
+ * session tickets (RFC 5077, `tickets`: their lifetime in seconds, which is also how
+ * often the ticket key is replaced) and a session-ID cache (`cache`: entries).
+ * Certificates: certificates.c.
  * The RNG runs while there is a context (versions.c).
  */
 #include "dtls.h"
@@ -59,6 +62,12 @@ void dtlsContextRelease(DTLSContext c)
 	if (--c->references > 0)
 		return;
 	mbedtls_ssl_cookie_free(&c->cookies);
+#if DTLS_TICKETS
+	mbedtls_ssl_ticket_free(&c->tickets);   /* zeroizes its keys */
+#endif
+#if DTLS_CACHE
+	mbedtls_ssl_cache_free(&c->cache);
+#endif
 	mbedtls_ssl_config_free(&c->conf);
 #if DTLS_CERTIFICATES
 	mbedtls_x509_crt_free(&c->ownChain);
@@ -91,7 +100,7 @@ static void getBytes(xsMachine* the, xsSlot* slot, unsigned char* into, size_t m
 /* the options object into the variables kOption* (dtls.h) */
 static void readOptions(xsMachine* the)
 {
-	static const char* const names[kOptionCount] = { "identity", "key", "flags", "suites", "certificate", "privateKey", "ca" };
+	static const char* const names[kOptionCount] = { "identity", "key", "flags", "suites", "certificate", "privateKey", "ca", "tickets", "cache" };
 	int i;
 	xsmcVars(kOptionCount + 1);
 	if ((xsmcArgc < 1) || !xsmcTest(xsArg(0)))
@@ -128,6 +137,12 @@ void xs_dtls_context_constructor(xsMachine* the)
 	c->references = 1;
 	mbedtls_ssl_config_init(&c->conf);
 	mbedtls_ssl_cookie_init(&c->cookies);
+#if DTLS_TICKETS
+	mbedtls_ssl_ticket_init(&c->tickets);
+#endif
+#if DTLS_CACHE
+	mbedtls_ssl_cache_init(&c->cache);
+#endif
 #if DTLS_CERTIFICATES
 	mbedtls_x509_crt_init(&c->ownChain);
 	mbedtls_pk_init(&c->ownKey);
@@ -146,12 +161,31 @@ void xs_dtls_context_constructor(xsMachine* the)
 	}
 	if (!c->hasPsk && !c->hasCertificate && !(c->client && c->hasCa))
 		xsRangeError("no credentials");
+	if (!c->client && dtlsOption(the, kOptionTickets)) {
+		int lifetime = xsmcToInteger(xsVar(kOptionTickets));
+		if ((lifetime < 0) || (lifetime > DTLS_TICKET_LIFETIME_MAX))
+			xsRangeError("invalid tickets");
+		if (lifetime && !DTLS_TICKETS)
+			xsUnknownError("this Mbed TLS has no session tickets");
+		c->ticketLifetime = (uint32_t)lifetime;
+	}
+	if (!c->client && dtlsOption(the, kOptionCache)) {
+		c->cacheEntries = xsmcToInteger(xsVar(kOptionCache));
+		if ((c->cacheEntries < 0) || (c->cacheEntries > DTLS_CACHE_ENTRIES_MAX))
+			xsRangeError("invalid cache");
+		if (c->cacheEntries && !DTLS_CACHE)
+			xsUnknownError("this Mbed TLS has no session cache");
+	}
 
 	error = mbedtls_ssl_config_defaults(&c->conf, c->client ? MBEDTLS_SSL_IS_CLIENT : MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_DATAGRAM, MBEDTLS_SSL_PRESET_DEFAULT);
 	if (!error && c->client && c->hasPsk)
 		error = mbedtls_ssl_conf_psk(&c->conf, c->key, c->keyLength, c->identity, c->identityLength);
 	if (!error && !c->client)
 		error = dtlsCookieSetup(&c->cookies);
+#if DTLS_TICKETS
+	if (!error && c->ticketLifetime)
+		error = dtlsTicketSetup(&c->tickets, c->ticketLifetime);
+#endif
 	if (error)
 		xsUnknownError("dtls set-up failed");
 	dtlsConfigureVersionAndRng(&c->conf);
@@ -160,6 +194,7 @@ void xs_dtls_context_constructor(xsMachine* the)
 		if (c->hasPsk)
 			mbedtls_ssl_conf_psk_cb(&c->conf, dtlsPskLookup, c);
 		mbedtls_ssl_conf_dtls_cookies(&c->conf, mbedtls_ssl_cookie_write, mbedtls_ssl_cookie_check, &c->cookies);
+		dtlsConfigureResumption(c);
 	}
 	mbedtls_ssl_conf_dtls_anti_replay(&c->conf, MBEDTLS_SSL_ANTI_REPLAY_ENABLED);
 	mbedtls_ssl_conf_handshake_timeout(&c->conf, DTLS_HANDSHAKE_MIN_MS, DTLS_HANDSHAKE_MAX_MS);

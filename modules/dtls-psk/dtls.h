@@ -10,7 +10,7 @@
  * clock, sleeps, or keeps a reference to a JS value between calls.
  *
  * Two host classes (binding.js):
- *   DTLSContext({identity, key, flags, suites, certificate, privateKey, ca})
+ *   DTLSContext({identity, key, flags, suites, certificate, privateKey, ca, tickets, cache})
  *                                       one options object, read once; the shared part:
  *                                       ssl config, PSK (identity and key, bytes), own
  *                                       certificate chain and private key, trusted CAs
@@ -27,7 +27,8 @@
  *     receive(datagram, now), tick(now), write(data, now), closeNotify(now),
  *     start(now) (a client's first flight) -> state
  *     output() / read() -> next ArrayBuffer to send / next plaintext, or undefined
- *     deadline, state, reason, error, suite, identity, peerCertificate, credential; close()
+ *     deadline, state, reason, error, suite, identity, peerCertificate, credential,
+ *     resumed; close()
  *   stats() -> [sessions, contexts]
  *
  * Files:
@@ -83,6 +84,24 @@
 #define DTLS_CERTIFICATES 0
 #endif
 
+/*
+ * Resumption (a server's): stateless session tickets (RFC 5077) and a small session-ID
+ * cache (RFC 5246 7.4.1.2), where the library has them (Debian's 2.28 and ESP-IDF's
+ * 4.0 both do).
+ */
+#if defined(MBEDTLS_SSL_TICKET_C) && defined(MBEDTLS_SSL_SESSION_TICKETS)
+#define DTLS_TICKETS 1
+#include "mbedtls/ssl_ticket.h"
+#else
+#define DTLS_TICKETS 0
+#endif
+#if defined(MBEDTLS_SSL_CACHE_C)
+#define DTLS_CACHE 1
+#include "mbedtls/ssl_cache.h"
+#else
+#define DTLS_CACHE 0
+#endif
+
 /* ---- Limits ---- */
 
 #define DTLS_MTU 1472                 /* the UDP payload of both hosts without IP fragmentation */
@@ -94,6 +113,9 @@
 #define DTLS_RUN_STEPS 8              /* mbedTLS calls per hand-in; each consumes input or stops */
 #define DTLS_CREDENTIAL_MAX 65536     /* a certificate chain, CA bundle or private key handed in */
 #define DTLS_PEER_NAME_MAX 128        /* the subject of the peer's certificate, for logs */
+#define DTLS_TICKET_LIFETIME_MAX 604800   /* a week (RFC 8446 4.6.1's bound, kept for 1.2 too) */
+#define DTLS_CACHE_ENTRIES_MAX 64
+#define DTLS_CACHE_TIMEOUT_S 86400    /* cached sessions without tickets live a day */
 
 #ifdef MBEDTLS_PSK_MAX_LEN
 #define DTLS_KEY_MAX MBEDTLS_PSK_MAX_LEN
@@ -144,6 +166,8 @@ enum {
 	kOptionCertificate,
 	kOptionPrivateKey,
 	kOptionCa,
+	kOptionTickets,                     /* session ticket lifetime in seconds (RFC 5077), 0: none */
+	kOptionCache,                       /* session-ID cache entries, 0: none */
 	kOptionCount,
 	kOptionScratch = kOptionCount,
 };
@@ -175,6 +199,14 @@ typedef struct {
 #endif
 	mbedtls_ssl_config conf;
 	mbedtls_ssl_cookie_ctx cookies;
+#if DTLS_TICKETS
+	mbedtls_ssl_ticket_context tickets;  /* its keys: random at set-up, replaced every lifetime (Mbed TLS keeps two) */
+#endif
+#if DTLS_CACHE
+	mbedtls_ssl_cache_context cache;
+#endif
+	uint32_t ticketLifetime;            /* seconds; 0: no tickets */
+	int cacheEntries;                   /* 0: no session-ID cache */
 	int ciphersuites[16];
 	unsigned char identity[DTLS_IDENTITY_MAX];
 	size_t identityLength;
@@ -200,6 +232,7 @@ typedef struct {
 	int credential;                     /* kCredential... */
 	int alertSent;                      /* an alert record went out during this call */
 	int identityRejected;
+	int resumed;                        /* the handshake took a ticket or a cached session (versions.c's callbacks) */
 	unsigned char identity[DTLS_IDENTITY_MAX];  /* what the client presented, for logs */
 	size_t identityLength;
 	uint32_t verifyFlags;               /* every X.509 verification flag of the peer's chain */
@@ -230,6 +263,10 @@ static inline int dtlsOption(xsMachine* the, int index)
 int dtlsRngStart(void);
 void dtlsRngStop(void);
 int dtlsCookieSetup(mbedtls_ssl_cookie_ctx* cookies);
+#if DTLS_TICKETS
+int dtlsTicketSetup(mbedtls_ssl_ticket_context* tickets, uint32_t lifetime);
+#endif
+void dtlsConfigureResumption(DTLSContext c);
 void dtlsConfigureVersionAndRng(mbedtls_ssl_config* conf);
 #if DTLS_CERTIFICATES
 int dtlsParseKey(mbedtls_pk_context* pk, const unsigned char* key, size_t length);
@@ -286,6 +323,7 @@ void xs_dtls_session_get_error(xsMachine* the);
 void xs_dtls_session_get_suite(xsMachine* the);
 void xs_dtls_session_get_identity(xsMachine* the);
 void xs_dtls_session_get_credential(xsMachine* the);
+void xs_dtls_session_get_resumed(xsMachine* the);
 void xs_dtls_session_get_peer_certificate(xsMachine* the);
 
 void xs_dtls_stats(xsMachine* the);

@@ -132,6 +132,7 @@ int dtlsPskLookup(void* data, mbedtls_ssl_context* ssl, const unsigned char* ide
 	DTLSContext c = data;
 	DTLSSession s = gDtlsCurrent;
 	if (s) {
+		s->resumed = 0;   /* a full handshake after all (3.x+: a cached session of another suite) */
 		s->credential = kCredentialIdentity;
 		s->identityLength = (length < sizeof(s->identity)) ? length : sizeof(s->identity);
 		memcpy(s->identity, identity, s->identityLength);

@@ -61,6 +61,15 @@ export interface DtlsServerOptions {
   maxHelloBytes?: number;
   /** a fragmented ClientHello not whole this long after its first fragment is dropped (default 5 000 ms) */
   helloTimeoutMs?: number;
+  /**
+   * session tickets (RFC 5077): a client that comes back within this many seconds
+   * resumes with an abbreviated handshake; nothing is kept per client. Also how often
+   * the ticket key is replaced (Mbed TLS keeps the current and the previous one); a
+   * restart makes a new one. 0: no tickets. Default 43 200 (12 h), at most 604 800.
+   */
+  ticketLifetimeS?: number;
+  /** sessions kept for session-ID resumption (clients without tickets, e.g. Californium); 0: none. Default 4 */
+  sessionCache?: number;
   /** offer ECDHE-PSK suites before plain PSK ones (forward secrecy, one ECDH per handshake) */
   preferEcdhe?: boolean;
   /** IANA cipher suite numbers in preference order (default: binding's SUITES, see preferEcdhe) */
@@ -76,6 +85,8 @@ export interface DtlsServerStats {
   handshakesCompleted: number;
   /** handshakes that ended with an alert (wrong key, unknown identity, certificate, no shared suite, Mbed TLS's timeout) */
   handshakesFailed: number;
+  /** of handshakesCompleted, those that resumed a session (a ticket or the session-ID cache) */
+  handshakesResumed: number;
   /** handshakes freed at handshakeTimeoutMs */
   handshakesExpired: number;
   /** cookie-verified new peers turned away because no session could give way */
@@ -104,6 +115,8 @@ export interface DtlsServerStats {
 export const DEFAULT_MAX_SESSIONS = 8;
 export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
 export const DEFAULT_EVICT_QUIET_MS = 10_000;
+export const DEFAULT_TICKET_LIFETIME_S = 43_200;
+export const DEFAULT_SESSION_CACHE = 4;
 /**
  * Mbed TLS alone gives a silent peer 1+2+4+...+60 s (RFC 6347's doubling timer), two
  * minutes of a session slot and its buffers. A PSK handshake is two round trips after
@@ -114,7 +127,7 @@ export const DEFAULT_EVICT_QUIET_MS = 10_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 15_000;
 
 /** Builds the binding's context from PSK and certificate options, enforcing the policy. */
-export function serverContext(options: Pick<DtlsServerOptions, "identity" | "key" | "certificate" | "preferEcdhe" | "suites">): DTLSContext {
+export function serverContext(options: Pick<DtlsServerOptions, "identity" | "key" | "certificate" | "preferEcdhe" | "suites" | "ticketLifetimeS" | "sessionCache">): DTLSContext {
   const psk = options.identity !== undefined || options.key !== undefined;
   if (psk && (options.identity === undefined || options.key === undefined)) throw new TypeError("dtls: a PSK needs both identity and key");
   const certificate = options.certificate;
@@ -129,5 +142,7 @@ export function serverContext(options: Pick<DtlsServerOptions, "identity" | "key
     certificate: certificate?.cert,
     privateKey: certificate?.key,
     ca: mutual ? certificate.ca : undefined,
+    tickets: options.ticketLifetimeS ?? DEFAULT_TICKET_LIFETIME_S,
+    cache: options.sessionCache ?? DEFAULT_SESSION_CACHE,
   });
 }

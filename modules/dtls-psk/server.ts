@@ -37,7 +37,7 @@ import { deliver, flush, settle, type DtlsEnd, type DtlsEndKind, type PumpSink }
 import { DEFAULT_HELLO_TIMEOUT_MS, DEFAULT_MAX_HELLO_BYTES, DEFAULT_MAX_PENDING_HELLOS, HelloReassembly, isHelloFragment, type Joined } from "./reassembly";
 
 export type { DtlsServerOptions, DtlsServerStats, Peer, ServerCertificateOptions, SessionPeer } from "./options";
-export { DEFAULT_EVICT_QUIET_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, serverContext } from "./options";
+export { DEFAULT_EVICT_QUIET_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_CACHE, DEFAULT_TICKET_LIFETIME_S, serverContext } from "./options";
 export { isClientHello } from "./records";
 
 interface Entry {
@@ -82,6 +82,7 @@ export class DtlsServer {
   readonly #counters = {
     helloVerifyRequests: 0,
     handshakesCompleted: 0,
+    handshakesResumed: 0,
     handshakesFailed: 0,
     handshakesExpired: 0,
     refused: 0,
@@ -395,7 +396,9 @@ export class DtlsServer {
     if (settled.event === "established") {
       entry.established = true;
       this.#counters.handshakesCompleted++;
-      this.#log(`dtls: ${entry.id} established (${entry.native.suite}, ${credentialOf(entry.native) ?? "no credentials presented"})`);
+      const resumed = entry.native.resumed;
+      if (resumed) this.#counters.handshakesResumed++;
+      this.#log(`dtls: ${entry.id} established (${entry.native.suite}, ${credentialOf(entry.native) ?? "no credentials presented"}${resumed ? ", resumed" : ""})`);
     } else if (settled.event === "ended") {
       const { end, failure } = settled;
       if (failure && !entry.established) {

@@ -165,6 +165,32 @@ static void readRecords(DTLSSession s)
 	}
 }
 
+/*
+ * A resumed handshake runs no credential callback: the credential is the one the
+ * first handshake proved. A PSK suite: the context's identity (it has one; the ticket
+ * or cached session came from a handshake with it, under a key made since the last
+ * start). A certificate suite: the peer's certificate, which the session keeps.
+ */
+static void resumedCredential(DTLSSession s)
+{
+	const char* suite = mbedtls_ssl_get_ciphersuite(&s->ssl);
+	if (suite && strstr(suite, "PSK") && s->context->hasPsk) {
+		s->credential = kCredentialIdentity;
+		s->identityLength = s->context->identityLength;
+		memcpy(s->identity, s->context->identity, s->identityLength);
+	}
+#if DTLS_CERTIFICATES && defined(MBEDTLS_SSL_KEEP_PEER_CERTIFICATE)
+	else {
+		const mbedtls_x509_crt* peer = mbedtls_ssl_get_peer_cert(&s->ssl);
+		if (peer) {
+			s->credential = kCredentialCertificate;
+			if (mbedtls_x509_dn_gets(s->peerName, sizeof(s->peerName), &peer->subject) < 0)
+				strcpy(s->peerName, "?");
+		}
+	}
+#endif
+}
+
 /* Runs mbedTLS on what the session holds: the handshake, then application records. */
 static void run(DTLSSession s)
 {
@@ -174,6 +200,8 @@ static void run(DTLSSession s)
 		ret = mbedtls_ssl_handshake(&s->ssl);
 		if (ret == 0) {
 			s->state = kStateEstablished;
+			if (s->resumed && (s->credential == kCredentialUnseen))
+				resumedCredential(s);
 			if (s->credential == kCredentialUnseen)
 				s->credential = kCredentialNone;   /* the handshake asked for nothing and got it */
 		}

@@ -110,6 +110,12 @@ void xs_dtls_session_get_identity(xsMachine* the)
 	xsmcSetArrayBuffer(xsResult, identity, length);
 }
 
+/* whether the handshake resumed a session (a ticket or the session-ID cache) */
+void xs_dtls_session_get_resumed(xsMachine* the)
+{
+	xsmcSetBoolean(xsResult, dtlsSessionFrom(the)->resumed);
+}
+
 /* what the peer presented: kCredential... */
 void xs_dtls_session_get_credential(xsMachine* the)
 {

@@ -10,6 +10,11 @@
  * 4.x:  PSA: psa_crypto_init() first, no RNG anywhere (mbedtls_ssl_conf_rng is gone),
  *       mbedtls_pk_parse_key / mbedtls_pk_check_pair without RNG again; the parsed key
  *       lives in a PSA key slot that mbedtls_pk_free destroys.
+ *
+ * Resumption (RFC 5077 tickets, RFC 5246 session IDs): mbedtls_ssl_ticket_setup takes
+ * the DRBG and a cipher type in 2.28, a PSA algorithm and key type in 4.x; the cache's
+ * get callback takes the session ID as arguments from 3.x on. The callbacks wrap
+ * Mbed TLS's own to note that a handshake resumed (no credential callback runs then).
  */
 #include "dtls.h"
 
@@ -35,6 +40,13 @@ void dtlsConfigureVersionAndRng(mbedtls_ssl_config* conf)
 	mbedtls_ssl_conf_min_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
 	mbedtls_ssl_conf_max_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
 }
+
+#if DTLS_TICKETS
+int dtlsTicketSetup(mbedtls_ssl_ticket_context* tickets, uint32_t lifetime)
+{
+	return mbedtls_ssl_ticket_setup(tickets, PSA_ALG_GCM, PSA_KEY_TYPE_AES, 256, lifetime);
+}
+#endif
 
 #if DTLS_CERTIFICATES
 int dtlsParseKey(mbedtls_pk_context* pk, const unsigned char* key, size_t length)
@@ -78,6 +90,13 @@ int dtlsCookieSetup(mbedtls_ssl_cookie_ctx* cookies)
 	return mbedtls_ssl_cookie_setup(cookies, mbedtls_ctr_drbg_random, &gDrbg);
 }
 
+#if DTLS_TICKETS
+int dtlsTicketSetup(mbedtls_ssl_ticket_context* tickets, uint32_t lifetime)
+{
+	return mbedtls_ssl_ticket_setup(tickets, mbedtls_ctr_drbg_random, &gDrbg, MBEDTLS_CIPHER_AES_256_GCM, lifetime);
+}
+#endif
+
 void dtlsConfigureVersionAndRng(mbedtls_ssl_config* conf)
 {
 	mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &gDrbg);
@@ -110,3 +129,54 @@ int dtlsCheckPair(const mbedtls_pk_context* pub, const mbedtls_pk_context* prv)
 }
 #endif
 #endif
+
+/* ---- Resumption: Mbed TLS's ticket and cache callbacks, noting a resumed handshake ---- */
+
+static void resumed(void)
+{
+	if (gDtlsCurrent)
+		gDtlsCurrent->resumed = 1;
+}
+
+#if DTLS_TICKETS
+static int ticketParse(void* tickets, mbedtls_ssl_session* session, unsigned char* ticket, size_t length)
+{
+	int error = mbedtls_ssl_ticket_parse(tickets, session, ticket, length);
+	if (!error)
+		resumed();
+	return error;
+}
+#endif
+
+#if DTLS_CACHE
+#if MBEDTLS_VERSION_MAJOR >= 3
+static int cacheGet(void* cache, const unsigned char* id, size_t length, mbedtls_ssl_session* session)
+{
+	int error = mbedtls_ssl_cache_get(cache, id, length, session);
+#else
+static int cacheGet(void* cache, mbedtls_ssl_session* session)
+{
+	int error = mbedtls_ssl_cache_get(cache, session);
+#endif
+	if (!error)
+		resumed();
+	return error;
+}
+#endif
+
+/* a server context's tickets and cache, as its options asked (context.c has set them up) */
+void dtlsConfigureResumption(DTLSContext c)
+{
+#if DTLS_TICKETS
+	if (c->ticketLifetime)
+		mbedtls_ssl_conf_session_tickets_cb(&c->conf, mbedtls_ssl_ticket_write, ticketParse, &c->tickets);
+#endif
+#if DTLS_CACHE
+	if (c->cacheEntries) {
+		mbedtls_ssl_cache_set_max_entries(&c->cache, c->cacheEntries);
+		mbedtls_ssl_cache_set_timeout(&c->cache, (int)(c->ticketLifetime ? c->ticketLifetime : DTLS_CACHE_TIMEOUT_S));
+		mbedtls_ssl_conf_session_cache(&c->conf, &c->cache, cacheGet, mbedtls_ssl_cache_set);
+	}
+#endif
+	(void)c;
+}
