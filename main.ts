@@ -26,7 +26,7 @@ import { CoapClient } from "coap/client";
 import { shareSocket } from "coap/share";
 import { parseCoapUri } from "coap/uri";
 import { DeadlineScheduler, UdpEndpoint, monotonicNow } from "coap/endpoint";
-import { DEFAULT_MAX_SESSIONS, DtlsServer } from "dtls-psk/server";
+import { DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_CACHE, DEFAULT_TICKET_LIFETIME_S, DtlsServer } from "dtls-psk/server";
 import { pskFromConfig } from "dtls-psk/credentials";
 import { Light, lightResource } from "light/light";
 import { createLightOutput } from "light/output";
@@ -78,6 +78,9 @@ const settings = Object.freeze({
   dtlsCa: text(config.dtlsCa),
   /* bounds; the defaults fit the ESP32-C3 (raise them in the simulator and for benchmarks only) */
   dtlsMaxSessions: integer(config.dtlsMaxSessions, DEFAULT_MAX_SESSIONS),
+  /* resumption: session ticket lifetime in seconds (0: no tickets), session-ID cache entries (0: none) */
+  dtlsTicketLifetime: integer(config.dtlsTicketLifetime, DEFAULT_TICKET_LIFETIME_S),
+  dtlsSessionCache: integer(config.dtlsSessionCache, DEFAULT_SESSION_CACHE),
   maxObservers: integer(config.maxObservers, DEFAULT_LIMITS.maxObservers),
   maxObserversPerResource: integer(config.maxObserversPerResource, DEFAULT_LIMITS.maxObserversPerResource),
 });
@@ -137,6 +140,8 @@ export default function main(): void {
     key: psk.key,
     certificate: certificateMode || undefined,
     maxSessions: settings.dtlsMaxSessions,
+    ticketLifetimeS: settings.dtlsTicketLifetime,
+    sessionCache: settings.dtlsSessionCache,
     send: (record, peer) => coaps.send(record, peer),
     onData: (data, peer, _session, now) => server.receive(data, peer, now), // peer: one object per session, with its id
     onClose: (peer, _session, _end, now) => server.dropPeer(peer, now),

@@ -173,10 +173,11 @@ test("binding (every .c): rv32imc compile-only in device mode, ESP-IDF's mbedtls
   const includes = [`${components}/mbedtls/port/include`, `${components}/mbedtls/port/psa_driver/include`,
     `${components}/mbedtls/mbedtls/tf-psa-crypto/include`, `${components}/mbedtls/mbedtls/tf-psa-crypto/drivers/builtin/include`,
     `${components}/mbedtls/mbedtls/include`, `${components}/soc/esp32c3/include`, `${components}/soc/include`,
-    `${components}/esp_common/include`, sdkconfigDir!, xsIncludes()].flatMap((dir) => ["-I", dir]);
+    `${components}/esp_common/include`, sdkconfigDir!, xsIncludes(), `${root}/host-tests/dtls/rv32-pthread`].flatMap((dir) => ["-I", dir]);
   const object = await compileBinding([...RV32, "-std=gnu17", "-DESP_PLATFORM", ...includes], "riscv64-unknown-elf-nm", RV32_LINK, "binding-rv32-idf");
   const symbols = await run(["riscv64-unknown-elf-nm", "-u", object]);
   assert.ok(symbols.stdout.includes("psa_crypto_init") && symbols.stdout.includes("mbedtls_ssl_cookie_setup"), "the 4.x branch with cookies");
+  assert.ok(symbols.stdout.includes("mbedtls_ssl_ticket_setup") && symbols.stdout.includes("mbedtls_ssl_cache_get"), "session tickets and the session-ID cache on the device");
   const size = await run(["riscv64-unknown-elf-size", object]);
   trace(`  ${size.stdout.trim().split("\n").pop()}\n`);
 }, {

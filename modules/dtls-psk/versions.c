@@ -132,11 +132,13 @@ int dtlsCheckPair(const mbedtls_pk_context* pub, const mbedtls_pk_context* prv)
 
 /* ---- Resumption: Mbed TLS's ticket and cache callbacks, noting a resumed handshake ---- */
 
+#if DTLS_TICKETS || DTLS_CACHE
 static void resumed(void)
 {
 	if (gDtlsCurrent)
 		gDtlsCurrent->resumed = 1;
 }
+#endif
 
 #if DTLS_TICKETS
 static int ticketParse(void* tickets, mbedtls_ssl_session* session, unsigned char* ticket, size_t length)
