@@ -247,6 +247,7 @@ async function dtlsOurs() {
   const rows = {};
   try {
     rows.handshake = await dtlsRun(["-m", "handshake", "-p", String(coapsPort), "-c", "1", "-t", String(seconds)], seconds + 20);
+    rows.resume = await dtlsRun(["-m", "resume", "-p", String(coapsPort), "-c", "1", "-t", String(seconds)], seconds + 20);
     rows.rps = await dtlsRun(["-m", "rps", "-p", String(coapsPort), "-c", "8", "-t", String(seconds), "-u", "light"], seconds + 40);
     const idle = await nodeStats(child);
     rows.idle = idle;
@@ -278,6 +279,7 @@ async function dtlsLibcoap() {
   let server = await start(process.env);
   try {
     rows.handshake = await dtlsRun(["-m", "handshake", "-p", String(server.dtlsPort), "-c", "1", "-t", String(seconds)], seconds + 20);
+    rows.resume = await dtlsRun(["-m", "resume", "-p", String(server.dtlsPort), "-c", "1", "-t", String(seconds)], seconds + 20);
     rows.rps = await dtlsRun(["-m", "rps", "-p", String(server.dtlsPort), "-c", "8", "-t", String(seconds), "-u", "example_data"], seconds + 40);
     coapClient(["-m", "put", "-e", "0", `coap://127.0.0.1:${server.port}/example_data`]);
     rows.observe8 = await dtlsRun(["-m", "observe", "-p", String(server.port), "-c", "8", "-u", "example_data", "-r", "5"], 60);
@@ -314,6 +316,7 @@ function dtlsTable(a, b) {
   console.log("| --- | ---: | ---: | ---: |");
   console.log(`| GET req/s over 8 established sessions (p50/p99 us) | ${a.rps.rps} (${a.rps.p50_us}/${a.rps.p99_us}) | ${b.rps.rps} (${b.rps.p50_us}/${b.rps.p99_us}) | ${ratio(a.rps.rps, b.rps.rps)} |`);
   console.log(`| full handshakes/s, one at a time | ${a.handshake.hps} | ${b.handshake.hps} | ${ratio(a.handshake.hps, b.handshake.hps)} |`);
+  console.log(`| resumed handshakes/s (session ticket), one at a time | ${a.resume.hps} (${a.resume.resumed} of ${a.resume.completed} resumed) | ${b.resume.hps} (${b.resume.resumed} of ${b.resume.completed} resumed) | ${ratio(a.resume.hps, b.resume.hps)} |`);
   console.log(`| handshake latency median / p99 (ms) | ${(a.handshake.p50_us / 1000).toFixed(2)} / ${(a.handshake.p99_us / 1000).toFixed(2)} | ${(b.handshake.p50_us / 1000).toFixed(2)} / ${(b.handshake.p99_us / 1000).toFixed(2)} | ${ratio(a.handshake.p50_us, b.handshake.p50_us)} / ${ratio(a.handshake.p99_us, b.handshake.p99_us)} |`);
   console.log(`| heap bytes per established session (8 sessions) | ${Math.round(a.hold8.perSession)} | ${Math.round(b.hold8.perSession)} | ${ratio(a.hold8.perSession, b.hold8.perSession)} |`);
   const held = (r, n) => (r.established === n ? "" : ` (${r.established} of ${n} established: session limit)`);

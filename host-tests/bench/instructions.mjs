@@ -94,6 +94,13 @@ export async function instructionRows(kit) {
       const handshakes = await instructionsDuring(server.child, folder, () =>
         kit.dtls(["-m", "handshake", "-p", String(server.dtlsPort), "-c", "1", "-n", String(kit.handshakes), "-t", "120"], 150));
       rows.handshake = handshakes.instructions / handshakes.result.completed;
+      // resumed: two runs (each a full handshake first, then n resumed ones), n and 2n; their difference is resumed handshakes alone
+      const resume = (n) => instructionsDuring(server.child, folder, () =>
+        kit.dtls(["-m", "resume", "-p", String(server.dtlsPort), "-c", "1", "-n", String(n), "-t", "120"], 150));
+      const fewer = await resume(kit.handshakes);
+      const more = await resume(2 * kit.handshakes);
+      rows.resume = (more.instructions - fewer.instructions) / (more.result.completed - fewer.result.completed);
+      rows.resumedOf = `${more.result.resumed} of ${more.result.completed}`;
 
       // DTLS GET: two runs over 8 fresh sessions, one twice as long; their difference is requests alone
       const rps = (duration) => kit.dtls(["-m", "rps", "-p", String(server.dtlsPort), "-c", "8", "-t", String(duration), "-w", "0", "-u", kit.path], duration + 60);
@@ -139,6 +146,7 @@ export function instructionTable(a, b) {
     `| plain GET (16 clients) | ${thousands(a.get)} | ${thousands(b.get)} | ${ratio(a.get, b.get)} |`,
     `| DTLS GET (8 sessions) | ${thousands(a.dtlsGet)} | ${thousands(b.dtlsGet)} | ${ratio(a.dtlsGet, b.dtlsGet)} |`,
     `| full PSK handshake, cookie exchange included | ${thousands(a.handshake)} | ${thousands(b.handshake)} | ${ratio(a.handshake, b.handshake)} |`,
+    `| resumed PSK handshake (session ticket; one full handshake first) | ${thousands(a.resume)} (${a.resumedOf} resumed) | ${thousands(b.resume)} (${b.resumedOf} resumed) | ${ratio(a.resume, b.resume)} |`,
     `| Observe fan-out round to 1,000 observers (PUT, 1,000 notifications) | ${thousands(a.fanout)} (${a.fanoutRegistered} registered) | ${thousands(b.fanout)} (${b.fanoutRegistered} registered) | ${ratio(a.fanout, b.fanout)} |`,
     "(< 1 is better for ours)",
     "",

@@ -180,6 +180,10 @@ void xs_dtls_context_constructor(xsMachine* the)
 	error = mbedtls_ssl_config_defaults(&c->conf, c->client ? MBEDTLS_SSL_IS_CLIENT : MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_DATAGRAM, MBEDTLS_SSL_PRESET_DEFAULT);
 	if (!error && c->client && c->hasPsk)
 		error = mbedtls_ssl_conf_psk(&c->conf, c->key, c->keyLength, c->identity, c->identityLength);
+#if defined(MBEDTLS_SSL_SESSION_TICKETS) && defined(MBEDTLS_SSL_CLI_C)
+	if (c->client)
+		mbedtls_ssl_conf_session_tickets(&c->conf, MBEDTLS_SSL_SESSION_TICKETS_DISABLED);   /* a client session here never resumes: no ticket asked for */
+#endif
 	if (!error && !c->client)
 		error = dtlsCookieSetup(&c->cookies);
 #if DTLS_TICKETS

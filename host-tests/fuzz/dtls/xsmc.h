@@ -54,7 +54,7 @@ typedef struct shimSlot {
 	struct shimSlot* items;    /* shimArray, shimObject: owned */
 } xsSlot;
 
-#define SHIM_VARS 8
+#define SHIM_VARS 16
 #define SHIM_PROPERTIES 9         /* "length" and the DTLSContext options, see shimID */
 
 typedef struct {
