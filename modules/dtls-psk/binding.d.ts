@@ -63,6 +63,8 @@ export interface DTLSContextOptions {
   tickets?: number;
   /** a server's session-ID cache: how many sessions it keeps; 0 or missing: none */
   cache?: number;
+  /** connection IDs (RFC 9146): our CID's length in bytes (1..16); 0 or missing: none. Throws where the library has none (features()) */
+  cid?: number;
 }
 
 /** The part shared by every session: ssl configuration, PSK, certificates, cookie secret. */
@@ -141,7 +143,16 @@ export class DTLSSession {
   readonly credential: CredentialKind;
   /** the handshake resumed a session (a ticket or the session-ID cache): no credential was presented again */
   readonly resumed: boolean;
+  /** the connection ID the peer's records carry (RFC 9146), once it agreed to one */
+  readonly cid: ArrayBuffer | undefined;
+  /** decrypted application records waiting for read(): what the last receive() authenticated */
+  readonly readable: number;
 }
 
 /** [live sessions, live contexts] of the whole process (heap figures: the simulator host's host/meter) */
 export function stats(): [number, number];
+/** FEATURE_* bits: what this build has (the library decides: 2.28 has no RFC 9146 connection IDs) */
+export function features(): number;
+export const FEATURE_TICKETS: 1;
+export const FEATURE_CACHE: 2;
+export const FEATURE_CID: 4;

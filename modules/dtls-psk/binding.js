@@ -56,7 +56,13 @@ export class DTLSSession @ "xs_dtls_session_destructor" {
 	get peerCertificate() @ "xs_dtls_session_get_peer_certificate";
 	get credential() @ "xs_dtls_session_get_credential";
 	get resumed() @ "xs_dtls_session_get_resumed";
+	get cid() @ "xs_dtls_session_get_cid";
+	get readable() @ "xs_dtls_session_get_readable";
 }
 Object.freeze(DTLSSession.prototype);
 
 export function stats() @ "xs_dtls_stats";
+export function features() @ "xs_dtls_features";
+export const FEATURE_TICKETS = 1;
+export const FEATURE_CACHE = 2;
+export const FEATURE_CID = 4;

@@ -7,7 +7,8 @@
  * first), cookies on a server (RFC 6347 4.2.1), anti-replay (RFC 6347 4.1.2.6) and
  * the retransmission timer bounds of RFC 6347 4.2.4.1, and on a server resumption:
  * session tickets (RFC 5077, `tickets`: their lifetime in seconds, which is also how
- * often the ticket key is replaced) and a session-ID cache (`cache`: entries).
+ * often the ticket key is replaced) and a session-ID cache (`cache`: entries); and
+ * connection IDs (RFC 9146, `cid`: our CID's length) where the library has them.
  * Certificates: certificates.c.
  * The RNG runs while there is a context (versions.c).
  */
@@ -100,7 +101,7 @@ static void getBytes(xsMachine* the, xsSlot* slot, unsigned char* into, size_t m
 /* the options object into the variables kOption* (dtls.h) */
 static void readOptions(xsMachine* the)
 {
-	static const char* const names[kOptionCount] = { "identity", "key", "flags", "suites", "certificate", "privateKey", "ca", "tickets", "cache" };
+	static const char* const names[kOptionCount] = { "identity", "key", "flags", "suites", "certificate", "privateKey", "ca", "tickets", "cache", "cid" };
 	int i;
 	xsmcVars(kOptionCount + 1);
 	if ((xsmcArgc < 1) || !xsmcTest(xsArg(0)))
@@ -169,6 +170,13 @@ void xs_dtls_context_constructor(xsMachine* the)
 			xsUnknownError("this Mbed TLS has no session tickets");
 		c->ticketLifetime = (uint32_t)lifetime;
 	}
+	if (dtlsOption(the, kOptionCid)) {
+		c->cidLength = xsmcToInteger(xsVar(kOptionCid));
+		if ((c->cidLength < 0) || (c->cidLength > DTLS_CID_MAX))
+			xsRangeError("invalid cid");
+		if (c->cidLength && !DTLS_CID)
+			xsUnknownError("this Mbed TLS has no connection IDs (RFC 9146)");
+	}
 	if (!c->client && dtlsOption(the, kOptionCache)) {
 		c->cacheEntries = xsmcToInteger(xsVar(kOptionCache));
 		if ((c->cacheEntries < 0) || (c->cacheEntries > DTLS_CACHE_ENTRIES_MAX))
@@ -200,6 +208,11 @@ void xs_dtls_context_constructor(xsMachine* the)
 		mbedtls_ssl_conf_dtls_cookies(&c->conf, mbedtls_ssl_cookie_write, mbedtls_ssl_cookie_check, &c->cookies);
 		dtlsConfigureResumption(c);
 	}
+#if DTLS_CID
+	/* records from the peer carry our CID (this length); a record with another is dropped unread */
+	if (c->cidLength && mbedtls_ssl_conf_cid(&c->conf, (size_t)c->cidLength, MBEDTLS_SSL_UNEXPECTED_CID_IGNORE))
+		xsUnknownError("dtls set-up failed (cid)");
+#endif
 	mbedtls_ssl_conf_dtls_anti_replay(&c->conf, MBEDTLS_SSL_ANTI_REPLAY_ENABLED);
 	mbedtls_ssl_conf_handshake_timeout(&c->conf, DTLS_HANDSHAKE_MIN_MS, DTLS_HANDSHAKE_MAX_MS);
 	mbedtls_ssl_conf_read_timeout(&c->conf, 0);

@@ -10,7 +10,7 @@
  * clock, sleeps, or keeps a reference to a JS value between calls.
  *
  * Two host classes (binding.js):
- *   DTLSContext({identity, key, flags, suites, certificate, privateKey, ca, tickets, cache})
+ *   DTLSContext({identity, key, flags, suites, certificate, privateKey, ca, tickets, cache, cid})
  *                                       one options object, read once; the shared part:
  *                                       ssl config, PSK (identity and key, bytes), own
  *                                       certificate chain and private key, trusted CAs
@@ -28,8 +28,8 @@
  *     start(now) (a client's first flight) -> state
  *     output() / read() -> next ArrayBuffer to send / next plaintext, or undefined
  *     deadline, state, reason, error, suite, identity, peerCertificate, credential,
- *     resumed; close()
- *   stats() -> [sessions, contexts]
+ *     resumed, cid, readable; close()
+ *   stats() -> [sessions, contexts]; features() -> what this build has (tickets, cache, CID)
  *
  * Files:
  *   dtls.h          this: configuration, limits, records, what the files share
@@ -102,6 +102,23 @@
 #define DTLS_CACHE 0
 #endif
 
+/*
+ * Connection IDs (RFC 9146) where the library has the RFC form: Mbed TLS 3.x and 4.x
+ * built with MBEDTLS_SSL_DTLS_CONNECTION_ID. 2.28 has only a draft (extension 254,
+ * another record layout), and Debian builds it without: off there.
+ */
+#if defined(MBEDTLS_SSL_DTLS_CONNECTION_ID) && (MBEDTLS_VERSION_MAJOR >= 3)
+#define DTLS_CID 1
+#else
+#define DTLS_CID 0
+#endif
+#define DTLS_CID_MAX 16               /* our own CID's length, at most (RFC 9146 allows 255; 4-8 bytes do on a small node) */
+
+/* what the binding was built with: features() */
+#define kFeatureTickets 1
+#define kFeatureCache 2
+#define kFeatureCid 4
+
 /* ---- Limits ---- */
 
 #define DTLS_MTU 1472                 /* the UDP payload of both hosts without IP fragmentation */
@@ -134,6 +151,7 @@ enum {
 	RECORD_SEQUENCE = 5,
 	RECORD_LENGTH = 11,
 	RECORD_HEADER = 13,
+	RECORD_TYPE_TLS12_CID = 25,         /* RFC 9146 4: the CID sits between the sequence number and the length */
 };
 
 enum {
@@ -168,6 +186,7 @@ enum {
 	kOptionCa,
 	kOptionTickets,                     /* session ticket lifetime in seconds (RFC 5077), 0: none */
 	kOptionCache,                       /* session-ID cache entries, 0: none */
+	kOptionCid,                         /* our connection ID's length in bytes (RFC 9146), 0: none */
 	kOptionCount,
 	kOptionScratch = kOptionCount,
 };
@@ -207,6 +226,7 @@ typedef struct {
 #endif
 	uint32_t ticketLifetime;            /* seconds; 0: no tickets */
 	int cacheEntries;                   /* 0: no session-ID cache */
+	int cidLength;                      /* our CID's length; 0: no connection IDs */
 	int ciphersuites[16];
 	unsigned char identity[DTLS_IDENTITY_MAX];
 	size_t identityLength;
@@ -233,6 +253,8 @@ typedef struct {
 	int alertSent;                      /* an alert record went out during this call */
 	int identityRejected;
 	int resumed;                        /* the handshake took a ticket or a cached session (versions.c's callbacks) */
+	int cidInUse;                       /* the peer agreed to connection IDs: its records carry `cid` */
+	unsigned char cid[DTLS_CID_MAX];    /* our connection ID for this session, random */
 	unsigned char identity[DTLS_IDENTITY_MAX];  /* what the client presented, for logs */
 	size_t identityLength;
 	uint32_t verifyFlags;               /* every X.509 verification flag of the peer's chain */
@@ -267,6 +289,7 @@ int dtlsCookieSetup(mbedtls_ssl_cookie_ctx* cookies);
 int dtlsTicketSetup(mbedtls_ssl_ticket_context* tickets, uint32_t lifetime);
 #endif
 void dtlsConfigureResumption(DTLSContext c);
+int dtlsRandom(unsigned char* into, size_t length);
 void dtlsConfigureVersionAndRng(mbedtls_ssl_config* conf);
 #if DTLS_CERTIFICATES
 int dtlsParseKey(mbedtls_pk_context* pk, const unsigned char* key, size_t length);
@@ -324,6 +347,9 @@ void xs_dtls_session_get_suite(xsMachine* the);
 void xs_dtls_session_get_identity(xsMachine* the);
 void xs_dtls_session_get_credential(xsMachine* the);
 void xs_dtls_session_get_resumed(xsMachine* the);
+void xs_dtls_session_get_cid(xsMachine* the);
+void xs_dtls_session_get_readable(xsMachine* the);
+void xs_dtls_features(xsMachine* the);
 void xs_dtls_session_get_peer_certificate(xsMachine* the);
 
 void xs_dtls_stats(xsMachine* the);

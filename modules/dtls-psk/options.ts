@@ -70,6 +70,13 @@ export interface DtlsServerOptions {
   ticketLifetimeS?: number;
   /** sessions kept for session-ID resumption (clients without tickets, e.g. Californium); 0: none. Default 4 */
   sessionCache?: number;
+  /**
+   * connection IDs (RFC 9146): the length of ours, in bytes (1..16); a client that
+   * agrees keeps its session when its address changes (NAT rebinding). 0: none.
+   * Default 4 where the library has the RFC form (features() & FEATURE_CID: Mbed TLS
+   * 3.x/4.x built with it), else 0; asking for one where it has none throws.
+   */
+  connectionIdLength?: number;
   /** offer ECDHE-PSK suites before plain PSK ones (forward secrecy, one ECDH per handshake) */
   preferEcdhe?: boolean;
   /** IANA cipher suite numbers in preference order (default: binding's SUITES, see preferEcdhe) */
@@ -97,6 +104,8 @@ export interface DtlsServerStats {
   dropped: number;
   /** datagrams for an established session dropped before Mbed TLS: epoch-0 records that are no cookie-verified ClientHello, or malformed record headers */
   forged: number;
+  /** sessions that moved to a new address: an authenticated, newer record with their connection ID came from there */
+  moved: number;
   /** exceptions from the binding or a callback, caught */
   errors: number;
   /** ClientHello fragments taken after a first fragment with a valid cookie (reassembly.ts) */
@@ -117,6 +126,7 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
 export const DEFAULT_EVICT_QUIET_MS = 10_000;
 export const DEFAULT_TICKET_LIFETIME_S = 43_200;
 export const DEFAULT_SESSION_CACHE = 4;
+export const DEFAULT_CONNECTION_ID_LENGTH = 4;
 /**
  * Mbed TLS alone gives a silent peer 1+2+4+...+60 s (RFC 6347's doubling timer), two
  * minutes of a session slot and its buffers. A PSK handshake is two round trips after
@@ -127,7 +137,7 @@ export const DEFAULT_SESSION_CACHE = 4;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 15_000;
 
 /** Builds the binding's context from PSK and certificate options, enforcing the policy. */
-export function serverContext(options: Pick<DtlsServerOptions, "identity" | "key" | "certificate" | "preferEcdhe" | "suites" | "ticketLifetimeS" | "sessionCache">): DTLSContext {
+export function serverContext(options: Pick<DtlsServerOptions, "identity" | "key" | "certificate" | "preferEcdhe" | "suites" | "ticketLifetimeS" | "sessionCache" | "connectionIdLength">): DTLSContext {
   const psk = options.identity !== undefined || options.key !== undefined;
   if (psk && (options.identity === undefined || options.key === undefined)) throw new TypeError("dtls: a PSK needs both identity and key");
   const certificate = options.certificate;
@@ -144,5 +154,6 @@ export function serverContext(options: Pick<DtlsServerOptions, "identity" | "key
     ca: mutual ? certificate.ca : undefined,
     tickets: options.ticketLifetimeS ?? DEFAULT_TICKET_LIFETIME_S,
     cache: options.sessionCache ?? DEFAULT_SESSION_CACHE,
+    cid: options.connectionIdLength ?? 0,
   });
 }

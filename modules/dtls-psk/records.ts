@@ -6,6 +6,8 @@
  */
 export const RECORD_HEADER = 13;
 const CONTENT_HANDSHAKE = 22;
+/** RFC 9146 4: a record with a connection ID after its sequence number, then its length */
+export const CONTENT_TLS12_CID = 25;
 const HANDSHAKE_CLIENT_HELLO = 1;
 
 /** An epoch-0 DTLS ClientHello at the start of a datagram (the binding checks the rest). */
@@ -40,15 +42,17 @@ export function startsWithHandshake(datagram: Uint8Array): boolean {
  *   attacker's "junk epoch-1, then epoch 0"), or headers that do not tile the datagram
  *   (a length running past its end, a header cut short).
  *
- * One pass over the headers, at most datagram.length / 13 steps; no copy.
+ * A record of type tls12_cid (RFC 9146) has `cidLength` more header bytes before its
+ * length. One pass over the headers, at most datagram.length / 13 steps; no copy.
  */
-export function authenticatable(datagram: Uint8Array): Uint8Array | undefined {
+export function authenticatable(datagram: Uint8Array, cidLength = 0): Uint8Array | undefined {
   const n = datagram.length;
   let first = -1;
   for (let p = 0; p < n; ) {
-    if (n - p < RECORD_HEADER) return undefined;
+    const header = datagram[p] === CONTENT_TLS12_CID ? RECORD_HEADER + cidLength : RECORD_HEADER;
+    if (n - p < header) return undefined;
     const epoch = (datagram[p + 3] << 8) | datagram[p + 4];
-    const end = p + RECORD_HEADER + ((datagram[p + 11] << 8) | datagram[p + 12]);
+    const end = p + header + ((datagram[p + header - 2] << 8) | datagram[p + header - 1]);
     if (end > n) return undefined;
     if (epoch !== 0) {
       if (first < 0) first = p;
@@ -74,4 +78,41 @@ export function sameRandom(random: Uint8Array, hello: Uint8Array): boolean {
   if (random.length !== RANDOM_LENGTH || hello.length < RANDOM_OFFSET + RANDOM_LENGTH) return false;
   for (let i = 0; i < RANDOM_LENGTH; i++) if (hello[RANDOM_OFFSET + i] !== random[i]) return false;
   return true;
+}
+
+/**
+ * The connection ID of a datagram's first record (RFC 9146 4: `cidLength` bytes after
+ * the sequence number) as a string of char codes, the session table's key; undefined
+ * when that record carries none.
+ */
+export function connectionIdOf(datagram: Uint8Array, cidLength: number): string | undefined {
+  if (cidLength === 0 || datagram[0] !== CONTENT_TLS12_CID || datagram.length < RECORD_HEADER + cidLength) return undefined;
+  return cidKey(datagram.subarray(11, 11 + cidLength));
+}
+
+/** The table's key for a connection ID. */
+export function cidKey(cid: Uint8Array): string {
+  let key = "";
+  for (let i = 0; i < cid.length; i++) key += String.fromCharCode(cid[i]);
+  return key;
+}
+
+/**
+ * The highest (epoch, sequence number) among a datagram's records as one number
+ * (epoch times 2^48 plus the 48-bit sequence number; exact while epoch < 32, and
+ * this server never renegotiates: epoch 1). -1 for headers that do not tile.
+ */
+export function newestRecord(datagram: Uint8Array, cidLength: number): number {
+  const n = datagram.length;
+  let newest = -1;
+  for (let p = 0; p < n; ) {
+    const header = datagram[p] === CONTENT_TLS12_CID ? RECORD_HEADER + cidLength : RECORD_HEADER;
+    if (n - p < header) return -1;
+    let number = (datagram[p + 3] << 8) | datagram[p + 4];
+    for (let i = 5; i < 11; i++) number = number * 256 + datagram[p + i];
+    if (number > newest) newest = number;
+    p += header + ((datagram[p + header - 2] << 8) | datagram[p + header - 1]);
+    if (p > n) return -1;
+  }
+  return newest;
 }

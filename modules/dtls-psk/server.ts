@@ -28,11 +28,11 @@
  * - What a peer can cause once per datagram is logged once per episode (coap/limitlog)
  *   and counted; datagrams from unknown peers that are not ClientHellos are dropped.
  */
-import { DTLSContext, DTLSSession, ESTABLISHED } from "./binding";
+import { DTLSContext, DTLSSession, ESTABLISHED, FEATURE_CID, features } from "./binding";
 import { credentialOf } from "./describe";
 import { EpisodeLog } from "coap/limitlog";
-import { DEFAULT_EVICT_QUIET_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, serverContext, type DtlsServerOptions, type DtlsServerStats, type Peer, type SessionPeer } from "./options";
-import { authenticatable, helloRandom, isClientHello, sameRandom, startsWithHandshake } from "./records";
+import { DEFAULT_CONNECTION_ID_LENGTH, DEFAULT_EVICT_QUIET_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, serverContext, type DtlsServerOptions, type DtlsServerStats, type Peer, type SessionPeer } from "./options";
+import { authenticatable, cidKey, connectionIdOf, helloRandom, isClientHello, newestRecord, sameRandom, startsWithHandshake } from "./records";
 import { deliver, flush, settle, type DtlsEnd, type DtlsEndKind, type PumpSink } from "./pump";
 import { DEFAULT_HELLO_TIMEOUT_MS, DEFAULT_MAX_HELLO_BYTES, DEFAULT_MAX_PENDING_HELLOS, HelloReassembly, isHelloFragment, type Joined } from "./reassembly";
 
@@ -41,10 +41,17 @@ export { DEFAULT_EVICT_QUIET_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_IDLE_TIME
 export { isClientHello } from "./records";
 
 interface Entry {
+  /** its transport id: the table's key (changes when a connection ID moves it) */
   key: string;
   id: string;
-  /** address, port and session id: one frozen object for the session's life (no object per datagram) */
+  /** address, port and session id: one frozen object per address the session has had (no object per datagram) */
   peer: SessionPeer;
+  /** the peer objects of the addresses it moved from (connection IDs): they still name it in write() */
+  formerPeers?: SessionPeer[];
+  /** its connection ID (RFC 9146) once the peer agreed to one, as connectionIdOf() keys it */
+  cid?: string;
+  /** the newest record (epoch and sequence number, records.ts) that brought authenticated data: a move needs a newer one */
+  newest: number;
   native: DTLSSession;
   /** when its ClientHello opened it: the handshake deadline and "oldest handshake" count from here */
   opened: number;
@@ -54,6 +61,9 @@ interface Entry {
   /** ClientHello.random of the hello that opened it: a copy of that hello arriving late is no restart */
   helloRandom: Uint8Array;
 }
+
+/** the old addresses a moved session still answers to in write() (observers registered there hold their peer objects) */
+const MAX_FORMER_PEERS = 4;
 
 export function peerTransportId(peer: Peer): string {
   return `${peer.address}|${peer.port}`;
@@ -73,6 +83,10 @@ export class DtlsServer {
   readonly #evictQuietMs: number;
   readonly #handshakeTimeoutMs: number;
   readonly #episodes: EpisodeLog<EpisodeKind>;
+  /** established sessions by connection ID (RFC 9146): a record may come from a new address */
+  readonly #byCid = new Map<string, Entry>();
+  /** our connection IDs' length; 0: none (the library has none, or the options said so) */
+  readonly #cidLength: number;
   /** fragmented ClientHellos being joined, by transport id (reassembly.ts) */
   readonly #hellos: HelloReassembly;
   readonly #maxHelloBytes: number;
@@ -89,6 +103,7 @@ export class DtlsServer {
     evicted: 0,
     dropped: 0,
     forged: 0,
+    moved: 0,
     errors: 0,
   };
 
@@ -106,7 +121,8 @@ export class DtlsServer {
       maxBytes: this.#maxHelloBytes,
       timeoutMs: this.#helloTimeoutMs,
     });
-    this.#context = serverContext(options);
+    this.#cidLength = options.connectionIdLength ?? ((features() & FEATURE_CID) !== 0 ? DEFAULT_CONNECTION_ID_LENGTH : 0);
+    this.#context = serverContext({ ...options, connectionIdLength: this.#cidLength });
   }
 
   /** Hands in one datagram received from `peer` at `now`. Never throws. */
@@ -115,6 +131,15 @@ export class DtlsServer {
     const key = peerTransportId(peer);
     try {
       const entry = this.#sessions.get(key);
+      if (this.#byCid.size > 0) {
+        // RFC 9146: a record with one of our connection IDs belongs to that session, whatever its address
+        const cid = connectionIdOf(datagram, this.#cidLength);
+        const owner = cid === undefined ? undefined : this.#byCid.get(cid);
+        if (owner !== undefined && owner !== entry) {
+          this.#feedMoved(owner, datagram, key, peer, now);
+          return;
+        }
+      }
       if (entry && !isClientHello(datagram)) {
         if (entry.established) this.#feedEstablished(entry, datagram, now);
         else this.#feed(entry, datagram, now);
@@ -307,6 +332,7 @@ export class DtlsServer {
       lastActive: now,
       established: false,
       helloRandom: helloRandom(hello),
+      newest: -1,
     };
     this.#sessions.set(key, entry);
     this.#byPeer.set(entry.peer, entry);
@@ -351,9 +377,61 @@ export class DtlsServer {
 
   /** An established session gets only the records that can authenticate for it. */
   #feedEstablished(entry: Entry, datagram: Uint8Array, now: number): void {
-    const records = authenticatable(datagram);
-    if (records) this.#feed(entry, records, now);
-    else this.#forged(entry, now);
+    const records = authenticatable(datagram, this.#cidLength);
+    if (!records) {
+      this.#forged(entry, now);
+      return;
+    }
+    if (entry.cid === undefined) {
+      this.#feed(entry, records, now);
+      return;
+    }
+    const newest = newestRecord(records, this.#cidLength);
+    if (this.#feed(entry, records, now) > 0 && newest > entry.newest) entry.newest = newest;
+  }
+
+  /**
+   * RFC 9146 6: a datagram with `entry`'s connection ID from another address. Mbed TLS
+   * decrypts it first; only if it authenticated data, in a record newer than any that
+   * did before, does the session move to the new address (a replayed or forged record
+   * moves nothing). Its answers then go there; the old peer object still names it.
+   */
+  #feedMoved(entry: Entry, datagram: Uint8Array, key: string, peer: Peer, now: number): void {
+    const records = authenticatable(datagram, this.#cidLength);
+    const newest = records ? newestRecord(records, this.#cidLength) : -1;
+    if (!records || newest <= entry.newest) {
+      this.#forged(entry, now);
+      return;
+    }
+    entry.native.receive(records, now);
+    if (entry.native.readable === 0) {
+      this.#flush(entry, now);
+      this.#settle(entry, now);
+      this.#forged(entry, now);
+      return;
+    }
+    this.#move(entry, key, peer, now);
+    entry.newest = newest;
+    entry.lastActive = now;
+    this.#flush(entry, now);
+    this.#deliver(entry, now);
+    this.#settle(entry, now);
+  }
+
+  #move(entry: Entry, key: string, peer: Peer, now: number): void {
+    const other = this.#sessions.get(key);
+    if (other !== undefined) this.#end(other, "evicted", "its address and port now belong to a session that moved there (connection ID)", false, now);
+    this.#sessions.delete(entry.key);
+    const former = entry.peer;
+    const formerPeers = entry.formerPeers ?? (entry.formerPeers = []);
+    formerPeers.push(former);
+    if (formerPeers.length > MAX_FORMER_PEERS) this.#byPeer.delete(formerPeers.shift()!);
+    this.#log(`dtls: ${entry.id} moved from ${entry.key} to ${key} (connection ID)`);
+    entry.key = key;
+    entry.peer = Object.freeze({ address: peer.address, port: peer.port, session: entry.id });
+    this.#sessions.set(key, entry);
+    this.#byPeer.set(entry.peer, entry);
+    this.#counters.moved++;
   }
 
   #forged(entry: Entry, now: number): void {
@@ -361,7 +439,8 @@ export class DtlsServer {
     this.#episodes.note("forged", now, () => `dtls: ${entry.id}: a datagram with plaintext (epoch 0) or malformed records ignored, the session is unchanged`);
   }
 
-  #feed(entry: Entry, datagram: Uint8Array, now: number): void {
+  /** Hands records to the session; how many application records it delivered. */
+  #feed(entry: Entry, datagram: Uint8Array, now: number): number {
     const before = entry.native.state;
     entry.native.receive(datagram, now);
     const sent = this.#flush(entry, now);
@@ -369,6 +448,7 @@ export class DtlsServer {
     // progress that only the peer (or a retransmission Mbed TLS accepted) can cause; junk changes none of it
     if (sent > 0 || delivered > 0 || entry.native.state !== before) entry.lastActive = now;
     this.#settle(entry, now);
+    return delivered;
   }
 
   /** where every session's records go (pump.ts): one object for the table */
@@ -398,6 +478,11 @@ export class DtlsServer {
       this.#counters.handshakesCompleted++;
       const resumed = entry.native.resumed;
       if (resumed) this.#counters.handshakesResumed++;
+      const cid = this.#cidLength > 0 ? entry.native.cid : undefined;
+      if (cid !== undefined) {
+        entry.cid = cidKey(new Uint8Array(cid));
+        this.#byCid.set(entry.cid, entry);
+      }
       this.#log(`dtls: ${entry.id} established (${entry.native.suite}, ${credentialOf(entry.native) ?? "no credentials presented"}${resumed ? ", resumed" : ""})`);
     } else if (settled.event === "ended") {
       const { end, failure } = settled;
@@ -428,6 +513,8 @@ export class DtlsServer {
     if (this.#sessions.get(entry.key) !== entry) return;
     this.#sessions.delete(entry.key);
     this.#byPeer.delete(entry.peer);
+    if (entry.formerPeers !== undefined) for (const former of entry.formerPeers) this.#byPeer.delete(former);
+    if (entry.cid !== undefined) this.#byCid.delete(entry.cid);
     try {
       entry.native.close();
     } catch {

@@ -73,6 +73,14 @@ void xs_dtls_session_constructor(xsMachine* the)
 	error = mbedtls_ssl_setup(&s->ssl, &c->conf);
 	if (!error && !c->client)
 		error = mbedtls_ssl_set_client_transport_id(&s->ssl, id, idLength);
+#if DTLS_CID
+	/* a random CID of ours for this session (RFC 9146 3): the peer puts it in every record it sends */
+	if (!error && c->cidLength) {
+		error = dtlsRandom(s->cid, (size_t)c->cidLength);
+		if (!error)
+			error = mbedtls_ssl_set_cid(&s->ssl, MBEDTLS_SSL_CID_ENABLED, s->cid, (size_t)c->cidLength);
+	}
+#endif
 #if DTLS_CERTIFICATES
 	/* the name the server's certificate must carry (CN or subjectAltName); NULL: any name the CA signed */
 	if (!error && c->client && c->hasCa && mbedtls_ssl_set_hostname(&s->ssl, named ? serverName : NULL))
@@ -204,6 +212,14 @@ static void run(DTLSSession s)
 				resumedCredential(s);
 			if (s->credential == kCredentialUnseen)
 				s->credential = kCredentialNone;   /* the handshake asked for nothing and got it */
+#if DTLS_CID
+			if (s->context->cidLength) {
+				int enabled = MBEDTLS_SSL_CID_DISABLED;
+				unsigned char peer[MBEDTLS_SSL_CID_OUT_LEN_MAX];
+				size_t peerLength = 0;
+				s->cidInUse = !mbedtls_ssl_get_peer_cid(&s->ssl, &enabled, peer, &peerLength) && (enabled == MBEDTLS_SSL_CID_ENABLED);
+			}
+#endif
 		}
 		else if ((ret == MBEDTLS_ERR_SSL_WANT_READ) || (ret == MBEDTLS_ERR_SSL_WANT_WRITE)) {
 			if (!s->input)
@@ -242,17 +258,18 @@ static void leave(xsMachine* the, DTLSSession s)
  * (readRecords() treats it as fatal). The session table filters first and counts
  * (dtls-psk/records.ts); this keeps the rule for every caller of the binding.
  */
-static int onlyLaterEpochs(const unsigned char* d, size_t n)
+static int onlyLaterEpochs(const unsigned char* d, size_t n, size_t cidLength)
 {
 	size_t p = 0;
 	while (p < n) {
 		size_t length;
-		if ((n - p < RECORD_HEADER) || (!d[p + RECORD_EPOCH] && !d[p + RECORD_EPOCH + 1]))
+		size_t header = (d[p] == RECORD_TYPE_TLS12_CID) ? RECORD_HEADER + cidLength : RECORD_HEADER;   /* RFC 9146 4 */
+		if ((n - p < header) || (!d[p + RECORD_EPOCH] && !d[p + RECORD_EPOCH + 1]))
 			return 0;
-		length = ((size_t)d[p + RECORD_LENGTH] << 8) | d[p + RECORD_LENGTH + 1];
-		if (length > n - p - RECORD_HEADER)
+		length = ((size_t)d[p + header - 2] << 8) | d[p + header - 1];
+		if (length > n - p - header)
 			return 0;
-		p += RECORD_HEADER + length;
+		p += header + length;
 	}
 	return n > 0;
 }
@@ -266,7 +283,7 @@ void xs_dtls_session_receive(xsMachine* the)
 	xsmcGetBufferReadable(xsArg(0), &data, &length);
 	enter(the, s, 1);   /* no JS allocation until leave(): data stays where it is */
 	if ((length > 0) && ((s->state == kStateHandshaking) || (s->state == kStateEstablished))) {
-		if ((s->state == kStateEstablished) && !s->context->client && !onlyLaterEpochs(data, length)) {
+		if ((s->state == kStateEstablished) && !s->context->client && !onlyLaterEpochs(data, length, (size_t)s->context->cidLength)) {
 			/* dropped unread: see onlyLaterEpochs */
 		}
 		else {

@@ -116,6 +116,29 @@ void xs_dtls_session_get_resumed(xsMachine* the)
 	xsmcSetBoolean(xsResult, dtlsSessionFrom(the)->resumed);
 }
 
+/* the connection ID the peer's records carry (RFC 9146), once it agreed to one; undefined otherwise */
+void xs_dtls_session_get_cid(xsMachine* the)
+{
+	DTLSSession s = dtlsSessionFrom(the);
+	unsigned char cid[DTLS_CID_MAX];
+	if (!s->cidInUse)
+		return;
+	memcpy(cid, s->cid, (size_t)s->context->cidLength);
+	xsmcSetArrayBuffer(xsResult, cid, (xsUnsignedValue)s->context->cidLength);
+}
+
+/* how many decrypted application records wait for read(): what the last receive() authenticated */
+void xs_dtls_session_get_readable(xsMachine* the)
+{
+	xsmcSetInteger(xsResult, dtlsSessionFrom(the)->inbox.count);
+}
+
+/* features() -> kFeature* bits: what this build of the binding and Mbed TLS can do */
+void xs_dtls_features(xsMachine* the)
+{
+	xsmcSetInteger(xsResult, (DTLS_TICKETS ? kFeatureTickets : 0) | (DTLS_CACHE ? kFeatureCache : 0) | (DTLS_CID ? kFeatureCid : 0));
+}
+
 /* what the peer presented: kCredential... */
 void xs_dtls_session_get_credential(xsMachine* the)
 {

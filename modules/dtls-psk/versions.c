@@ -35,6 +35,11 @@ int dtlsCookieSetup(mbedtls_ssl_cookie_ctx* cookies)
 	return mbedtls_ssl_cookie_setup(cookies);
 }
 
+int dtlsRandom(unsigned char* into, size_t length)
+{
+	return (psa_generate_random(into, length) == PSA_SUCCESS) ? 0 : -1;
+}
+
 void dtlsConfigureVersionAndRng(mbedtls_ssl_config* conf)
 {
 	mbedtls_ssl_conf_min_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
@@ -88,6 +93,11 @@ int dtlsRngStart(void)
 int dtlsCookieSetup(mbedtls_ssl_cookie_ctx* cookies)
 {
 	return mbedtls_ssl_cookie_setup(cookies, mbedtls_ctr_drbg_random, &gDrbg);
+}
+
+int dtlsRandom(unsigned char* into, size_t length)
+{
+	return mbedtls_ctr_drbg_random(&gDrbg, into, length);
 }
 
 #if DTLS_TICKETS

@@ -138,7 +138,7 @@ static void makeContext(xsSlot* context, const char* identity, const char* key, 
 	*context = hostObject(xs_dtls_context_destructor);
 	memset(&options, 0, sizeof(options));
 	memset(&value, 0, sizeof(value));
-	shimSetNewObject(the, &options);   /* { identity, key, flags, suites }, as options.ts builds it */
+	shimSetNewObject(the, &options);   /* { identity, key, flags, suites, tickets, cache }, as options.ts builds it */
 	bufferSlot(&value, (const unsigned char*)identity, strlen(identity));
 	shimSet(the, &options, shimID("identity"), &value);
 	shimClear(&value);
@@ -147,6 +147,15 @@ static void makeContext(xsSlot* context, const char* identity, const char* key, 
 	shimClear(&value);
 	shimSetInteger(&value, flags);
 	shimSet(the, &options, shimID("flags"), &value);
+	if (!(flags & kFlagClient)) {
+		/* a server as server.ts makes it by default: tickets and the session-ID cache on (a fuzzed ticket goes through ticket parsing) */
+		shimClear(&value);
+		shimSetInteger(&value, 3600);
+		shimSet(the, &options, shimID("tickets"), &value);
+		shimClear(&value);
+		shimSetInteger(&value, 4);
+		shimSet(the, &options, shimID("cache"), &value);
+	}
 	if (suiteCount) {
 		xsSlot item;
 		memset(&item, 0, sizeof(item));
