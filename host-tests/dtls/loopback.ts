@@ -21,7 +21,8 @@ export interface Delivered {
 }
 
 export class TestClient {
-  readonly peer: Peer;
+  /** where its datagrams come from: a test may move it (a NAT rebinding) */
+  peer: Peer;
   readonly session: DTLSSession;
   readonly context: DTLSContext;
   /** datagrams the server sent to this client, not yet handed in */
@@ -31,9 +32,9 @@ export class TestClient {
   /** decrypted application records */
   readonly received: Uint8Array[] = [];
 
-  constructor(readonly net: Loopback, port: number, identity: string = IDENTITY, key: Uint8Array = KEY, flags = 0, suites?: readonly number[]) {
+  constructor(readonly net: Loopback, port: number, identity: string = IDENTITY, key: Uint8Array = KEY, flags = 0, suites?: readonly number[], cid = 0) {
     this.peer = { address: "127.0.0.1", port };
-    this.context = new DTLSContext({ identity: ArrayBuffer.fromString(identity), key, flags: CLIENT | flags, suites });
+    this.context = new DTLSContext({ identity: ArrayBuffer.fromString(identity), key, flags: CLIENT | flags, suites, cid });
     this.session = new DTLSSession(this.context, "");
   }
 
@@ -116,8 +117,8 @@ export class Loopback {
     this.serverBytes += bytesKeptBy(() => this.server.receive(datagram, peer, this.clock.now));
   }
 
-  client(port: number, identity: string = IDENTITY, key: Uint8Array = KEY, flags = 0, suites?: readonly number[]): TestClient {
-    const c = new TestClient(this, port, identity, key, flags, suites);
+  client(port: number, identity: string = IDENTITY, key: Uint8Array = KEY, flags = 0, suites?: readonly number[], cid = 0): TestClient {
+    const c = new TestClient(this, port, identity, key, flags, suites, cid);
     this.clients.set(port, c);
     return c;
   }
