@@ -11,6 +11,7 @@
 import { spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const MEMORY = /memory: heap free (\d+) largest (\d+) lowest (\d+); xs chunks (\d+)\/(\d+) slots (\d+)\/(\d+); stack (\d+)\/(\d+) slots \(peak (\d+|\?)\); task stack free (\d+)/g;
@@ -29,9 +30,14 @@ function arenaBytes() {
 
 /** Runs a libcoap client; resolves with its output, exit status and time. */
 function client(flavour, args, { timeoutMs = 30_000 } = {}) {
+  return tool(`coap-client-${flavour}`, args, { timeoutMs });
+}
+
+/** Runs a command line (stdin closed), its output and how long it took. */
+function tool(program, args, { timeoutMs = 30_000 } = {}) {
   return new Promise((resolveRun) => {
     const started = Date.now();
-    const child = spawn(`coap-client-${flavour}`, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(program, args, { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk) => (stdout += chunk));
@@ -274,6 +280,29 @@ export async function runDeviceSuite({ say, Emulator, freePort, makeImage, only 
       }
       check(refused.length === 2, `the node logged ${refused.length} failed handshakes, expected 2`);
       return [...seen, ...refused.map((line) => `node: ${line.trim()}`)].join("\n");
+    });
+
+    await test("other stacks: fragmented ClientHellos at MTU 256 (openssl s_client, gnutls-cli) and resumption (tickets, the session-ID cache)", async () => {
+      const hex = Buffer.from("esp32c3_key").toString("hex");
+      const sClient = (...extra) => tool("openssl", ["s_client", "-dtls1_2", "-connect", `127.0.0.1:${ports.coaps}`, "-psk_identity", "CoAP", "-psk", hex, ...extra], { timeoutMs: 30_000 });
+      const handshake = (answer) => answer.stdout.match(/^(New|Reused), TLSv1\.2, Cipher is \S+/m)?.[0] ?? `no handshake: ${(answer.stdout + answer.stderr).trim().split("\n").slice(-2).join(" ")}`;
+      const out = [];
+      const mtu = await sClient("-mtu", "256");
+      check(/^New, /.test(handshake(mtu)), `s_client -mtu 256: ${handshake(mtu)}`);
+      out.push(`s_client -mtu 256: ${handshake(mtu)} in ${mtu.ms} ms`);
+      const gnutls = await tool("gnutls-cli", ["--udp", "--mtu", "256", "--resume", "-p", String(ports.coaps), "--pskusername", "CoAP", "--pskkey", hex, "--priority", "NORMAL:+PSK:+ECDHE-PSK:+DHE-PSK", "127.0.0.1"], { timeoutMs: 40_000 });
+      check(/Handshake was completed/.test(gnutls.stdout) && /This is a resumed session/.test(gnutls.stdout), `gnutls-cli --mtu 256 --resume: ${(gnutls.stdout + gnutls.stderr).trim().split("\n").slice(-3).join(" ")}`);
+      out.push(`gnutls-cli --mtu 256 --resume: completed, "This is a resumed session", in ${gnutls.ms} ms`);
+      for (const [what, extra] of [["ticket", []], ["session-ID cache", ["-no_ticket"]]]) {
+        const file = join(tmpdir(), `emu-session-${process.pid}-${extra.length}.pem`);
+        const first = await sClient(...extra, "-sess_out", file);
+        const second = await sClient(...extra, "-sess_in", file);
+        check(/^New, /.test(handshake(first)) && /^Reused, /.test(handshake(second)), `${what}: ${handshake(first)} then ${handshake(second)}`);
+        out.push(`${what}: ${handshake(first)} (${first.ms} ms), then ${handshake(second)} (${second.ms} ms)`);
+      }
+      const joined = emulator.serial().split("\n").filter((line) => /resumed\)/.test(line)).length;
+      check(joined >= 3, `the node logged ${joined} resumed sessions, expected at least 3`);
+      return out.join("\n");
     });
 
     await test("discovery: /.well-known/core lists /light (observable) and /temperature", async () => {
