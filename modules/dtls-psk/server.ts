@@ -403,8 +403,9 @@ export class DtlsServer {
       this.#forged(entry, now);
       return;
     }
+    const waiting = entry.native.readable; // records an earlier call left (a capped delivery) are not this datagram's
     entry.native.receive(records, now);
-    if (entry.native.readable === 0) {
+    if (entry.native.readable <= waiting) {
       this.#flush(entry, now);
       this.#settle(entry, now);
       this.#forged(entry, now);
