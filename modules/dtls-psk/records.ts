@@ -49,7 +49,7 @@ export function authenticatable(datagram: Uint8Array, cidLength = 0): Uint8Array
   const n = datagram.length;
   let first = -1;
   for (let p = 0; p < n; ) {
-    const header = datagram[p] === CONTENT_TLS12_CID ? RECORD_HEADER + cidLength : RECORD_HEADER;
+    const header = cidLength !== 0 && datagram[p] === CONTENT_TLS12_CID ? RECORD_HEADER + cidLength : RECORD_HEADER;
     if (n - p < header) return undefined;
     const epoch = (datagram[p + 3] << 8) | datagram[p + 4];
     const end = p + header + ((datagram[p + header - 2] << 8) | datagram[p + header - 1]);

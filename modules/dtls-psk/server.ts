@@ -32,7 +32,7 @@ import { DTLSContext, DTLSSession, ESTABLISHED, FEATURE_CID, features } from "./
 import { credentialOf } from "./describe";
 import { EpisodeLog } from "coap/limitlog";
 import { DEFAULT_CONNECTION_ID_LENGTH, DEFAULT_EVICT_QUIET_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, serverContext, type DtlsServerOptions, type DtlsServerStats, type Peer, type SessionPeer } from "./options";
-import { authenticatable, cidKey, connectionIdOf, helloRandom, isClientHello, newestRecord, sameRandom, startsWithHandshake } from "./records";
+import { CONTENT_TLS12_CID, authenticatable, cidKey, connectionIdOf, helloRandom, isClientHello, newestRecord, sameRandom, startsWithHandshake } from "./records";
 import { deliver, flush, settle, type DtlsEnd, type DtlsEndKind, type PumpSink } from "./pump";
 import { DEFAULT_HELLO_TIMEOUT_MS, DEFAULT_MAX_HELLO_BYTES, DEFAULT_MAX_PENDING_HELLOS, HelloReassembly, isHelloFragment, type Joined } from "./reassembly";
 
@@ -131,7 +131,7 @@ export class DtlsServer {
     const key = peerTransportId(peer);
     try {
       const entry = this.#sessions.get(key);
-      if (this.#byCid.size > 0) {
+      if (this.#cidLength !== 0 && datagram[0] === CONTENT_TLS12_CID) {
         // RFC 9146: a record with one of our connection IDs belongs to that session, whatever its address
         const cid = connectionIdOf(datagram, this.#cidLength);
         const owner = cid === undefined ? undefined : this.#byCid.get(cid);
