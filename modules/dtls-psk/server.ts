@@ -131,19 +131,20 @@ export class DtlsServer {
     const key = peerTransportId(peer);
     try {
       const entry = this.#sessions.get(key);
-      if (this.#cidLength !== 0 && datagram[0] === CONTENT_TLS12_CID) {
+      if (entry && !isClientHello(datagram)) {
+        if (!entry.established) this.#feed(entry, datagram, now);
+        else if (entry.cid === undefined) this.#feedEstablished(entry, datagram, now);
+        else this.#feedWithCid(entry, datagram, key, peer, now);
+        return;
+      }
+      if (!entry && this.#cidLength !== 0 && datagram[0] === CONTENT_TLS12_CID) {
         // RFC 9146: a record with one of our connection IDs belongs to that session, whatever its address
         const cid = connectionIdOf(datagram, this.#cidLength);
         const owner = cid === undefined ? undefined : this.#byCid.get(cid);
-        if (owner !== undefined && owner !== entry) {
+        if (owner !== undefined) {
           this.#feedMoved(owner, datagram, key, peer, now);
           return;
         }
-      }
-      if (entry && !isClientHello(datagram)) {
-        if (entry.established) this.#feedEstablished(entry, datagram, now);
-        else this.#feed(entry, datagram, now);
-        return;
       }
       if (!entry && !startsWithHandshake(datagram)) {
         this.#counters.dropped++;
@@ -377,13 +378,26 @@ export class DtlsServer {
 
   /** An established session gets only the records that can authenticate for it. */
   #feedEstablished(entry: Entry, datagram: Uint8Array, now: number): void {
+    const records = authenticatable(datagram);
+    if (records) this.#feed(entry, records, now);
+    else this.#forged(entry, now);
+  }
+
+  /**
+   * The same for a session with a connection ID, which also notes the newest record
+   * that brought data (a move must beat it). A datagram carrying another session's
+   * CID goes to that session (it moved here: the address now belongs to it).
+   */
+  #feedWithCid(entry: Entry, datagram: Uint8Array, key: string, peer: Peer, now: number): void {
+    const cid = connectionIdOf(datagram, this.#cidLength);
+    const owner = cid === undefined || cid === entry.cid ? undefined : this.#byCid.get(cid);
+    if (owner !== undefined) {
+      this.#feedMoved(owner, datagram, key, peer, now);
+      return;
+    }
     const records = authenticatable(datagram, this.#cidLength);
     if (!records) {
       this.#forged(entry, now);
-      return;
-    }
-    if (entry.cid === undefined) {
-      this.#feed(entry, records, now);
       return;
     }
     const newest = newestRecord(records, this.#cidLength);
