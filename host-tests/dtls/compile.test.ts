@@ -19,7 +19,7 @@
  *   RNG-taking key calls).
  * A missing tool or tree is a SKIP with its reason.
  */
-import { cwd, env, readdir, temporaryDirectory } from "host/runtime";
+import { cwd, env, readdir, readFile, temporaryDirectory } from "host/runtime";
 import { test, assert } from "../lib/harness";
 import { available, run } from "../lib/process";
 
@@ -178,6 +178,8 @@ test("binding (every .c): rv32imc compile-only in device mode, ESP-IDF's mbedtls
   const symbols = await run(["riscv64-unknown-elf-nm", "-u", object]);
   assert.ok(symbols.stdout.includes("psa_crypto_init") && symbols.stdout.includes("mbedtls_ssl_cookie_setup"), "the 4.x branch with cookies");
   assert.ok(symbols.stdout.includes("mbedtls_ssl_ticket_setup") && symbols.stdout.includes("mbedtls_ssl_cache_get"), "session tickets and the session-ID cache on the device");
+  const cid = /#define CONFIG_MBEDTLS_SSL_DTLS_CONNECTION_ID 1/.test(readFile(`${sdkconfigDir}/sdkconfig.h`) ?? "");
+  assert.equal(symbols.stdout.includes("mbedtls_ssl_set_cid"), cid, "connection IDs compiled in exactly when the build's sdkconfig has them (this project's turns them on)");
   const size = await run(["riscv64-unknown-elf-size", object]);
   trace(`  ${size.stdout.trim().split("\n").pop()}\n`);
 }, {

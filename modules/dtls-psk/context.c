@@ -174,7 +174,7 @@ void xs_dtls_context_constructor(xsMachine* the)
 		c->cidLength = xsmcToInteger(xsVar(kOptionCid));
 		if ((c->cidLength < 0) || (c->cidLength > DTLS_CID_MAX))
 			xsRangeError("invalid cid");
-		if (c->cidLength && !DTLS_CID)
+		if (c->cidLength && !dtlsCidSupported())
 			xsUnknownError("this Mbed TLS has no connection IDs (RFC 9146)");
 	}
 	if (!c->client && dtlsOption(the, kOptionCache)) {
@@ -208,11 +208,8 @@ void xs_dtls_context_constructor(xsMachine* the)
 		mbedtls_ssl_conf_dtls_cookies(&c->conf, mbedtls_ssl_cookie_write, mbedtls_ssl_cookie_check, &c->cookies);
 		dtlsConfigureResumption(c);
 	}
-#if DTLS_CID
-	/* records from the peer carry our CID (this length); a record with another is dropped unread */
-	if (c->cidLength && mbedtls_ssl_conf_cid(&c->conf, (size_t)c->cidLength, MBEDTLS_SSL_UNEXPECTED_CID_IGNORE))
+	if (c->cidLength && dtlsConfigureCid(c))
 		xsUnknownError("dtls set-up failed (cid)");
-#endif
 	mbedtls_ssl_conf_dtls_anti_replay(&c->conf, MBEDTLS_SSL_ANTI_REPLAY_ENABLED);
 	mbedtls_ssl_conf_handshake_timeout(&c->conf, DTLS_HANDSHAKE_MIN_MS, DTLS_HANDSHAKE_MAX_MS);
 	mbedtls_ssl_conf_read_timeout(&c->conf, 0);

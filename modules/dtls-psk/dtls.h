@@ -103,15 +103,9 @@
 #endif
 
 /*
- * Connection IDs (RFC 9146) where the library has the RFC form: Mbed TLS 3.x and 4.x
- * built with MBEDTLS_SSL_DTLS_CONNECTION_ID. 2.28 has only a draft (extension 254,
- * another record layout), and Debian builds it without: off there.
+ * Connection IDs (RFC 9146) where the library has the RFC form: versions.c decides
+ * (dtlsCidSupported) and makes the Mbed TLS calls.
  */
-#if defined(MBEDTLS_SSL_DTLS_CONNECTION_ID) && (MBEDTLS_VERSION_MAJOR >= 3)
-#define DTLS_CID 1
-#else
-#define DTLS_CID 0
-#endif
 #define DTLS_CID_MAX 16               /* our own CID's length, at most (RFC 9146 allows 255; 4-8 bytes do on a small node) */
 
 /* what the binding was built with: features() */
@@ -290,6 +284,10 @@ int dtlsTicketSetup(mbedtls_ssl_ticket_context* tickets, uint32_t lifetime);
 #endif
 void dtlsConfigureResumption(DTLSContext c);
 int dtlsRandom(unsigned char* into, size_t length);
+int dtlsCidSupported(void);
+int dtlsConfigureCid(DTLSContext c);
+int dtlsSessionCid(DTLSSession s);
+int dtlsCidInUse(DTLSSession s);
 void dtlsConfigureVersionAndRng(mbedtls_ssl_config* conf);
 #if DTLS_CERTIFICATES
 int dtlsParseKey(mbedtls_pk_context* pk, const unsigned char* key, size_t length);

@@ -73,14 +73,9 @@ void xs_dtls_session_constructor(xsMachine* the)
 	error = mbedtls_ssl_setup(&s->ssl, &c->conf);
 	if (!error && !c->client)
 		error = mbedtls_ssl_set_client_transport_id(&s->ssl, id, idLength);
-#if DTLS_CID
 	/* a random CID of ours for this session (RFC 9146 3): the peer puts it in every record it sends */
-	if (!error && c->cidLength) {
-		error = dtlsRandom(s->cid, (size_t)c->cidLength);
-		if (!error)
-			error = mbedtls_ssl_set_cid(&s->ssl, MBEDTLS_SSL_CID_ENABLED, s->cid, (size_t)c->cidLength);
-	}
-#endif
+	if (!error && c->cidLength)
+		error = dtlsSessionCid(s);
 #if DTLS_CERTIFICATES
 	/* the name the server's certificate must carry (CN or subjectAltName); NULL: any name the CA signed */
 	if (!error && c->client && c->hasCa && mbedtls_ssl_set_hostname(&s->ssl, named ? serverName : NULL))
@@ -212,14 +207,8 @@ static void run(DTLSSession s)
 				resumedCredential(s);
 			if (s->credential == kCredentialUnseen)
 				s->credential = kCredentialNone;   /* the handshake asked for nothing and got it */
-#if DTLS_CID
-			if (s->context->cidLength) {
-				int enabled = MBEDTLS_SSL_CID_DISABLED;
-				unsigned char peer[MBEDTLS_SSL_CID_OUT_LEN_MAX];
-				size_t peerLength = 0;
-				s->cidInUse = !mbedtls_ssl_get_peer_cid(&s->ssl, &enabled, peer, &peerLength) && (enabled == MBEDTLS_SSL_CID_ENABLED);
-			}
-#endif
+			if (s->context->cidLength)
+				s->cidInUse = dtlsCidInUse(s);
 		}
 		else if ((ret == MBEDTLS_ERR_SSL_WANT_READ) || (ret == MBEDTLS_ERR_SSL_WANT_WRITE)) {
 			if (!s->input)

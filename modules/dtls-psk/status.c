@@ -136,7 +136,7 @@ void xs_dtls_session_get_readable(xsMachine* the)
 /* features() -> kFeature* bits: what this build of the binding and Mbed TLS can do */
 void xs_dtls_features(xsMachine* the)
 {
-	xsmcSetInteger(xsResult, (DTLS_TICKETS ? kFeatureTickets : 0) | (DTLS_CACHE ? kFeatureCache : 0) | (DTLS_CID ? kFeatureCid : 0));
+	xsmcSetInteger(xsResult, (DTLS_TICKETS ? kFeatureTickets : 0) | (DTLS_CACHE ? kFeatureCache : 0) | (dtlsCidSupported() ? kFeatureCid : 0));
 }
 
 /* what the peer presented: kCredential... */

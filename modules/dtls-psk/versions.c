@@ -15,6 +15,10 @@
  * the DRBG and a cipher type in 2.28, a PSA algorithm and key type in 4.x; the cache's
  * get callback takes the session ID as arguments from 3.x on. The callbacks wrap
  * Mbed TLS's own to note that a handshake resumed (no credential callback runs then).
+ *
+ * Connection IDs (RFC 9146): 3.x and 4.x built with MBEDTLS_SSL_DTLS_CONNECTION_ID have
+ * the RFC form; 2.28 only a draft (extension 254, another record layout), which the
+ * binding does not use (and Debian builds 2.28 without it).
  */
 #include "dtls.h"
 
@@ -192,3 +196,59 @@ void dtlsConfigureResumption(DTLSContext c)
 #endif
 	(void)c;
 }
+
+/* ---- Connection IDs (RFC 9146) ---- */
+
+#if defined(MBEDTLS_SSL_DTLS_CONNECTION_ID) && (MBEDTLS_VERSION_MAJOR >= 3)
+int dtlsCidSupported(void)
+{
+	return 1;
+}
+
+/* records from the peer carry our CID (the context's length); a record with another is dropped unread */
+int dtlsConfigureCid(DTLSContext c)
+{
+	return mbedtls_ssl_conf_cid(&c->conf, (size_t)c->cidLength, MBEDTLS_SSL_UNEXPECTED_CID_IGNORE);
+}
+
+/* a random CID for this session, offered in its handshake */
+int dtlsSessionCid(DTLSSession s)
+{
+	int error = dtlsRandom(s->cid, (size_t)s->context->cidLength);
+	if (!error)
+		error = mbedtls_ssl_set_cid(&s->ssl, MBEDTLS_SSL_CID_ENABLED, s->cid, (size_t)s->context->cidLength);
+	return error;
+}
+
+/* whether the peer agreed (asked once the handshake is over: before, Mbed TLS would try to finish it) */
+int dtlsCidInUse(DTLSSession s)
+{
+	int enabled = MBEDTLS_SSL_CID_DISABLED;
+	unsigned char peer[MBEDTLS_SSL_CID_OUT_LEN_MAX];
+	size_t peerLength = 0;
+	return !mbedtls_ssl_get_peer_cid(&s->ssl, &enabled, peer, &peerLength) && (enabled == MBEDTLS_SSL_CID_ENABLED);
+}
+#else
+int dtlsCidSupported(void)
+{
+	return 0;
+}
+
+int dtlsConfigureCid(DTLSContext c)
+{
+	(void)c;
+	return -1;
+}
+
+int dtlsSessionCid(DTLSSession s)
+{
+	(void)s;
+	return -1;
+}
+
+int dtlsCidInUse(DTLSSession s)
+{
+	(void)s;
+	return 0;
+}
+#endif
