@@ -1,10 +1,10 @@
 /*
  * dtls-psk binding: DTLSContext, what a server's or a client's sessions share. The
  * constructor reads one options object {identity, key, flags, suites, certificate,
- * privateKey, ca, tickets, cache} into an Mbed TLS configuration: DTLS 1.2 only (RFC 6347), PSK
- * (RFC 4279 2) and ECDHE-PSK (RFC 5489) with a pre-shared identity and key, the
- * cipher suites in order (RFC 7252 9.1.3.1 and 9.1.3.3's mandatory CCM_8 suites
- * first), cookies on a server (RFC 6347 4.2.1), anti-replay (RFC 6347 4.1.2.6) and
+ * privateKey, ca, tickets, cache, cid} into an Mbed TLS configuration: DTLS 1.2 only
+ * (RFC 6347), PSK (RFC 4279 2) and ECDHE-PSK (RFC 5489) with a pre-shared identity
+ * and key, the cipher suites in order (RFC 7252 9.1.3.1 and 9.1.3.3's mandatory
+ * CCM_8 suites first), cookies on a server (RFC 6347 4.2.1), anti-replay (RFC 6347 4.1.2.6) and
  * the retransmission timer bounds of RFC 6347 4.2.4.1, and on a server resumption:
  * session tickets (RFC 5077, `tickets`: their lifetime in seconds, which is also how
  * often the ticket key is replaced) and a session-ID cache (`cache`: entries); and
