@@ -152,7 +152,7 @@ test(`robustness: ${DATAGRAMS} random and mutated datagrams; nothing escapes, ca
   };
 
   // the largest sizes seen, to show the limits were reached (so the bounds were exercised)
-  const peak: ServerStats = { dedup: 0, dedupBytes: 0, pending: 0, trackedNon: 0, observers: 0, asyncExchanges: 0, resources: 0 };
+  const peak: ServerStats = { dedup: 0, dedupBytes: 0, pending: 0, trackedNon: 0, observers: 0, asyncExchanges: 0, resources: 0, uploads: 0 };
   for (let i = 0; i < DATAGRAMS; i++) {
     const r = random();
     let datagram: Uint8Array;

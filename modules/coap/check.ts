@@ -7,7 +7,8 @@
  * one is ignored), 5.4.3 / 5.4.5 (a bad length or a repeated non-repeatable option
  * counts as unrecognised), 5.7.2 (Proxy-Uri / Proxy-Scheme: 5.05), 6.4 ("." and ".."
  * segments: 4.00), 5.9.2.9 (4.13 with Size1); RFC 7959 sec 2.2 (Block2 SZX 7 is
- * reserved), 2.9.3 (Block1 transfers are not reassembled: 4.13).
+ * reserved), 2.9.3 (a payload over the limit without Block1: 4.13 with Size1). Block1,
+ * Size1 and Request-Tag (RFC 9175 sec 3) are read for the server's uploads (block1.ts).
  */
 import type { CoapMessage, CoapOption } from "./codec";
 import { Code, Option, RESERVED_BLOCK_SZX, isCritical, type Limits } from "./numbers";
@@ -29,6 +30,7 @@ const UNDERSTOOD: ReadonlySet<number> = new Set<number>([
   Option.SIZE1,
   Option.PROXY_URI, // understood in order to answer 5.05
   Option.PROXY_SCHEME,
+  Option.REQUEST_TAG,
 ]);
 
 /** Why a request is answered without running a handler. */
@@ -49,6 +51,10 @@ export interface CheckedRequest {
   observe?: number;
   accept?: number;
   contentFormat?: number;
+  /** Block1 (RFC 7959), Size1, and the Request-Tag values as one string ("" when none): uploads only */
+  block1?: BlockValue;
+  size1?: number;
+  requestTag?: string;
 }
 
 /** The refusal of a request; Size1 tells a client how much payload the server takes. */
@@ -95,6 +101,8 @@ export function checkRequest(message: CoapMessage, limits: Limits): CheckedReque
   let observe: number | undefined;
   let accept: number | undefined;
   let contentFormat: number | undefined;
+  let size1: number | undefined;
+  let requestTag: string | undefined;
   let previous = -1;
   for (let i = 0; i < options.length; i++) {
     const option = options[i];
@@ -141,6 +149,12 @@ export function checkRequest(message: CoapMessage, limits: Limits): CheckedReque
       case Option.CONTENT_FORMAT:
         contentFormat = decodeUint(option.value);
         break;
+      case Option.SIZE1:
+        size1 = decodeUint(option.value);
+        break;
+      case Option.REQUEST_TAG:
+        requestTag = (requestTag === undefined ? "" : `${requestTag},`) + hex(option.value);
+        break;
     }
   }
   if (proxy) return refuse(Code.PROXYING_NOT_SUPPORTED, "no proxy");
@@ -148,9 +162,21 @@ export function checkRequest(message: CoapMessage, limits: Limits): CheckedReque
   for (let i = 0; i < path.length; i++) if (path[i] === "." || path[i] === "..") return refuse(Code.BAD_REQUEST, "dot segment in Uri-Path");
   if (!queryText) return refuse(Code.BAD_REQUEST, "Uri-Query is not UTF-8");
   if (block2 && block2.szx === RESERVED_BLOCK_SZX) return refuse(Code.BAD_REQUEST, "Block2 SZX 7");
-  if ((block1 && (block1.num > 0 || block1.more)) || message.payload.length > limits.maxRequestPayload) {
-    const size1 = [{ number: Option.SIZE1, value: encodeUint(limits.maxRequestPayload) }];
-    return refuse(Code.REQUEST_ENTITY_TOO_LARGE, block1 && (block1.num > 0 || block1.more) ? "no block-wise requests" : "payload too large", size1);
+  if (block1 && block1.szx === RESERVED_BLOCK_SZX) return refuse(Code.BAD_REQUEST, "Block1 SZX 7");
+  if (message.payload.length > limits.maxRequestPayload && block1 === undefined) {
+    return refuse(Code.REQUEST_ENTITY_TOO_LARGE, "payload too large", [{ number: Option.SIZE1, value: encodeUint(limits.maxRequestPayload) }]);
   }
-  return { path, key: path.length === 1 ? path[0] : path.join("/"), query: query ?? NO_QUERY, block2, observe, accept, contentFormat };
+  const checked: CheckedRequest = { path, key: path.length === 1 ? path[0] : path.join("/"), query: query ?? NO_QUERY, block2, observe, accept, contentFormat };
+  if (block1 !== undefined) {
+    checked.block1 = block1;
+    checked.size1 = size1;
+    checked.requestTag = requestTag ?? "";
+  }
+  return checked;
+}
+
+function hex(bytes: Uint8Array): string {
+  let text = "";
+  for (let i = 0; i < bytes.length; i++) text += (bytes[i] < 16 ? "0" : "") + bytes[i].toString(16);
+  return text;
 }

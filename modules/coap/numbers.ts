@@ -112,6 +112,8 @@ export const Option = Object.freeze({
   PROXY_SCHEME: 39,
   SIZE1: 60,
   NO_RESPONSE: 258,
+  /** RFC 9175 sec 3: which body a Block1 block belongs to (elective, repeatable, 0-8 bytes) */
+  REQUEST_TAG: 292,
 } as const);
 
 /** Odd option numbers are critical: a recipient that does not understand one must reject (sec 5.4.1). */
@@ -207,8 +209,10 @@ export interface Limits {
   maxAsyncExchanges: number;
   /** ms an asynchronous handler may take before the request is answered 5.03 */
   asyncHandlerTimeout: number;
-  /** request payload bytes accepted; more gets 4.13 (no Block1 reassembly) */
+  /** request payload bytes accepted in one message; more gets 4.13 (a resource with block1 takes bodies in blocks) */
   maxRequestPayload: number;
+  /** ms of silence after which a Block1 upload in progress is dropped */
+  block1Timeout: number;
   /** block size exponent used when the client asks for none (6 = 1024 bytes) */
   defaultBlockSzx: number;
   /** every N-th notification to an observer is sent CON (RFC 7641 sec 4.5) */
@@ -238,6 +242,8 @@ export const MAX_OBSERVERS_PER_RESOURCE = 8;
 export const MAX_OBSERVERS = 32;
 export const MAX_ASYNC_EXCHANGES = 8;
 export const ASYNC_HANDLER_TIMEOUT = 30_000;
+/** a client retransmits a lost block within MAX_TRANSMIT_WAIT (93 s); most do far sooner */
+export const BLOCK1_TIMEOUT = 60_000;
 export const MAX_REQUEST_PAYLOAD = 1024;
 export const DEFAULT_BLOCK_SZX = MAX_BLOCK_SZX;
 export const NOTIFY_CON_EVERY = 20;
@@ -258,6 +264,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxAsyncExchanges: MAX_ASYNC_EXCHANGES,
   asyncHandlerTimeout: ASYNC_HANDLER_TIMEOUT,
   maxRequestPayload: MAX_REQUEST_PAYLOAD,
+  block1Timeout: BLOCK1_TIMEOUT,
   defaultBlockSzx: DEFAULT_BLOCK_SZX,
   notifyConEvery: NOTIFY_CON_EVERY,
   notifyConInterval: NOTIFY_CON_INTERVAL,

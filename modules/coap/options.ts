@@ -226,6 +226,7 @@ export const OPTION_FORMATS: ReadonlyMap<number, OptionFormat> = new Map([
   [Option.PROXY_SCHEME, format("Proxy-Scheme", 1, 255)],
   [Option.SIZE1, format("Size1", 0, 4)],
   [Option.NO_RESPONSE, format("No-Response", 0, 1)],
+  [Option.REQUEST_TAG, format("Request-Tag", 0, 8, true)],
 ]);
 
 export function optionName(number: number): string {

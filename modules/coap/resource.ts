@@ -7,6 +7,7 @@
  * (discovery attributes). Like aiocoap's resource.py, minus the class hierarchy:
  * a resource is a plain object.
  */
+import type { Block1Handler } from "./block1";
 import type { CheckedRequest } from "./check";
 import { encodeBody, type CoapMessage, type CoapOption } from "./codec";
 import type { MessageParts, Peer } from "./exchange";
@@ -86,6 +87,8 @@ export interface Resource extends Omit<LinkAttributes, "obs"> {
   confirmableNotifications?: boolean;
   /** left out of /.well-known/core */
   hidden?: boolean;
+  /** block-wise PUT/POST bodies (RFC 7959 Block1), streamed into an Upload (block1.ts); a request without Block1 goes to put/post */
+  block1?: Block1Handler;
 }
 
 export function handlerFor(resource: Resource, method: Method): Handler | undefined {

@@ -19,17 +19,19 @@
  * 5.4.5 (bad length or repetition: treated as unrecognised), 5.7.2 (proxy options:
  * 5.05), 5.8 (methods; an unknown method 4.05), 5.9 (response codes), 5.10.3 /
  * 5.10.4 (4.15 and 4.06), 6.4 (path segments "." and ".." are not allowed: 4.00),
- * 7.2 (/.well-known/core); RFC 7641 sec 3-4 (Observe), RFC 7959 sec 2 (Block2;
- * Block1 transfers are not reassembled: 4.13).
+ * 7.2 (/.well-known/core); RFC 7641 sec 3-4 (Observe), RFC 7959 sec 2 (Block2, and
+ * Block1 bodies streamed into a resource's Upload: block1.ts; a resource without
+ * block1 answers a block-wise request 4.13).
  *
  * Choices: a handler that throws or rejects gets 5.00 (with its message as the
  * diagnostic payload) and is reported through log(); an asynchronous handler
  * that has not settled after limits.asyncHandlerTimeout gets 5.03; a Block2
  * request past the end of the representation gets 4.02.
  */
+import { Block1Transfers, withBlock1, type Block1Handler } from "./block1";
 import { sliceBlock, needsBlockwise } from "./block2";
-import { checkRequest, isRefusal, type Refusal } from "./check";
-import type { CoapOption } from "./codec";
+import { checkRequest, isRefusal, type CheckedRequest, type Refusal } from "./check";
+import type { CoapMessage, CoapOption } from "./codec";
 import { Handlers } from "./handlers";
 import { LimitLog, type LimitName } from "./limitlog";
 import { filterLinks, formatLinks, type Link } from "./linkformat";
@@ -77,6 +79,8 @@ export interface ServerStats {
   observers: number;
   asyncExchanges: number;
   resources: number;
+  /** Block1 uploads in progress (at most one per resource) */
+  uploads: number;
 }
 
 export const WELL_KNOWN_CORE = ".well-known/core";
@@ -99,6 +103,8 @@ export class CoapServer {
   /** handlers run, and the asynchronous ones tracked (handlers.ts) */
   #handlers: Handlers<Exchange>;
   #notifier: Notifier;
+  /** Block1 uploads in progress, one per resource (block1.ts) */
+  #uploads: Block1Transfers;
   /** receive() or tick() calls in progress: notify() from within them waits until they return */
   #busy = 0;
   /** resource keys whose notifications wait for the outermost receive() or tick() to return */
@@ -113,6 +119,7 @@ export class CoapServer {
     this.#limits.maxTrackedNon = Math.max(this.#limits.maxTrackedNon, this.#limits.maxObservers);
     const random = options.random ? () => options.random!() : Math.random;
     this.#observe = new ObserveRegistry(this.#limits);
+    this.#uploads = new Block1Transfers({ timeoutMs: this.#limits.block1Timeout, preferredSzx: this.#limits.defaultBlockSzx });
     this.#layer = new MessageLayer({
       send: (datagram, peer, now) => options.send(datagram, peer, now),
       random,
@@ -172,6 +179,8 @@ export class CoapServer {
     let next = this.#layer.nextDeadline();
     const handler = this.#handlers.nextDeadline();
     if (handler !== undefined && (next === undefined || handler < next)) next = handler;
+    const upload = this.#uploads.size > 0 ? this.#uploads.nextDeadline() : undefined;
+    if (upload !== undefined && (next === undefined || upload < next)) next = upload;
     const probe = this.#observe.nextProbe(this.#notifier.probingFn);
     if (probe !== undefined && (next === undefined || probe < next)) next = probe;
     return next;
@@ -187,6 +196,7 @@ export class CoapServer {
       });
       this.#layer.tick(now);
       this.#notifier.probe(now);
+      if (this.#uploads.size > 0) for (const key of this.#uploads.expire(now)) this.#log(`upload to /${key} dropped: no block for ${this.#limits.block1Timeout} ms`);
     } catch (error) {
       this.#log(`tick failed: ${error}`);
     }
@@ -232,6 +242,7 @@ export class CoapServer {
       observers: this.#observe.size,
       asyncExchanges: this.#handlers.running,
       resources: this.#resources.size,
+      uploads: this.#uploads.size,
     };
   }
 
@@ -272,20 +283,34 @@ export class CoapServer {
 
   #handle(exchange: Exchange, now: number): void {
     const message = exchange.request;
-    const checked = message instanceof QuickGet ? message : checkRequest(message, this.#limits);
-    if (isRefusal(checked)) return this.#refuse(exchange, checked, now);
+    let checked: CheckedRequest | QuickGet;
+    let block1: BlockValue | undefined;
+    if (message instanceof QuickGet) checked = message;
+    else {
+      const full = checkRequest(message, this.#limits);
+      if (isRefusal(full)) return this.#refuse(exchange, full, now);
+      checked = full;
+      block1 = full.block1;
+    }
     const { key, block2, accept, contentFormat } = checked;
     const route = this.#resources.get(key);
     if (!route) return this.#refuse(exchange, { code: Code.NOT_FOUND, diagnostic: "not found" }, now);
     const resource = route.resource;
     const method = METHOD_BY_CODE.get(message.code);
     const handler = method && handlerFor(resource, method);
-    if (!method || !handler) return this.#refuse(exchange, { code: Code.METHOD_NOT_ALLOWED, diagnostic: "method not allowed" }, now);
+    const uploads = block1 !== undefined && (method === "PUT" || method === "POST") ? resource.block1 : undefined;
+    if (!method || (!handler && !uploads)) return this.#refuse(exchange, { code: Code.METHOD_NOT_ALLOWED, diagnostic: "method not allowed" }, now);
 
     if ((method === "PUT" || method === "POST") && contentFormat !== undefined && resource.accepts && !resource.accepts.includes(contentFormat))
       return this.#refuse(exchange, { code: Code.UNSUPPORTED_CONTENT_FORMAT, diagnostic: `content format ${contentFormat} not supported` }, now);
     if (accept !== undefined && resource.produces && !resource.produces.includes(accept))
       return this.#refuse(exchange, { code: Code.NOT_ACCEPTABLE, diagnostic: `cannot produce content format ${accept}` }, now);
+
+    if (uploads !== undefined) return this.#upload(exchange, key, uploads, method as "PUT" | "POST", checked as CheckedRequest, message, now);
+    if (block1 !== undefined && (block1.num > 0 || block1.more || message.payload.length > this.#limits.maxRequestPayload)) {
+      return this.#refuse(exchange, { code: Code.REQUEST_ENTITY_TOO_LARGE, diagnostic: "no block-wise requests", options: [{ number: Option.SIZE1, value: encodeUint(this.#limits.maxRequestPayload) }] }, now);
+    }
+    if (!handler) return this.#refuse(exchange, { code: Code.METHOD_NOT_ALLOWED, diagnostic: "method not allowed" }, now);
 
     const observe = method === "GET" && resource.observable ? checked.observe : undefined;
     // deregistration takes effect on receipt; the GET is then answered as usual (RFC 7641 sec 3.6)
@@ -302,6 +327,35 @@ export class CoapServer {
     // a synchronous answer (the common case) goes out at once, without a callback made for it
     if (!(result instanceof Promise)) return this.#respond(exchange, request, route, key, result, block2, now);
     this.#handlers.await(result, request, now, (response, at) => this.#respond(exchange, request, route, key, response, block2, at), exchange);
+  }
+
+  /** One block of a block-wise PUT/POST body (block1.ts): 2.31, a refusal, or the upload's own answer once the body is whole. */
+  #upload(exchange: Exchange, key: string, uploads: Block1Handler, method: "PUT" | "POST", checked: CheckedRequest, message: CoapMessage, now: number): void {
+    const request = makeRequest(method, checked, undefined, message, exchange.peer);
+    let step;
+    try {
+      step = this.#uploads.step(key, uploads, request, checked.block1!, checked.size1, `${peerKey(exchange.peer)}#${checked.requestTag ?? ""}`, now);
+    } catch (error) {
+      this.#log(`upload to /${key} failed: ${error}`);
+      return this.#refuse(exchange, { code: Code.INTERNAL_SERVER_ERROR, diagnostic: "upload failed" }, now);
+    }
+    const defaultCode = DEFAULT_SUCCESS[method];
+    if (step.kind === "answer") return this.#sendResponse(exchange, key, step.response, defaultCode, now);
+    const { upload, block } = step;
+    const result = this.#handlers.call((whole) => upload.end(whole), request);
+    if (!(result instanceof Promise)) return this.#sendResponse(exchange, key, withBlock1(result, block), defaultCode, now);
+    this.#handlers.await(result, request, now, (response, at) => this.#sendResponse(exchange, key, withBlock1(response, block), defaultCode, at), exchange);
+  }
+
+  #sendResponse(exchange: Exchange, key: string, response: CoapResponse, defaultCode: number, now: number): void {
+    let parts: Omit<MessageParts, "token">;
+    try {
+      parts = responseParts(response, defaultCode);
+    } catch (error) {
+      this.#log(`bad response from /${key}: ${error}`);
+      parts = { code: Code.INTERNAL_SERVER_ERROR, options: [], payload: EMPTY };
+    }
+    this.#send(exchange, parts, now);
   }
 
   #refuse(exchange: Exchange, refusal: Refusal, now: number): void {
