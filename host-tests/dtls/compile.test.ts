@@ -168,7 +168,7 @@ for (const [what, variant, certificates] of [
 /* device mode: what mcconfig -p esp32/esp32c3 compiles, ESP-IDF's own configuration through mbedtls/esp_config.h */
 const idf = env("IDF_PATH");
 const sdkconfigDir = env("DTLS_PSK_SDKCONFIG_DIR");
-test("binding (every .c): rv32imc compile-only in device mode, ESP-IDF's mbedtls/esp_config.h and this firmware's sdkconfig.h; no allocator replaced (IDF_PATH, DTLS_PSK_SDKCONFIG_DIR)", async () => {
+test("binding (every .c, and update/verify.c): rv32imc compile-only in device mode, ESP-IDF's mbedtls/esp_config.h and this firmware's sdkconfig.h; no allocator replaced (IDF_PATH, DTLS_PSK_SDKCONFIG_DIR)", async () => {
   const components = `${idf}/components`;
   const includes = [`${components}/mbedtls/port/include`, `${components}/mbedtls/port/psa_driver/include`,
     `${components}/mbedtls/mbedtls/tf-psa-crypto/include`, `${components}/mbedtls/mbedtls/tf-psa-crypto/drivers/builtin/include`,
@@ -178,6 +178,10 @@ test("binding (every .c): rv32imc compile-only in device mode, ESP-IDF's mbedtls
   const symbols = await run(["riscv64-unknown-elf-nm", "-u", object]);
   assert.ok(symbols.stdout.includes("psa_crypto_init") && symbols.stdout.includes("mbedtls_ssl_cookie_setup"), "the 4.x branch with cookies");
   assert.ok(symbols.stdout.includes("mbedtls_ssl_ticket_setup") && symbols.stdout.includes("mbedtls_ssl_cache_get"), "session tickets and the session-ID cache on the device");
+  // the firmware-update binding (modules/update/verify.c) over the same PSA Crypto
+  const verify = `${temporaryDirectory()}/update-verify-rv32.o`;
+  await compile([...RV32, "-std=gnu17", "-DESP_PLATFORM", ...includes, "-c", "-o", verify, `${root}/modules/update/verify.c`]);
+  assert.match((await run(["riscv64-unknown-elf-nm", "-u", verify])).stdout, /psa_verify_hash/);
   const cid = /#define CONFIG_MBEDTLS_SSL_DTLS_CONNECTION_ID 1/.test(readFile(`${sdkconfigDir}/sdkconfig.h`) ?? "");
   assert.equal(symbols.stdout.includes("mbedtls_ssl_set_cid"), cid, "connection IDs compiled in exactly when the build's sdkconfig has them (this project's turns them on)");
   const size = await run(["riscv64-unknown-elf-size", object]);
