@@ -3,16 +3,21 @@
  * takes block-wise PUT/POST bodies (Block1, coap/block1.ts) into a running FNV-1a hash
  * and answers the whole body's length and hash, for tests with libcoap's coap-client.
  *
- *   xshost .../upload-server.js PORT MAXBODY
+ *   xshost .../upload-server.js PORT MAXBODY [PUBLICKEYHEX]
  *
+ * With PUBLICKEYHEX it also serves /fw (modules/update/firmware.ts) checking images
+ * signed with that key into an update slot kept in memory (running version 1.0.0).
  * Prints "upload-server port N" once listening and "upload: ..." lines as blocks come.
  */
 import { argv } from "host/runtime";
 import { CoapServer } from "coap/server";
 import { DeadlineScheduler, UdpEndpoint } from "coap/endpoint";
 import type { Upload } from "coap/block1";
+import { firmwareResource } from "update/firmware";
+import { CHIP_ESP32C3, parseVersion } from "update/image";
+import { Sha256, verifyP256 } from "update/verify";
 
-const [portText = "5683", maxText = "65536"] = argv();
+const [portText = "5683", maxText = "65536", publicKeyHex = ""] = argv();
 const log = (message: string): void => trace(`${message}\n`);
 
 function fnvHex(hash: number): string {
@@ -50,6 +55,26 @@ server.add("upload", {
     },
   },
 });
+if (publicKeyHex) {
+  const publicKey = new Uint8Array(publicKeyHex.length / 2).map((_, i) => parseInt(publicKeyHex.slice(2 * i, 2 * i + 2), 16));
+  let slotBytes = 0;
+  const firmware = firmwareResource({
+    running: parseVersion("1.0.0")!,
+    policy: { publicKey, chip: CHIP_ESP32C3, maxLength: 1 << 20 },
+    crypto: { sha256: () => new Sha256(), verifyP256: (key, hash, signature) => verifyP256(key, hash, signature) },
+    openSlot: () => {
+      slotBytes = 0;
+      return {
+        write: (bytes) => void (slotBytes += bytes.byteLength),
+        cancel: () => log(`slot: cancelled after ${slotBytes} bytes`),
+        complete: () => log(`slot: complete, ${slotBytes} bytes`),
+      };
+    },
+    authorise: () => undefined,
+    log,
+  });
+  server.add("fw", firmware.resource);
+}
 scheduler.add(server);
 const endpoint = new UdpEndpoint({
   port: Number(portText),

@@ -20,14 +20,18 @@
  *   last block's answer is the Upload's own, with Block1 added.
  */
 import type { CoapOption } from "./codec";
-import { Code, Option } from "./numbers";
+import { Code, Option, formatCode } from "./numbers";
 import { blockSize, encodeBlock, encodeUint, type BlockValue } from "./options";
 import type { CoapRequest, CoapResponse } from "./resource";
 
 /** Where a block-wise body goes: one per transfer, made by the resource's begin(). */
 export interface Upload {
-  /** The next block's bytes, which start at `offset` of the body (in order, each once). A throw ends the transfer with 5.00. */
-  write(offset: number, bytes: Uint8Array): void;
+  /**
+   * The next block's bytes, which start at `offset` of the body (in order, each once).
+   * A response returned ends the transfer with that answer (a 4.xx for a body found
+   * wrong on the way); a throw ends it with 5.00.
+   */
+  write(offset: number, bytes: Uint8Array): void | CoapResponse;
   /** The last block has been written: the answer to the whole request (sync or async). */
   end(request: CoapRequest): CoapResponse | Promise<CoapResponse>;
   /** The transfer ended before end(): why, in words for a log ("stalled", "out of order", "too large", "restarted"). */
@@ -137,11 +141,16 @@ export class Block1Transfers {
       this.#abort(key, transfer, "too large");
       return refusal(Code.REQUEST_ENTITY_TOO_LARGE, `body over ${transfer.maxBody} bytes`, size1Option(transfer.maxBody));
     }
+    let refused: void | CoapResponse;
     try {
-      transfer.upload.write(offset, payload);
+      refused = transfer.upload.write(offset, payload);
     } catch (error) {
       this.#abort(key, transfer, `write failed: ${error}`);
       return refusal(Code.INTERNAL_SERVER_ERROR, "upload failed");
+    }
+    if (refused) {
+      this.#abort(key, transfer, `refused: ${typeof refused.payload === "string" ? refused.payload : formatCode(refused.code ?? Code.BAD_REQUEST)}`);
+      return { kind: "answer", response: refused };
     }
     transfer.received = offset + payload.length;
     transfer.deadline = now + this.#limits.timeoutMs;
