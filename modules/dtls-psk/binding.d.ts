@@ -65,6 +65,8 @@ export interface DTLSContextOptions {
   cache?: number;
   /** connection IDs (RFC 9146): our CID's length in bytes (1..16); 0 or missing: none. Throws where the library has none (features()) */
   cid?: number;
+  /** a server's further PSK identities, [identity, key, identity, key, ...], at most 3 pairs; with any, tickets and the cache are off (a resumed session could not say which identity proved it) */
+  psks?: Bytes[];
 }
 
 /** The part shared by every session: ssl configuration, PSK, certificates, cookie secret. */

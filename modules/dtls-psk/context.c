@@ -1,7 +1,7 @@
 /*
  * dtls-psk binding: DTLSContext, what a server's or a client's sessions share. The
  * constructor reads one options object {identity, key, flags, suites, certificate,
- * privateKey, ca, tickets, cache, cid} into an Mbed TLS configuration: DTLS 1.2 only
+ * privateKey, ca, tickets, cache, cid, psks} into an Mbed TLS configuration: DTLS 1.2 only
  * (RFC 6347), PSK (RFC 4279 2) and ECDHE-PSK (RFC 5489) with a pre-shared identity
  * and key, the cipher suites in order (RFC 7252 9.1.3.1 and 9.1.3.3's mandatory
  * CCM_8 suites first), cookies on a server (RFC 6347 4.2.1), anti-replay (RFC 6347 4.1.2.6) and
@@ -76,6 +76,7 @@ void dtlsContextRelease(DTLSContext c)
 	mbedtls_x509_crt_free(&c->caChain);
 #endif
 	mbedtls_platform_zeroize(c->key, sizeof(c->key));
+	mbedtls_platform_zeroize(c->more, sizeof(c->more));
 	mbedtls_free(c);
 	if (--gDtlsContexts == 0)
 		dtlsRngStop();
@@ -101,7 +102,7 @@ static void getBytes(xsMachine* the, xsSlot* slot, unsigned char* into, size_t m
 /* the options object into the variables kOption* (dtls.h) */
 static void readOptions(xsMachine* the)
 {
-	static const char* const names[kOptionCount] = { "identity", "key", "flags", "suites", "certificate", "privateKey", "ca", "tickets", "cache", "cid" };
+	static const char* const names[kOptionCount] = { "identity", "key", "flags", "suites", "certificate", "privateKey", "ca", "tickets", "cache", "cid", "psks" };
 	int i;
 	xsmcVars(kOptionCount + 1);
 	if ((xsmcArgc < 1) || !xsmcTest(xsArg(0)))
@@ -162,6 +163,21 @@ void xs_dtls_context_constructor(xsMachine* the)
 	}
 	if (!c->hasPsk && !c->hasCertificate && !(c->client && c->hasCa))
 		xsRangeError("no credentials");
+	if (!c->client && c->hasPsk && dtlsOption(the, kOptionPsks)) {
+		/* further identities, each with its own key: [identity, key, ...] */
+		int count, i;
+		xsmcGet(xsVar(kOptionScratch), xsVar(kOptionPsks), xsID("length"));
+		count = xsmcToInteger(xsVar(kOptionScratch));
+		if ((count < 0) || (count % 2) || (count / 2 > DTLS_MORE_PSKS))
+			xsRangeError("invalid psks");
+		for (i = 0; i < count / 2; i++) {
+			xsmcGetIndex(xsVar(kOptionScratch), xsVar(kOptionPsks), 2 * i);
+			getBytes(the, &xsVar(kOptionScratch), c->more[i].identity, sizeof(c->more[i].identity), &c->more[i].identityLength, "identity");
+			xsmcGetIndex(xsVar(kOptionScratch), xsVar(kOptionPsks), 2 * i + 1);
+			getBytes(the, &xsVar(kOptionScratch), c->more[i].key, sizeof(c->more[i].key), &c->more[i].keyLength, "key");
+		}
+		c->moreCount = count / 2;
+	}
 	if (!c->client && dtlsOption(the, kOptionTickets)) {
 		int lifetime = xsmcToInteger(xsVar(kOptionTickets));
 		if ((lifetime < 0) || (lifetime > DTLS_TICKET_LIFETIME_MAX))
@@ -177,7 +193,11 @@ void xs_dtls_context_constructor(xsMachine* the)
 		if (c->cidLength && !dtlsCidSupported())
 			xsUnknownError("this Mbed TLS has no connection IDs (RFC 9146)");
 	}
-	if (!c->client && dtlsOption(the, kOptionCache)) {
+	if (c->moreCount) {
+		/* a resumed session would not say which identity proved it (no callback runs): full handshakes only */
+		c->ticketLifetime = 0;
+	}
+	if (!c->client && !c->moreCount && dtlsOption(the, kOptionCache)) {
 		c->cacheEntries = xsmcToInteger(xsVar(kOptionCache));
 		if ((c->cacheEntries < 0) || (c->cacheEntries > DTLS_CACHE_ENTRIES_MAX))
 			xsRangeError("invalid cache");

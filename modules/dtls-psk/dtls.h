@@ -10,7 +10,7 @@
  * clock, sleeps, or keeps a reference to a JS value between calls.
  *
  * Two host classes (binding.js):
- *   DTLSContext({identity, key, flags, suites, certificate, privateKey, ca, tickets, cache, cid})
+ *   DTLSContext({identity, key, flags, suites, certificate, privateKey, ca, tickets, cache, cid, psks})
  *                                       one options object, read once; the shared part:
  *                                       ssl config, PSK (identity and key, bytes), own
  *                                       certificate chain and private key, trusted CAs
@@ -121,6 +121,7 @@
 #define DTLS_QUEUE_MAX 16             /* datagrams waiting in output(), records in read() */
 #define DTLS_TRANSPORT_ID_MAX 64      /* "address|port" of a peer */
 #define DTLS_IDENTITY_MAX 64
+#define DTLS_MORE_PSKS 3              /* identities beyond the first a server context holds */
 #define DTLS_RUN_STEPS 8              /* mbedTLS calls per hand-in; each consumes input or stops */
 #define DTLS_CREDENTIAL_MAX 65536     /* a certificate chain, CA bundle or private key handed in */
 #define DTLS_PEER_NAME_MAX 128        /* the subject of the peer's certificate, for logs */
@@ -181,6 +182,7 @@ enum {
 	kOptionTickets,                     /* session ticket lifetime in seconds (RFC 5077), 0: none */
 	kOptionCache,                       /* session-ID cache entries, 0: none */
 	kOptionCid,                         /* our connection ID's length in bytes (RFC 9146), 0: none */
+	kOptionPsks,                        /* a server's further identities: [identity, key, identity, key, ...] */
 	kOptionCount,
 	kOptionScratch = kOptionCount,
 };
@@ -226,6 +228,13 @@ typedef struct {
 	size_t identityLength;
 	unsigned char key[DTLS_KEY_MAX];
 	size_t keyLength;
+	struct {                            /* a server's further PSK identities (roles: an update identity, say) */
+		unsigned char identity[DTLS_IDENTITY_MAX];
+		size_t identityLength;
+		unsigned char key[DTLS_KEY_MAX];
+		size_t keyLength;
+	} more[DTLS_MORE_PSKS];
+	int moreCount;
 } DTLSContextRecord;
 typedef DTLSContextRecord* DTLSContext;
 

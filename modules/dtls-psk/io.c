@@ -126,23 +126,27 @@ static int equalInConstantTime(const unsigned char* a, const unsigned char* b, s
 	return difference == 0;
 }
 
-/* a server's PSK callback (context.c sets it): the one identity of the context, compared in constant time */
+/* a server's PSK callback (context.c sets it): the context's identities, each compared in constant time */
 int dtlsPskLookup(void* data, mbedtls_ssl_context* ssl, const unsigned char* identity, size_t length)
 {
 	DTLSContext c = data;
 	DTLSSession s = gDtlsCurrent;
+	int i;
 	if (s) {
 		s->resumed = 0;   /* a full handshake after all (3.x+: a cached session of another suite) */
 		s->credential = kCredentialIdentity;
 		s->identityLength = (length < sizeof(s->identity)) ? length : sizeof(s->identity);
 		memcpy(s->identity, identity, s->identityLength);
 	}
-	if ((length != c->identityLength) || !equalInConstantTime(identity, c->identity, length)) {
-		if (s)
-			s->identityRejected = 1;
-		return -1;   /* mbedTLS sends the fatal unknown_psk_identity alert */
+	if ((length == c->identityLength) && equalInConstantTime(identity, c->identity, length))
+		return mbedtls_ssl_set_hs_psk(ssl, c->key, c->keyLength);
+	for (i = 0; i < c->moreCount; i++) {
+		if ((length == c->more[i].identityLength) && equalInConstantTime(identity, c->more[i].identity, length))
+			return mbedtls_ssl_set_hs_psk(ssl, c->more[i].key, c->more[i].keyLength);
 	}
-	return mbedtls_ssl_set_hs_psk(ssl, c->key, c->keyLength);
+	if (s)
+		s->identityRejected = 1;
+	return -1;   /* mbedTLS sends the fatal unknown_psk_identity alert */
 }
 
 /* ---- What JS takes ---- */

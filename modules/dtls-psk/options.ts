@@ -36,6 +36,12 @@ export interface DtlsServerOptions {
   identity?: string;
   /** raw PSK bytes ("esp32c3_key" as ASCII by default, as libcoap's -k sends it) */
   key?: Uint8Array;
+  /**
+   * further PSK identities, each with its own key (at most 3): roles, e.g. an identity
+   * that may also update the firmware. identityOf(peer) says which one a session
+   * proved. With any, resumption is off: a resumed handshake proves no identity again.
+   */
+  morePsks?: readonly { identity: string; key: Uint8Array }[];
   /** certificate mode; with identity/key as well, one context offers both kinds of suite */
   certificate?: ServerCertificateOptions;
   /** called synchronously whenever a datagram must go out */
@@ -137,7 +143,7 @@ export const DEFAULT_CONNECTION_ID_LENGTH = 4;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 15_000;
 
 /** Builds the binding's context from PSK and certificate options, enforcing the policy. */
-export function serverContext(options: Pick<DtlsServerOptions, "identity" | "key" | "certificate" | "preferEcdhe" | "suites" | "ticketLifetimeS" | "sessionCache" | "connectionIdLength">): DTLSContext {
+export function serverContext(options: Pick<DtlsServerOptions, "identity" | "key" | "certificate" | "preferEcdhe" | "suites" | "ticketLifetimeS" | "sessionCache" | "connectionIdLength" | "morePsks">): DTLSContext {
   const psk = options.identity !== undefined || options.key !== undefined;
   if (psk && (options.identity === undefined || options.key === undefined)) throw new TypeError("dtls: a PSK needs both identity and key");
   const certificate = options.certificate;
@@ -155,5 +161,6 @@ export function serverContext(options: Pick<DtlsServerOptions, "identity" | "key
     tickets: options.ticketLifetimeS ?? DEFAULT_TICKET_LIFETIME_S,
     cache: options.sessionCache ?? DEFAULT_SESSION_CACHE,
     cid: options.connectionIdLength ?? 0,
+    psks: options.morePsks && options.morePsks.length > 0 ? options.morePsks.flatMap((psk) => [ArrayBuffer.fromString(psk.identity), psk.key]) : undefined,
   });
 }

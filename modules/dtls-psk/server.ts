@@ -236,6 +236,18 @@ export class DtlsServer {
     }
   }
 
+  /**
+   * The PSK identity `peer`'s established session proved (the peer a CoAP request came
+   * from: a SessionPeer), as text; undefined without one (no session, a certificate,
+   * the session gone). What roles are decided from (the firmware update's, say).
+   */
+  identityOf(peer: Peer | SessionPeer): string | undefined {
+    const entry = this.#byPeer.get(peer as SessionPeer) ?? this.#sessions.get(peerTransportId(peer));
+    if (!entry || !entry.established || ("session" in peer && peer.session !== undefined && peer.session !== entry.id)) return undefined;
+    const identity = entry.native.identity;
+    return identity === undefined ? undefined : String.fromArrayBuffer(identity);
+  }
+
   /** The session id of `peer`'s established session, if it has one. */
   sessionOf(peer: Peer): string | undefined {
     const entry = this.#sessions.get(peerTransportId(peer));

@@ -170,14 +170,15 @@ static void readRecords(DTLSSession s)
 
 /*
  * A resumed handshake runs no credential callback: the credential is the one the
- * first handshake proved. A PSK suite: the context's identity (it has one; the ticket
+ * first handshake proved. A PSK suite: the context's identity (when it has only one,
+ * as resumption is on only then; the ticket
  * or cached session came from a handshake with it, under a key made since the last
  * start). A certificate suite: the peer's certificate, which the session keeps.
  */
 static void resumedCredential(DTLSSession s)
 {
 	const char* suite = mbedtls_ssl_get_ciphersuite(&s->ssl);
-	if (suite && strstr(suite, "PSK") && s->context->hasPsk) {
+	if (suite && strstr(suite, "PSK") && s->context->hasPsk && !s->context->moreCount) {
 		s->credential = kCredentialIdentity;
 		s->identityLength = s->context->identityLength;
 		memcpy(s->identity, s->context->identity, s->identityLength);

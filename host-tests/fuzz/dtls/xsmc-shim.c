@@ -284,7 +284,7 @@ void shimSet(xsMachine* the, xsSlot* object, int id, xsSlot* value)
 /* "length" of arrays, and the names DTLSContext's constructor reads from its options */
 int shimID(const char* name)
 {
-	static const char* const names[SHIM_PROPERTIES] = { "", "length", "identity", "key", "flags", "suites", "certificate", "privateKey", "ca", "tickets", "cache", "cid" };
+	static const char* const names[SHIM_PROPERTIES] = { "", "length", "identity", "key", "flags", "suites", "certificate", "privateKey", "ca", "tickets", "cache", "cid", "psks" };
 	int i;
 	for (i = 1; i < SHIM_PROPERTIES; i++) {
 		if (!strcmp(name, names[i]))

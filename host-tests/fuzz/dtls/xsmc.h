@@ -55,7 +55,7 @@ typedef struct shimSlot {
 } xsSlot;
 
 #define SHIM_VARS 16
-#define SHIM_PROPERTIES 12        /* "length" and the DTLSContext options, see shimID */
+#define SHIM_PROPERTIES 13        /* "length" and the DTLSContext options, see shimID */
 
 typedef struct {
 	xsSlot* args;
