@@ -348,14 +348,17 @@ export class CoapServer {
   }
 
   #sendResponse(exchange: Exchange, key: string, response: CoapResponse, defaultCode: number, now: number): void {
-    let parts: Omit<MessageParts, "token">;
+    this.#send(exchange, this.#partsOf(key, response, defaultCode), now);
+  }
+
+  /** A handler's response as message parts; a bare 5.00 (logged) when it cannot be encoded. */
+  #partsOf(key: string, response: CoapResponse, defaultCode: number): Omit<MessageParts, "token"> {
     try {
-      parts = responseParts(response, defaultCode);
+      return responseParts(response, defaultCode);
     } catch (error) {
       this.#log(`bad response from /${key}: ${error}`);
-      parts = { code: Code.INTERNAL_SERVER_ERROR, options: [], payload: EMPTY };
+      return { code: Code.INTERNAL_SERVER_ERROR, options: [], payload: EMPTY };
     }
-    this.#send(exchange, parts, now);
   }
 
   #refuse(exchange: Exchange, refusal: Refusal, now: number): void {
@@ -383,13 +386,7 @@ export class CoapServer {
       const answer = route.answer !== undefined && route.answer.matches(response, defaultCode) ? route.answer : this.#encodeAnswer(route, response, defaultCode);
       if (answer) return this.#send(exchange, answer.parts, now);
     }
-    let parts: Omit<MessageParts, "token">;
-    try {
-      parts = responseParts(response, defaultCode);
-    } catch (error) {
-      this.#log(`bad response from /${key}: ${error}`);
-      parts = { code: Code.INTERNAL_SERVER_ERROR, options: [], payload: EMPTY };
-    }
+    const parts = this.#partsOf(key, response, defaultCode);
     if (request.observe === 0) this.#notifier.registered(key, exchange.peer, request, block2, parts, now);
     const szx = this.#limits.defaultBlockSzx;
     if (codeClass(parts.code) === 2 && needsBlockwise(parts.payload.length, block2, szx)) {
