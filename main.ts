@@ -18,10 +18,13 @@
  * once the network is up (Wi-Fi; Ethernet on the qemu board) and calls its default
  * export; sockets bound to all addresses keep serving when the link comes back.
  */
-import config from "mc/config";
+import buildConfig from "mc/config";
 import Resource from "Resource";
+import Timer from "timer";
+import OTA from "ota";
 import { CoapServer } from "coap/server";
-import { DEFAULT_LIMITS } from "coap/numbers";
+import { Code, DEFAULT_LIMITS, formatCode } from "coap/numbers";
+import { utf8Decode } from "coap/utf8";
 import { CoapClient } from "coap/client";
 import { shareSocket } from "coap/share";
 import { parseCoapUri } from "coap/uri";
@@ -40,6 +43,12 @@ import { baseNameFor } from "temperature/senml";
 import { offerChanges, readFrom } from "telemetry/connect";
 import { openCoapsClient } from "dtls-psk/coaps";
 import { RdRegistration } from "rd/registration";
+import { bootInfo, markValid, restart, rollBack } from "update/boot";
+import { firmwareResource } from "update/firmware";
+import { confirmWhenHealthy } from "update/health";
+import { CHIP_ESP32C3, formatVersion, parsePublicKey, parseVersion } from "update/image";
+import { parseRoles, updateAuthoriser } from "update/roles";
+import { Sha256, verifyP256 } from "update/verify";
 
 function log(message: string): void {
   trace(`${message}\n`);
@@ -62,28 +71,43 @@ function resource(name: string): ArrayBuffer | undefined {
   return name && Resource.exists(name) ? (new Resource(name) as unknown as ArrayBuffer) : undefined;
 }
 
-const settings = Object.freeze({
-  coapPort: integer(config.coapPort, 5683),
-  coapsPort: integer(config.coapsPort, 5684),
-  lightKind: text(config.lightKind) || "digital",
-  lightPin: integer(config.lightPin, 8),
-  lightActiveLow: flag(config.lightActiveLow),
-  onewirePin: integer(config.onewirePin, 3),
-  endpointName: text(config.endpointName) || "esp32c3-node",
-  telemetryUri: text(config.telemetryUri),
-  rdUri: text(config.rdUri),
-  /* certificate mode: resource names of the node's certificate, its key, and the CA of its clients */
-  dtlsCertificate: text(config.dtlsCertificate),
-  dtlsKey: text(config.dtlsKey),
-  dtlsCa: text(config.dtlsCa),
-  /* bounds; the defaults fit the ESP32-C3 (raise them in the simulator and for benchmarks only) */
-  dtlsMaxSessions: integer(config.dtlsMaxSessions, DEFAULT_MAX_SESSIONS),
-  /* resumption: session ticket lifetime in seconds (0: no tickets), session-ID cache entries (0: none) */
-  dtlsTicketLifetime: integer(config.dtlsTicketLifetime, DEFAULT_TICKET_LIFETIME_S),
-  dtlsSessionCache: integer(config.dtlsSessionCache, DEFAULT_SESSION_CACHE),
-  maxObservers: integer(config.maxObservers, DEFAULT_LIMITS.maxObservers),
-  maxObserversPerResource: integer(config.maxObserversPerResource, DEFAULT_LIMITS.maxObserversPerResource),
-});
+/* settings from mc/config and, in the simulator, from the booted stand-in image (update/boot) */
+function readSettings(config: Record<string, any>) {
+  return Object.freeze({
+    coapPort: integer(config.coapPort, 5683),
+    coapsPort: integer(config.coapsPort, 5684),
+    lightKind: text(config.lightKind) || "digital",
+    lightPin: integer(config.lightPin, 8),
+    lightActiveLow: flag(config.lightActiveLow),
+    onewirePin: integer(config.onewirePin, 3),
+    endpointName: text(config.endpointName) || "esp32c3-node",
+    telemetryUri: text(config.telemetryUri),
+    rdUri: text(config.rdUri),
+    /* certificate mode: resource names of the node's certificate, its key, and the CA of its clients */
+    dtlsCertificate: text(config.dtlsCertificate),
+    dtlsKey: text(config.dtlsKey),
+    dtlsCa: text(config.dtlsCa),
+    /* bounds; the defaults fit the ESP32-C3 (raise them in the simulator and for benchmarks only) */
+    dtlsMaxSessions: integer(config.dtlsMaxSessions, DEFAULT_MAX_SESSIONS),
+    /* resumption: session ticket lifetime in seconds (0: no tickets), session-ID cache entries (0: none) */
+    dtlsTicketLifetime: integer(config.dtlsTicketLifetime, DEFAULT_TICKET_LIFETIME_S),
+    dtlsSessionCache: integer(config.dtlsSessionCache, DEFAULT_SESSION_CACHE),
+    maxObservers: integer(config.maxObservers, DEFAULT_LIMITS.maxObservers),
+    maxObserversPerResource: integer(config.maxObserversPerResource, DEFAULT_LIMITS.maxObserversPerResource),
+    /* firmware update (modules/update): the version this image was built as, the key its successors are signed with */
+    firmwareVersion: text(config.firmwareVersion) || "0.0.0",
+    updatePublicKey: text(config.updatePublicKey),
+    updateIdentity: text(config.updateIdentity),
+    updateKey: text(config.updateKey),
+    updateSubjects: text(config.updateSubjects),
+    updateAllowOlder: flag(config.updateAllowOlder),
+    updateMaxLength: integer(config.updateMaxLength, 0x1F0000),
+    /* ms after a stored update before the restart into it (0: restart by hand); ms the first boot of an update has to prove itself */
+    updateRestartDelay: integer(config.updateRestartDelay, 2000),
+    updateHealthDeadline: integer(config.updateHealthDeadline, 60_000),
+    config,
+  });
+}
 
 let running: { server: CoapServer; dtls: DtlsServer; telemetry?: TelemetryReporter; rd?: RdRegistration; scheduler: DeadlineScheduler } | undefined;
 
@@ -103,8 +127,29 @@ export async function shutdown(): Promise<void> {
   await Promise.all([running?.rd?.stop(running.scheduler.now()), running?.telemetry?.stop()]);
 }
 
+/*
+ * Starts the node. The first boot of an update (update/boot: pending-verify) confirms
+ * itself once the node answers a CoAP GET through its own socket; a start that throws,
+ * or a check that fails or hangs, rolls back to the image before.
+ */
 export default function main(): void {
+  const boot = bootInfo();
+  try {
+    start(boot);
+  } catch (error) {
+    if (boot.state !== "pending-verify") throw error;
+    log(`secure-coap-node: the update in ${boot.slot} failed to start (${error}): rolling back to the previous image`);
+    rollBack();
+  }
+}
+
+function start(boot: ReturnType<typeof bootInfo>): void {
+  const settings = readSettings({ ...buildConfig, ...boot.settings });
+  const config = settings.config;
+  log(`secure-coap-node ${settings.firmwareVersion}: booting from ${boot.slot}${boot.state === "pending-verify" ? " (an update's first boot: confirmed once healthy)" : ""}${boot.rolledBack ? " (the last update rolled back)" : ""}`);
   const psk = pskFromConfig({ identity: config.pskIdentity, key: config.pskKey });
+  const updatePsk = settings.updateIdentity && settings.updateKey ? pskFromConfig({ identity: settings.updateIdentity, key: settings.updateKey }) : undefined;
+  if (updatePsk && updatePsk.identity === psk.identity) throw new RangeError("updateIdentity must differ from pskIdentity");
   const certificate = resource(settings.dtlsCertificate);
   const certificateMode = certificate && {
     cert: certificate,
@@ -142,6 +187,7 @@ export default function main(): void {
     maxSessions: settings.dtlsMaxSessions,
     ticketLifetimeS: settings.dtlsTicketLifetime,
     sessionCache: settings.dtlsSessionCache,
+    morePsks: updatePsk ? [updatePsk] : undefined,
     send: (record, peer) => coaps.send(record, peer),
     onData: (data, peer, _session, now) => server.receive(data, peer, now), // peer: one object per session, with its id
     onClose: (peer, _session, _end, now) => server.dropPeer(peer, now),
@@ -150,6 +196,32 @@ export default function main(): void {
     log,
   });
   scheduler.add(dtls);
+
+  /* /fw: a signed image, over CoAPS, from an identity with the update role (modules/update) */
+  const version = parseVersion(settings.firmwareVersion);
+  if (version === undefined) throw new RangeError(`firmwareVersion "${settings.firmwareVersion}" is not major.minor.patch`);
+  const publicKey = parsePublicKey(settings.updatePublicKey);
+  if (settings.updatePublicKey && !publicKey) throw new RangeError("updatePublicKey must be 130 hex digits (update-signing.pub.hex)");
+  const mayUpdate = updateAuthoriser(parseRoles(updatePsk?.identity ?? "", settings.updateSubjects), dtls);
+  const firmware = firmwareResource({
+    running: version,
+    policy: { publicKey: publicKey ?? new Uint8Array(65), chip: CHIP_ESP32C3, allowOlder: settings.updateAllowOlder, maxLength: settings.updateMaxLength },
+    crypto: { sha256: () => new Sha256(), verifyP256 },
+    openSlot: () => new OTA(),
+    authorise: (request) => (publicKey ? mayUpdate(request) : { code: Code.NOT_IMPLEMENTED, payload: "built without an update key (updatePublicKey)" }),
+    rolledBack: boot.rolledBack,
+    onStored(stored) {
+      if (settings.updateRestartDelay <= 0) return;
+      log(`update: restarting into ${formatVersion(stored)} in ${settings.updateRestartDelay} ms`);
+      Timer.set(() => {
+        /* leave the Resource Directory first, for a few seconds at most */
+        Timer.set(() => restart(), 3000);
+        shutdown().then(() => restart(), () => restart());
+      }, settings.updateRestartDelay);
+    },
+    log,
+  });
+  server.add("fw", firmware.resource);
 
   light.onChange((on) => {
     log(`light: ${on ? "on" : "off"}`);
@@ -235,4 +307,22 @@ export default function main(): void {
   running = { server, dtls, telemetry, rd, scheduler };
 
   log(`secure-coap-node: started; coap on udp/${settings.coapPort}, coaps (DTLS 1.2, PSK identity "${psk.identity}"${certificateMode ? ", certificates" : ""}) on udp/${settings.coapsPort}, all addresses; light (${settings.lightKind}, GPIO ${settings.lightPin}) is ${light.on ? "on" : "off"}; DS18B20 on GPIO ${settings.onewirePin}${telemetry ? `; telemetry to ${settings.telemetryUri}` : ""}${rd ? `; registering at ${settings.rdUri} as ${settings.endpointName}` : ""}`);
+
+  /* the self-check: the node answers a CoAP GET through its own socket and lists /fw (an update's first boot confirms itself on it) */
+  void confirmWhenHealthy({
+    state: boot.state,
+    check: () =>
+      client.request({ peer: { address: "127.0.0.1", port: settings.coapPort }, path: ".well-known/core", timeout: 10_000 }, scheduler.now()).then((response) => {
+        if (response.code !== Code.CONTENT) throw new Error(`GET /.well-known/core answered ${formatCode(response.code)}`);
+        if (!(utf8Decode(response.payload) ?? "").includes("</fw>")) throw new Error("GET /.well-known/core does not list /fw");
+      }),
+    markValid,
+    rollBack,
+    deadlineMs: settings.updateHealthDeadline,
+    after: (ms, callback) => {
+      const timer = Timer.set(callback, ms);
+      return () => Timer.clear(timer);
+    },
+    log,
+  });
 }

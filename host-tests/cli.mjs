@@ -185,6 +185,8 @@ function build() {
   generateConfig();
 }
 
+const RESTART_STATUS = 75;
+
 /* Runs the host in the foreground; signals go to it, and its status becomes ours. */
 function launch(args) {
   return new Promise((resolve) => {
@@ -209,7 +211,12 @@ async function main() {
     mkdirSync(join(root, ".data"), { recursive: true });
     const board = ["--board", "host-tests/host/board"];
     const stack = manifestStack() ? ["--stack", String(manifestStack())] : [];
-    process.exit(await launch([...hostArguments(), "--data", join(root, ".data"), "--control", ...board, ...stack, "main", ...rest]));
+    /* status 75 is the node's restart (after a firmware update, modules/update/lin/flash.c): start it again, as the device reboots */
+    for (;;) {
+      const status = await launch([...hostArguments(), "--data", join(root, ".data"), "--control", ...board, ...stack, "main", ...rest]);
+      if (status !== RESTART_STATUS) process.exit(status);
+      log("the node restarts");
+    }
   }
   if (command === "run" && rest.length) {
     process.exit(await launch([...hostArguments(), ...rest]));

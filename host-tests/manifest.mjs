@@ -58,8 +58,9 @@ const SCRIPT_EXTENSIONS = new Set([".js", ".mjs", ".ts", ".json"]);
 
 const C3_GPIO_COUNT = 22;
 const LIGHT_KINDS = ["neopixel", "digital"];
-/** sdkconfig options the DTLS-PSK server needs (see sdkconfig/sdkconfig.defaults). */
+/** sdkconfig options the DTLS-PSK server and the firmware update need (see sdkconfig/sdkconfig.defaults). */
 const REQUIRED_SDKCONFIG = [
+  "CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE",
   "CONFIG_MBEDTLS_SSL_PROTO_DTLS",
   "CONFIG_MBEDTLS_SSL_COOKIE_C",
   "CONFIG_MBEDTLS_PSK_MODES",

@@ -10,7 +10,8 @@
  */
 import { spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -165,7 +166,7 @@ class RawClient {
 
 /* ------------------------------------------------------------ the suite */
 
-export async function runDeviceSuite({ say, Emulator, freePort, makeImage, only }) {
+export async function runDeviceSuite({ say, Emulator, freePort, makeImage, only, update }) {
   const results = [];
   const memory = [];
   let emulator;
@@ -179,6 +180,11 @@ export async function runDeviceSuite({ say, Emulator, freePort, makeImage, only 
     const started = Date.now();
     try {
       const detail = await body();
+      if (detail?.skipped) {
+        results.push("skipped");
+        say(`skip ${name}: ${detail.skipped}`);
+        return;
+      }
       results.push("passed");
       say(`ok   ${name} (${Date.now() - started} ms)${detail ? `\n       ${String(detail).replace(/\n/g, "\n       ")}` : ""}`);
     } catch (error) {
@@ -486,6 +492,77 @@ export async function runDeviceSuite({ say, Emulator, freePort, makeImage, only 
         check(get.stdout.trim() === value, `after PUT ${value}, a kill and a new boot: GET says ${JSON.stringify(get.stdout.trim())}`);
         out.push(`PUT ${value} -> 2.04 -> kill -9 -> boot -> GET ${get.stdout.trim()}`);
       }
+      return out.join("\n");
+    });
+    await test("firmware update over CoAPS: 1.0.1 from coap-client-openssl -b 1024 (update identity) is switched to (boot log) and confirms itself; the light identity gets 4.03, a tampered image 4.00; 1.0.2, which cannot start, rolls back", async () => {
+      const missing = update?.images.filter((image) => !existsSync(join(update.dir, `app-${image.version}.bin`)));
+      if (!update || missing.length) {
+        return { skipped: "no update images (npm run emulate builds them; --serve does not)" };
+      }
+      const sign = (version) => {
+        const out = join(update.dir, `app-${version}.img`);
+        const signed = spawnSync("bash", [join(ROOT, "certs", "sign-image.sh"), join(update.dir, "update-signing.key.pem"), version, join(update.dir, `app-${version}.bin`), out], { encoding: "utf8" });
+        check(signed.status === 0, `sign-image.sh: ${signed.stderr}`);
+        return out;
+      };
+      const updater = ["-u", update.psk.identity, "-k", update.psk.key];
+      const put = (file, credentials) => client("openssl", ["-m", "put", "-f", file, "-b", "1024", ...credentials, "-B", "600", coaps("fw")], { timeoutMs: 660_000 });
+      const status = async () => {
+        const answer = await client("openssl", ["-m", "get", ...PSK, "-B", "20", coaps("fw")]);
+        return JSON.parse(answer.stdout.slice(answer.stdout.indexOf("{")));
+      };
+      /* QEMU runs with -no-reboot: the node's restart ends it; booting the same flash again is the reboot */
+      const restarted = async (what) => {
+        const timeout = new Promise((r) => setTimeout(() => r("timeout"), 60_000));
+        check((await Promise.race([emulator.exited, timeout])) !== "timeout", `no restart after ${what}`);
+      };
+      const good = sign("1.0.1");
+      const tampered = `${good}.tampered`;
+      const bytes = readFileSync(good);
+      bytes[128 + 5000] ^= 1;
+      writeFileSync(tampered, bytes);
+      const out = [];
+      const denied = await put(good, PSK);
+      check(/4\.03 PSK identity "CoAP" has no update role/.test(denied.stdout + denied.stderr), `the light identity: ${denied.stderr.trim().split("\n").slice(-1)[0]}`);
+      out.push(`light identity: ${(denied.stdout + denied.stderr).trim().split("\n").slice(-1)[0]} (${denied.ms} ms)`);
+      const bad = await put(tampered, updater);
+      check(/4\.00 .*hash/i.test(bad.stdout + bad.stderr), `tampered: ${(bad.stdout + bad.stderr).trim().split("\n").slice(-1)[0]}`);
+      out.push(`tampered 1.0.1: ${(bad.stdout + bad.stderr).trim().split("\n").slice(-1)[0]} (${bad.ms} ms); running ${(await status()).running}`);
+      const mark = emulator.serial().length;
+      const ok = await put(good, updater);
+      check(/1\.0\.1 stored, pending restart/.test(ok.stdout), `1.0.1: ${(ok.stdout + ok.stderr).trim().split("\n").slice(-1)[0]}`);
+      out.push(`1.0.1 (${bytes.length} bytes): "${ok.stdout.trim()}" in ${ok.ms} ms (${Math.round(bytes.length / 1024 / (ok.ms / 1000))} KiB/s)`);
+      await restarted("1.0.1 was stored");
+      out.push(...emulator.serial().slice(mark).split("\n").filter((line) => /^update: /.test(line)).map((line) => `  ${line.trim()}`));
+      let log = await boot();
+      log = await emulator.waitFor(/self-check: (passed|FAILED)[^\n]*\n/, 30_000);
+      const booting = log.split("\n").find((line) => /secure-coap-node .*: booting from/.test(line));
+      check(/secure-coap-node 1\.0\.1: booting from ota_0 \(an update's first boot/.test(booting ?? ""), `boot line: ${booting}`);
+      check(/self-check: passed; this update is confirmed/.test(log), "1.0.1 did not confirm itself");
+      const after = await status();
+      check(after.running === "1.0.1" && after.state === "idle", `GET /fw: ${JSON.stringify(after)}`);
+      out.push(`reboot: ${booting.trim()}`, `  ${log.split("\n").find((line) => /self-check:/.test(line)).trim()}`, `GET /fw: ${JSON.stringify(after)}`);
+
+      const broken = sign("1.0.2");
+      const stored = await put(broken, updater);
+      check(/1\.0\.2 stored, pending restart/.test(stored.stdout), `1.0.2: ${(stored.stdout + stored.stderr).trim()}`);
+      await restarted("1.0.2 was stored");
+      boots++;
+      emulator = new Emulator({ ...ports, tag: String(boots) });
+      emulator.start();
+      await restarted("1.0.2 failed");
+      const failed = emulator.serial();
+      const failedBoot = failed.split("\n").find((line) => /secure-coap-node .*: booting from/.test(line));
+      check(/secure-coap-node 1\.0\.2: booting from ota_1 \(an update's first boot/.test(failedBoot ?? ""), `1.0.2's boot line: ${failedBoot}`);
+      const rolling = failed.split("\n").find((line) => /rolling back/.test(line));
+      check(rolling, "1.0.2 did not roll back");
+      out.push(`1.0.2 stored; its boot: ${failedBoot.trim()}`, `  ${rolling.trim()}`);
+      log = await boot();
+      const back = log.split("\n").find((line) => /secure-coap-node .*: booting from/.test(line));
+      check(/secure-coap-node 1\.0\.1: booting from ota_0 \(the last update rolled back\)/.test(back ?? ""), `after the rollback: ${back}`);
+      const rolled = await status();
+      check(rolled.running === "1.0.1" && rolled.state === "rolled-back", `GET /fw: ${JSON.stringify(rolled)}`);
+      out.push(`next boot: ${back.trim()}`, `GET /fw: ${JSON.stringify(rolled)}`);
       return out.join("\n");
     });
     await test("XS arena: the largest live XS heap of the run leaves a quarter of creation.static free", async () => {

@@ -21,7 +21,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -80,14 +80,42 @@ function run(command, args, options) {
   return result;
 }
 
-/** mcconfig for the qemu board (release), then one 4 MB flash image of bootloader, partition table and app. */
-export function build(log) {
+/*
+ * The firmware update's test material (device suite, "firmware update"): a signing key
+ * made here with openssl (certs/make-update-key.sh), and the update identity's PSK,
+ * both for the emulator only. Every image built here accepts updates signed with it.
+ */
+export const UPDATE_DIR = join(OUT, "update");
+export const UPDATE_PSK = { identity: "update", key: "emu-update-key" };
+function updateConfig() {
+  if (!existsSync(join(UPDATE_DIR, "update-signing.pub.hex"))) run("bash", [join(ROOT, "certs", "make-update-key.sh"), UPDATE_DIR]);
+  const publicKey = readFileSync(join(UPDATE_DIR, "update-signing.pub.hex"), "utf8").trim();
+  return [`updateIdentity=${UPDATE_PSK.identity}`, `updateKey=${UPDATE_PSK.key}`, `updatePublicKey=${publicKey}`, "updateRestartDelay=1000"];
+}
+/*
+ * The images the suite updates to, built before the one it boots (each build replaces
+ * the last in build/emulator): 1.0.1, a healthy successor, and 1.0.2, built with both
+ * endpoints on udp/5683 so that its start fails and it rolls back.
+ */
+export const UPDATES = [
+  { version: "1.0.1", config: [] },
+  { version: "1.0.2", config: ["coapsPort=5683"] },
+];
+
+/** mcconfig for the qemu board (release): the update images (unless `withUpdates` is false), then the image the suite boots. */
+export function build(log, { withUpdates = true } = {}) {
   mkdirSync(OUT, { recursive: true });
-  const started = Date.now();
-  log(`building: COAP_BOARD=${BOARD} mcconfig -m -t build -p esp32/esp32c3 -o build/emulator`);
-  const result = run("mcconfig", ["-m", "-t", "build", "-p", "esp32/esp32c3", "-o", OUT], { cwd: ROOT, env: buildEnv() });
-  const size = /xs_esp32\.bin binary size (0x[0-9a-f]+) bytes\. Smallest app partition is (0x[0-9a-f]+) bytes\. (0x[0-9a-f]+) bytes \((\d+)%\) free/.exec(result.stdout);
-  log(`built in ${((Date.now() - started) / 1000).toFixed(0)} s${size ? `: app ${Number(size[1])} bytes in a ${Number(size[2])}-byte partition (${size[4]}% free)` : ""}`);
+  const update = updateConfig();
+  const images = withUpdates ? UPDATES : [];
+  for (const image of [...images, { version: "1.0.0", config: [] }]) {
+    const started = Date.now();
+    const config = [...update, `firmwareVersion=${image.version}`, ...image.config];
+    log(`building ${image.version}: COAP_BOARD=${BOARD} mcconfig -m -t build -p esp32/esp32c3 -o build/emulator ${config.filter((c) => !/Key=/.test(c)).join(" ")} (update keys)`);
+    const result = run("mcconfig", ["-m", "-t", "build", "-p", "esp32/esp32c3", "-o", OUT, ...config], { cwd: ROOT, env: buildEnv() });
+    const size = /xs_esp32\.bin binary size (0x[0-9a-f]+) bytes\. Smallest app partition is (0x[0-9a-f]+) bytes\. (0x[0-9a-f]+) bytes \((\d+)%\) free/.exec(result.stdout);
+    log(`built ${image.version} in ${((Date.now() - started) / 1000).toFixed(0)} s${size ? `: app ${Number(size[1])} bytes in a ${Number(size[2])}-byte partition (${size[4]}% free)` : ""}`);
+    if (image.version !== "1.0.0") copyFileSync(join(PROJECT, "xs_esp32.bin"), join(UPDATE_DIR, `app-${image.version}.bin`));
+  }
 }
 
 /** One 4 MB flash image of bootloader, partition table and app, erased elsewhere (an empty NVS). */
@@ -233,7 +261,7 @@ async function main(argv) {
     }
     if (flags.has("--check")) return 0;
   }
-  if (!flags.has("--no-build")) build(say);
+  if (!flags.has("--no-build")) build(say, { withUpdates: !flags.has("--serve") });
 
   if (flags.has("--serve")) {
     const app = join(PROJECT, "xs_esp32.bin");
@@ -262,7 +290,7 @@ async function main(argv) {
     say(`emulate: QEMU ended (${result})`);
     return 0;
   }
-  const { failed } = await runDeviceSuite({ say, Emulator, freePort, makeImage, only });
+  const { failed } = await runDeviceSuite({ say, Emulator, freePort, makeImage, only, update: { dir: UPDATE_DIR, psk: UPDATE_PSK, images: UPDATES } });
   return failed === 0 ? 0 : 1;
 }
 

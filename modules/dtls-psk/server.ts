@@ -242,10 +242,19 @@ export class DtlsServer {
    * the session gone). What roles are decided from (the firmware update's, say).
    */
   identityOf(peer: Peer | SessionPeer): string | undefined {
+    const identity = this.#established(peer)?.native.identity;
+    return identity === undefined ? undefined : String.fromArrayBuffer(identity);
+  }
+
+  /** The subject of the certificate `peer`'s established session proved ("CN=updater"), if any. */
+  subjectOf(peer: Peer | SessionPeer): string | undefined {
+    return this.#established(peer)?.native.peerCertificate;
+  }
+
+  #established(peer: Peer | SessionPeer): Entry | undefined {
     const entry = this.#byPeer.get(peer as SessionPeer) ?? this.#sessions.get(peerTransportId(peer));
     if (!entry || !entry.established || ("session" in peer && peer.session !== undefined && peer.session !== entry.id)) return undefined;
-    const identity = entry.native.identity;
-    return identity === undefined ? undefined : String.fromArrayBuffer(identity);
+    return entry;
   }
 
   /** The session id of `peer`'s established session, if it has one. */

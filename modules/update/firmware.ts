@@ -43,6 +43,8 @@ export interface FirmwareOptions {
   authorise(request: CoapRequest): CoapResponse | undefined;
   /** the last boot rolled back to this firmware (ESP-IDF's rollback), told at start */
   rolledBack?: boolean;
+  /** a verified image is the next boot's (the application restarts when it likes) */
+  onStored?(version: number): void;
   log(message: string): void;
 }
 
@@ -113,11 +115,17 @@ export function firmwareResource(options: FirmwareOptions): Firmware {
               return refusal(reason);
             }
             received = check.received;
-            if (check.header !== undefined && slot === undefined) {
-              slot = options.openSlot();
-              options.log(`update: image ${formatVersion(check.header.version)} signed and for this chip: writing ${check.header.length} bytes`);
+            try {
+              if (check.header !== undefined && slot === undefined) {
+                slot = options.openSlot();
+                options.log(`update: image ${formatVersion(check.header.version)} signed and for this chip: writing ${check.header.length} bytes`);
+              }
+              if (payload.length > 0) slot!.write(payload.slice().buffer as ArrayBuffer);
+            } catch (reason) {
+              cancel();
+              fail(`the update slot failed: ${(reason as Error).message ?? reason}`);
+              return { code: Code.INTERNAL_SERVER_ERROR, payload: error };
             }
-            if (payload.length > 0) slot!.write(payload.slice().buffer as ArrayBuffer);
             return undefined;
           },
           end(): CoapResponse {
@@ -131,11 +139,20 @@ export function firmwareResource(options: FirmwareOptions): Firmware {
               fail(reason.message);
               return refusal(reason);
             }
-            slot!.complete();
+            try {
+              slot!.complete();
+            } catch (reason) {
+              /* ESP-IDF's esp_ota_end() checks the app image itself: a signed image that is no app for this chip */
+              slot = undefined;
+              check.close();
+              fail(`the update slot refused the image: ${(reason as Error).message ?? reason}`);
+              return { code: Code.BAD_REQUEST, payload: error };
+            }
             slot = undefined;
             pending = version;
             state = "pending-restart";
             options.log(`update: image ${formatVersion(version)} verified and stored; it runs after the next restart`);
+            options.onStored?.(version);
             return { code: Code.CHANGED, payload: `${formatVersion(version)} stored, pending restart` };
           },
           abort(reason): void {

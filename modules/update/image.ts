@@ -59,6 +59,14 @@ function uint32(b: Uint8Array, at: number): number {
 }
 
 /** The header's fields, or why these 128 bytes are none. */
+/** The signing key from config (certs/make-update-key.sh's update-signing.pub.hex): 65 bytes, 0x04 || X || Y; undefined when it is none. */
+export function parsePublicKey(hex: string): Uint8Array | undefined {
+  if (!/^04[0-9a-fA-F]{128}$/.test(hex)) return undefined;
+  const key = new Uint8Array(65);
+  for (let i = 0; i < 65; i++) key[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return key;
+}
+
 export function parseHeader(bytes: Uint8Array): ImageHeader | string {
   if (bytes.length < HEADER_SIZE) return `image shorter than its ${HEADER_SIZE}-byte header`;
   for (let i = 0; i < 4; i++) if (bytes[i] !== MAGIC.charCodeAt(i)) return "not a firmware image (bad magic)";
