@@ -69,8 +69,8 @@ export function imageSettings(bytes: ArrayBuffer | undefined): Record<string, un
   }
 }
 
-const SLOTS: readonly Slot[] = ["factory", "ota_0", "ota_1"];
-const STATES: readonly OtaState[] = ["new", "pending-verify", "valid", "invalid"];
+const SLOTS: readonly Slot[] = Object.freeze(["factory", "ota_0", "ota_1"]);
+const STATES: readonly OtaState[] = Object.freeze(["new", "pending-verify", "valid", "invalid"]);
 
 export function readOtaData(): OtaData | undefined {
   const bytes = read(`${otaFolder()}/otadata.json`);
