@@ -211,9 +211,11 @@ async function main() {
     mkdirSync(join(root, ".data"), { recursive: true });
     const board = ["--board", "host-tests/host/board"];
     const stack = manifestStack() ? ["--stack", String(manifestStack())] : [];
+    /* `npm start -- KEY=VALUE ...` overrides mc/config as mcconfig's KEY=VALUE arguments do */
+    const config = rest.filter((arg) => arg.includes("=")).flatMap((arg) => ["--config", arg]);
     /* status 75 is the node's restart (after a firmware update, modules/update/lin/flash.c): start it again, as the device reboots */
     for (;;) {
-      const status = await launch([...hostArguments(), "--data", join(root, ".data"), "--control", ...board, ...stack, "main", ...rest]);
+      const status = await launch([...hostArguments(), "--data", join(root, ".data"), "--control", ...board, ...stack, ...config, "main", ...rest.filter((arg) => !arg.includes("="))]);
       if (status !== RESTART_STATUS) process.exit(status);
       log("the node restarts");
     }

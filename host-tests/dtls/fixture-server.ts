@@ -3,13 +3,14 @@
  * CoAP request with a fixed piggybacked 2.05 "dtls-ok" (hand-built bytes; the real
  * CoAP server is wired in main.ts). For tests with real peers (libcoap's coap-client).
  *
- *   xshost .../fixture-server.js [address] [maxSessions] [idleTimeoutMs] [preferEcdhe] [mode] [certDir] [mutual] [suites] [ticketLifetimeS] [sessionCache]
+ *   xshost .../fixture-server.js [address] [maxSessions] [idleTimeoutMs] [preferEcdhe] [mode] [certDir] [mutual] [suites] [ticketLifetimeS] [sessionCache] [psks]
  *
  * mode: "psk" (default: identity CoAP, key esp32c3_key), "cert" (certDir's server.crt,
  * server.key and ca.crt from certs/make-test-certs.sh; mutual "0" turns client
  * certificates off) or "both" (one context offering PSK and certificate suites);
  * suites: IANA numbers, comma-separated ("0xc02b"), to narrow what the node offers;
- * ticketLifetimeS and sessionCache: resumption (DtlsServer's defaults when left out).
+ * ticketLifetimeS and sessionCache: resumption (DtlsServer's defaults when left out);
+ * psks: further PSK identities, "identity:key,identity:key".
  *
  * Prints "dtls-fixture port N" once listening; log lines start with "dtls:". The
  * control channel (--control) answers `stats` (JSON, with the native heap of host/meter), `advance MS` (moves the
@@ -27,7 +28,7 @@ import { openUDP } from "../lib/net";
 
 type Datagram = ArrayBuffer & { address: string; port: number };
 
-const [address = "127.0.0.1", maxSessions = "8", idleTimeoutMs = "120000", preferEcdhe = "0", mode = "psk", certDir = "", mutual = "1", suites = "", tickets = "", cache = ""] = argv();
+const [address = "127.0.0.1", maxSessions = "8", idleTimeoutMs = "120000", preferEcdhe = "0", mode = "psk", certDir = "", mutual = "1", suites = "", tickets = "", cache = "", psks = ""] = argv();
 let offset = 0;
 let requests = 0;
 const now = (): number => hostNow() + offset;
@@ -91,6 +92,7 @@ const server: DtlsServer = new DtlsServer({
   preferEcdhe: preferEcdhe === "1",
   ticketLifetimeS: tickets ? Number(tickets) : undefined,
   sessionCache: cache ? Number(cache) : undefined,
+  morePsks: psks ? psks.split(",").map((pair) => pskFromConfig({ identity: pair.split(":")[0], key: pair.split(":")[1] })) : undefined,
   send(record: Uint8Array, peer: Peer) {
     const whole = record.byteOffset === 0 && record.byteLength === record.buffer.byteLength ? record : record.slice();
     socket.write(whole.buffer as ArrayBuffer, peer.address, peer.port);

@@ -516,6 +516,8 @@ export async function runDeviceSuite({ say, Emulator, freePort, makeImage, only,
         const timeout = new Promise((r) => setTimeout(() => r("timeout"), 60_000));
         check((await Promise.race([emulator.exited, timeout])) !== "timeout", `no restart after ${what}`);
       };
+      const runningSlot = /secure-coap-node 1\.0\.0: booting from (\w+)/.exec(emulator.serial())?.[1];
+      check(runningSlot, "no boot line of 1.0.0 in the serial log");
       const good = sign("1.0.1");
       const tampered = `${good}.tampered`;
       const bytes = readFileSync(good);
@@ -537,7 +539,8 @@ export async function runDeviceSuite({ say, Emulator, freePort, makeImage, only,
       let log = await boot();
       log = await emulator.waitFor(/self-check: (passed|FAILED)[^\n]*\n/, 30_000);
       const booting = log.split("\n").find((line) => /secure-coap-node .*: booting from/.test(line));
-      check(/secure-coap-node 1\.0\.1: booting from ota_0 \(an update's first boot/.test(booting ?? ""), `boot line: ${booting}`);
+      const slot = /secure-coap-node 1\.0\.1: booting from (ota_\d) \(an update's first boot/.exec(booting ?? "")?.[1];
+      check(slot && slot !== runningSlot, `boot line: ${booting} (1.0.0 ran from ${runningSlot})`);
       check(/self-check: passed; this update is confirmed/.test(log), "1.0.1 did not confirm itself");
       const after = await status();
       check(after.running === "1.0.1" && after.state === "idle", `GET /fw: ${JSON.stringify(after)}`);
@@ -553,13 +556,14 @@ export async function runDeviceSuite({ say, Emulator, freePort, makeImage, only,
       await restarted("1.0.2 failed");
       const failed = emulator.serial();
       const failedBoot = failed.split("\n").find((line) => /secure-coap-node .*: booting from/.test(line));
-      check(/secure-coap-node 1\.0\.2: booting from ota_1 \(an update's first boot/.test(failedBoot ?? ""), `1.0.2's boot line: ${failedBoot}`);
+      const brokenSlot = /secure-coap-node 1\.0\.2: booting from (ota_\d) \(an update's first boot/.exec(failedBoot ?? "")?.[1];
+      check(brokenSlot && brokenSlot !== slot, `1.0.2's boot line: ${failedBoot}`);
       const rolling = failed.split("\n").find((line) => /rolling back/.test(line));
       check(rolling, "1.0.2 did not roll back");
       out.push(`1.0.2 stored; its boot: ${failedBoot.trim()}`, `  ${rolling.trim()}`);
       log = await boot();
       const back = log.split("\n").find((line) => /secure-coap-node .*: booting from/.test(line));
-      check(/secure-coap-node 1\.0\.1: booting from ota_0 \(the last update rolled back\)/.test(back ?? ""), `after the rollback: ${back}`);
+      check(back?.includes(`secure-coap-node 1.0.1: booting from ${slot} (the last update rolled back)`), `after the rollback: ${back}`);
       const rolled = await status();
       check(rolled.running === "1.0.1" && rolled.state === "rolled-back", `GET /fw: ${JSON.stringify(rolled)}`);
       out.push(`next boot: ${back.trim()}`, `GET /fw: ${JSON.stringify(rolled)}`);

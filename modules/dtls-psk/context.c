@@ -64,10 +64,12 @@ void dtlsContextRelease(DTLSContext c)
 		return;
 	mbedtls_ssl_cookie_free(&c->cookies);
 #if DTLS_TICKETS
-	mbedtls_ssl_ticket_free(&c->tickets);   /* zeroizes its keys */
+	for (int i = 0; i < 1 + DTLS_MORE_PSKS; i++)
+		mbedtls_ssl_ticket_free(&c->tickets[i]);   /* zeroizes its keys */
 #endif
 #if DTLS_CACHE
 	mbedtls_ssl_cache_free(&c->cache);
+	mbedtls_free(c->cached);
 #endif
 	mbedtls_ssl_config_free(&c->conf);
 #if DTLS_CERTIFICATES
@@ -140,7 +142,8 @@ void xs_dtls_context_constructor(xsMachine* the)
 	mbedtls_ssl_config_init(&c->conf);
 	mbedtls_ssl_cookie_init(&c->cookies);
 #if DTLS_TICKETS
-	mbedtls_ssl_ticket_init(&c->tickets);
+	for (int i = 0; i < 1 + DTLS_MORE_PSKS; i++)
+		mbedtls_ssl_ticket_init(&c->tickets[i]);
 #endif
 #if DTLS_CACHE
 	mbedtls_ssl_cache_init(&c->cache);
@@ -193,16 +196,21 @@ void xs_dtls_context_constructor(xsMachine* the)
 		if (c->cidLength && !dtlsCidSupported())
 			xsUnknownError("this Mbed TLS has no connection IDs (RFC 9146)");
 	}
-	if (c->moreCount) {
-		/* a resumed session would not say which identity proved it (no callback runs): full handshakes only */
-		c->ticketLifetime = 0;
-	}
-	if (!c->client && !c->moreCount && dtlsOption(the, kOptionCache)) {
+	/* with several identities, each identity's tickets have their own keys (the keys that open a ticket name the
+	   identity), and the cache notes which identity proved each session it keeps (versions.c) */
+	if (!c->client && dtlsOption(the, kOptionCache)) {
 		c->cacheEntries = xsmcToInteger(xsVar(kOptionCache));
 		if ((c->cacheEntries < 0) || (c->cacheEntries > DTLS_CACHE_ENTRIES_MAX))
 			xsRangeError("invalid cache");
 		if (c->cacheEntries && !DTLS_CACHE)
 			xsUnknownError("this Mbed TLS has no session cache");
+#if DTLS_CACHE
+		if (c->cacheEntries && c->moreCount) {
+			c->cached = mbedtls_calloc(c->cacheEntries, sizeof(*c->cached));
+			if (!c->cached)
+				xsUnknownError("no memory");
+		}
+#endif
 	}
 
 	error = mbedtls_ssl_config_defaults(&c->conf, c->client ? MBEDTLS_SSL_IS_CLIENT : MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_DATAGRAM, MBEDTLS_SSL_PRESET_DEFAULT);
@@ -215,8 +223,10 @@ void xs_dtls_context_constructor(xsMachine* the)
 	if (!error && !c->client)
 		error = dtlsCookieSetup(&c->cookies);
 #if DTLS_TICKETS
-	if (!error && c->ticketLifetime)
-		error = dtlsTicketSetup(&c->tickets, c->ticketLifetime);
+	for (int i = 0; !error && c->ticketLifetime && (i < 1 + c->moreCount); i++) {
+		error = dtlsTicketSetup(&c->tickets[i], c->ticketLifetime);
+		c->ticketSets = i + 1;
+	}
 #endif
 	if (error)
 		xsUnknownError("dtls set-up failed");

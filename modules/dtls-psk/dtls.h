@@ -215,10 +215,16 @@ typedef struct {
 	mbedtls_ssl_config conf;
 	mbedtls_ssl_cookie_ctx cookies;
 #if DTLS_TICKETS
-	mbedtls_ssl_ticket_context tickets;  /* its keys: random at set-up, replaced every lifetime (Mbed TLS keeps two) */
+	/* ticket keys, one set per PSK identity (a ticket names, by the key that opens it, the identity that
+	   proved its session: roles survive resumption); random at set-up, replaced every lifetime (Mbed TLS keeps two) */
+	mbedtls_ssl_ticket_context tickets[1 + DTLS_MORE_PSKS];
+	int ticketSets;                     /* how many of them are set up */
 #endif
 #if DTLS_CACHE
 	mbedtls_ssl_cache_context cache;
+	/* with several identities, which one proved each cached session: a ring as long as the cache */
+	struct DTLSCachedIdentity { unsigned char id[32]; unsigned char idLength; unsigned char pskNumber; } *cached;
+	int cachedNext;
 #endif
 	uint32_t ticketLifetime;            /* seconds; 0: no tickets */
 	int cacheEntries;                   /* 0: no session-ID cache */
@@ -256,6 +262,7 @@ typedef struct {
 	int alertSent;                      /* an alert record went out during this call */
 	int identityRejected;
 	int resumed;                        /* the handshake took a ticket or a cached session (versions.c's callbacks) */
+	int pskNumber;                      /* 1 + which of the context's identities proved it (io.c, or a ticket's keys); 0: none */
 	int cidInUse;                       /* the peer agreed to connection IDs: its records carry `cid` */
 	unsigned char cid[DTLS_CID_MAX];    /* our connection ID for this session, random */
 	unsigned char identity[DTLS_IDENTITY_MAX];  /* what the client presented, for logs */

@@ -138,11 +138,17 @@ int dtlsPskLookup(void* data, mbedtls_ssl_context* ssl, const unsigned char* ide
 		s->identityLength = (length < sizeof(s->identity)) ? length : sizeof(s->identity);
 		memcpy(s->identity, identity, s->identityLength);
 	}
-	if ((length == c->identityLength) && equalInConstantTime(identity, c->identity, length))
+	if ((length == c->identityLength) && equalInConstantTime(identity, c->identity, length)) {
+		if (s)
+			s->pskNumber = 1;
 		return mbedtls_ssl_set_hs_psk(ssl, c->key, c->keyLength);
+	}
 	for (i = 0; i < c->moreCount; i++) {
-		if ((length == c->more[i].identityLength) && equalInConstantTime(identity, c->more[i].identity, length))
+		if ((length == c->more[i].identityLength) && equalInConstantTime(identity, c->more[i].identity, length)) {
+			if (s)
+				s->pskNumber = 2 + i;
 			return mbedtls_ssl_set_hs_psk(ssl, c->more[i].key, c->more[i].keyLength);
+		}
 	}
 	if (s)
 		s->identityRejected = 1;

@@ -39,7 +39,8 @@ export interface DtlsServerOptions {
   /**
    * further PSK identities, each with its own key (at most 3): roles, e.g. an identity
    * that may also update the firmware. identityOf(peer) says which one a session
-   * proved. With any, resumption is off: a resumed handshake proves no identity again.
+   * proved. Tickets resume each as itself (each identity's tickets have their own keys);
+   * with any, the session-ID cache is off (a cached session could not tell).
    */
   morePsks?: readonly { identity: string; key: Uint8Array }[];
   /** certificate mode; with identity/key as well, one context offers both kinds of suite */

@@ -178,10 +178,20 @@ static void readRecords(DTLSSession s)
 static void resumedCredential(DTLSSession s)
 {
 	const char* suite = mbedtls_ssl_get_ciphersuite(&s->ssl);
-	if (suite && strstr(suite, "PSK") && s->context->hasPsk && !s->context->moreCount) {
-		s->credential = kCredentialIdentity;
-		s->identityLength = s->context->identityLength;
-		memcpy(s->identity, s->context->identity, s->identityLength);
+	if (suite && strstr(suite, "PSK") && s->context->hasPsk) {
+		/* the identity whose ticket keys opened the ticket, or that the cache noted beside the session (versions.c);
+		   with one identity, that one */
+		int number = s->pskNumber ? s->pskNumber : (s->context->moreCount ? 0 : 1);
+		if (number == 1) {
+			s->credential = kCredentialIdentity;
+			s->identityLength = s->context->identityLength;
+			memcpy(s->identity, s->context->identity, s->identityLength);
+		}
+		else if (number > 1) {
+			s->credential = kCredentialIdentity;
+			s->identityLength = s->context->more[number - 2].identityLength;
+			memcpy(s->identity, s->context->more[number - 2].identity, s->identityLength);
+		}
 	}
 #if DTLS_CERTIFICATES && defined(MBEDTLS_SSL_KEEP_PEER_CERTIFICATE)
 	else {

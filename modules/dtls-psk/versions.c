@@ -155,29 +155,122 @@ static void resumed(void)
 #endif
 
 #if DTLS_TICKETS
-static int ticketParse(void* tickets, mbedtls_ssl_session* session, unsigned char* ticket, size_t length)
+/* a ticket is sealed with the keys of the identity that proved its session (the first identity's for a certificate) */
+static int ticketWrite(void* context, const mbedtls_ssl_session* session, unsigned char* start, const unsigned char* end, size_t* length, uint32_t* lifetime)
 {
-	int error = mbedtls_ssl_ticket_parse(tickets, session, ticket, length);
-	if (!error)
-		resumed();
+	DTLSContext c = context;
+	int number = gDtlsCurrent ? gDtlsCurrent->pskNumber : 0;
+	return mbedtls_ssl_ticket_write(&c->tickets[(number > 1) && (number <= c->ticketSets) ? number - 1 : 0], session, start, end, length, lifetime);
+}
+
+/* the keys that open a ticket (each set checks its key name, then authenticates) say whose session it was */
+static int ticketParse(void* context, mbedtls_ssl_session* session, unsigned char* ticket, size_t length)
+{
+	DTLSContext c = context;
+	unsigned char* copy = NULL;
+	int error = MBEDTLS_ERR_SSL_INVALID_MAC, i;
+	if (c->ticketSets > 1) {
+		copy = mbedtls_calloc(1, length ? length : 1);   /* a failed attempt may have decrypted in place */
+		if (!copy)
+			return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+		memcpy(copy, ticket, length);
+	}
+	for (i = 0; i < c->ticketSets; i++) {
+		if (i)
+			memcpy(ticket, copy, length);
+		error = mbedtls_ssl_ticket_parse(&c->tickets[i], session, ticket, length);
+		if (!error) {
+			resumed();
+			if (gDtlsCurrent)
+				gDtlsCurrent->pskNumber = i + 1;
+			break;
+		}
+	}
+	if (copy) {
+		mbedtls_platform_zeroize(copy, length);
+		mbedtls_free(copy);
+	}
 	return error;
 }
 #endif
 
 #if DTLS_CACHE
+/* with several identities: the identity a cached session was proved by, kept beside Mbed TLS's cache */
+static struct DTLSCachedIdentity* cachedIdentity(DTLSContext c, const unsigned char* id, size_t length)
+{
+	for (int i = 0; i < c->cacheEntries; i++) {
+		if (c->cached[i].idLength && (c->cached[i].idLength == length) && !memcmp(c->cached[i].id, id, length))
+			return &c->cached[i];
+	}
+	return NULL;
+}
+
+static void rememberIdentity(DTLSContext c, const unsigned char* id, size_t length)
+{
+	struct DTLSCachedIdentity* entry;
+	if (!c->cached || !length || (length > sizeof(entry->id)))
+		return;
+	entry = cachedIdentity(c, id, length);
+	if (!entry) {
+		entry = &c->cached[c->cachedNext];   /* the oldest, as Mbed TLS's cache replaces its oldest */
+		c->cachedNext = (c->cachedNext + 1) % c->cacheEntries;
+	}
+	memcpy(entry->id, id, length);
+	entry->idLength = (unsigned char)length;
+	entry->pskNumber = (unsigned char)(gDtlsCurrent ? gDtlsCurrent->pskNumber : 0);
+}
+
+static int cacheLookup(DTLSContext c, const unsigned char* id, size_t length, mbedtls_ssl_session* session)
+{
+	struct DTLSCachedIdentity* entry = NULL;
+	int error;
+	if (c->cached && !(entry = cachedIdentity(c, id, length)))
+		return -1;   /* whose it was is not known (any more): a full handshake */
 #if MBEDTLS_VERSION_MAJOR >= 3
-static int cacheGet(void* cache, const unsigned char* id, size_t length, mbedtls_ssl_session* session)
-{
-	int error = mbedtls_ssl_cache_get(cache, id, length, session);
+	error = mbedtls_ssl_cache_get(&c->cache, id, length, session);
 #else
-static int cacheGet(void* cache, mbedtls_ssl_session* session)
-{
-	int error = mbedtls_ssl_cache_get(cache, session);
+	error = mbedtls_ssl_cache_get(&c->cache, session);
 #endif
-	if (!error)
+	if (!error) {
 		resumed();
+		if (entry && gDtlsCurrent)
+			gDtlsCurrent->pskNumber = entry->pskNumber;
+	}
 	return error;
 }
+
+#if MBEDTLS_VERSION_MAJOR >= 3
+static int cacheGet(void* context, const unsigned char* id, size_t length, mbedtls_ssl_session* session)
+{
+	return cacheLookup(context, id, length, session);
+}
+
+static int cacheSet(void* context, const unsigned char* id, size_t length, const mbedtls_ssl_session* session)
+{
+	DTLSContext c = context;
+	int error = mbedtls_ssl_cache_set(&c->cache, id, length, session);
+	if (!error)
+		rememberIdentity(c, id, length);
+	return error;
+}
+#else
+static int cacheGet(void* context, mbedtls_ssl_session* session)
+{
+	unsigned char id[32];
+	size_t length = session->id_len < sizeof(id) ? session->id_len : sizeof(id);
+	memcpy(id, session->id, length);
+	return cacheLookup(context, id, length, session);
+}
+
+static int cacheSet(void* context, const mbedtls_ssl_session* session)
+{
+	DTLSContext c = context;
+	int error = mbedtls_ssl_cache_set(&c->cache, session);
+	if (!error)
+		rememberIdentity(c, session->id, session->id_len);
+	return error;
+}
+#endif
 #endif
 
 /* a server context's tickets and cache, as its options asked (context.c has set them up) */
@@ -185,13 +278,13 @@ void dtlsConfigureResumption(DTLSContext c)
 {
 #if DTLS_TICKETS
 	if (c->ticketLifetime)
-		mbedtls_ssl_conf_session_tickets_cb(&c->conf, mbedtls_ssl_ticket_write, ticketParse, &c->tickets);
+		mbedtls_ssl_conf_session_tickets_cb(&c->conf, ticketWrite, ticketParse, c);
 #endif
 #if DTLS_CACHE
 	if (c->cacheEntries) {
 		mbedtls_ssl_cache_set_max_entries(&c->cache, c->cacheEntries);
 		mbedtls_ssl_cache_set_timeout(&c->cache, (int)(c->ticketLifetime ? c->ticketLifetime : DTLS_CACHE_TIMEOUT_S));
-		mbedtls_ssl_conf_session_cache(&c->conf, &c->cache, cacheGet, mbedtls_ssl_cache_set);
+		mbedtls_ssl_conf_session_cache(&c->conf, c, cacheGet, cacheSet);
 	}
 #endif
 	(void)c;
