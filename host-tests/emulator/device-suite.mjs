@@ -569,6 +569,56 @@ export async function runDeviceSuite({ say, Emulator, freePort, makeImage, only,
       out.push(`next boot: ${back.trim()}`, `GET /fw: ${JSON.stringify(rolled)}`);
       return out.join("\n");
     });
+    await test("power cuts during updates: 8 uploads of 1.0.1, each cut (QEMU SIGKILL) at a seeded random moment of the upload, the restart or the first boot (one in each eighth of 12 s); the node always boots a whole image and serves", async () => {
+      const app = update && join(update.dir, "app-1.0.1.bin");
+      if (!app || !existsSync(app)) return { skipped: "no update images (npm run emulate builds them; --serve does not)" };
+      const image = join(update.dir, "cut-1.0.1.img");
+      const signed = spawnSync("bash", [join(ROOT, "certs", "sign-image.sh"), join(update.dir, "update-signing.key.pem"), "1.0.1", app, image], { encoding: "utf8" });
+      check(signed.status === 0, `sign-image.sh: ${signed.stderr}`);
+      const seed = Date.now() % 100000;
+      let state = seed;
+      const random = () => {
+        state = (state + 0x6d2b79f5) | 0;
+        let t = Math.imul(state ^ (state >>> 15), 1 | state);
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      };
+      const bootOf = (text) => {
+        const line = [...text.matchAll(/secure-coap-node (\d+\.\d+\.\d+): booting from (ota_\d)/g)].at(-1);
+        return line && { version: line[1], slot: line[2] };
+      };
+      const out = [`seed ${seed}`];
+      const ROUNDS = 8;
+      for (let round = 1; round <= ROUNDS; round++) {
+        const before = bootOf(emulator.serial());
+        check(before, "no boot line");
+        const uploader = spawn("coap-client-openssl", ["-m", "put", "-f", image, "-b", "1024", "-u", update.psk.identity, "-k", update.psk.key, "-B", "60", coaps("fw")], { stdio: "ignore" });
+        const moment = Math.round(((round - 1 + random()) * 12_000) / ROUNDS); // the upload takes about 5 s, the restart follows 1 s later
+        const started = Date.now();
+        const restarted = await Promise.race([new Promise((r) => setTimeout(() => r(false), moment)), emulator.exited.then(() => true)]);
+        let when = "during the upload or before the restart";
+        if (restarted) {
+          /* the node restarted into the update before the moment: cut its first boot instead */
+          boots++;
+          emulator = new Emulator({ ...ports, tag: String(boots) });
+          emulator.start();
+          await new Promise((r) => setTimeout(r, Math.max(0, moment - (Date.now() - started))));
+          when = "during the update's first boot";
+        }
+        await emulator.kill();
+        uploader.kill("SIGKILL");
+        await boot();
+        const after = bootOf(emulator.serial());
+        const fw = await client("openssl", ["-m", "get", ...PSK, "-B", "20", coaps("fw")]);
+        const running = JSON.parse(fw.stdout.slice(fw.stdout.indexOf("{")) || "{}").running;
+        /* the image before, from its slot, or the whole new one from the other slot: nothing else */
+        const old = after?.slot === before.slot && after.version === before.version && running === before.version;
+        const fresh = after && after.slot !== before.slot && after.version === "1.0.1" && running === "1.0.1";
+        check(old || fresh, `round ${round} (cut at ${moment} ms, ${when}): ${before.version} in ${before.slot} before, then ${JSON.stringify(after)}, GET /fw ${fw.stdout.trim()}`);
+        out.push(`round ${round}: cut at ${moment} ms (${when}): boots ${old ? "the image before" : "the new image"} (${before.version} ${before.slot} -> ${after.version} ${after.slot})`);
+      }
+      return out.join("\n");
+    });
     await test("XS arena: the largest live XS heap of the run leaves a quarter of creation.static free", async () => {
       check(memory.length > 3, "too few memory samples");
       const arena = arenaBytes();

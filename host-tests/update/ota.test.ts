@@ -12,7 +12,8 @@
 import { test, assert, seededRandom, sleep } from "../lib/harness";
 import { Child, SIGKILL, SIMULATED_BOARD, deviceStack, run, scratchDirectory, startHost } from "../lib/process";
 import { randomPort } from "../lib/net";
-import { cwd, readFile, readFileBuffer, writeFileAtomic } from "host/runtime";
+import { cwd, makeDirectory, readFile, readFileBuffer, writeFileAtomic } from "host/runtime";
+import { makeTestCerts, removeTestCerts } from "../dtls/certs";
 
 const RESTART = 75;
 const LIGHT = ["-u", "CoAP", "-k", "esp32c3_key"];
@@ -129,6 +130,30 @@ test("acceptance: coap-client-openssl -m put -f image -b 1024 with the update id
     await kill9(child);
   }
 }, { timeout: 120000 });
+
+test("certificate mode: the subjects in updateSubjects may update (CN=coap-client: 2.04), another subject's certificate gets 4.03", async () => {
+  const dir = scratchDirectory();
+  const publicKey = await signingKey(dir);
+  const certs = await makeTestCerts();
+  const file = await image(dir, "1.0.1");
+  try {
+    for (const subjects of ["CN=coap-client", "CN=updater"]) {
+      const node = newNode(publicKey, { dtlsCertificate: "server.der", dtlsKey: "server-key.der", dtlsCa: "ca.der", updateSubjects: subjects });
+      makeDirectory(`${node.data}/resources`);
+      await sh(`cp ${certs.dir}/server.der ${certs.dir}/server-key.der ${certs.dir}/ca.der ${node.data}/resources/`);
+      const child = await started(node);
+      try {
+        const answer = await client(["-m", "put", "-f", file, "-b", "1024", "-c", certs.crt("client"), "-j", certs.key("client"), "-R", certs.crt("ca")], node);
+        if (subjects === "CN=coap-client") assert.match(answer, /1\.0\.1 stored, pending restart/);
+        else assert.match(answer, /4\.03 certificate "CN=coap-client" has no update role/);
+      } finally {
+        await kill9(child);
+      }
+    }
+  } finally {
+    await removeTestCerts(certs);
+  }
+}, { timeout: 60000 });
 
 test("rollback: an update that cannot start rolls back to the image before it on the next boot; GET /fw says rolled-back", async () => {
   const dir = scratchDirectory();
