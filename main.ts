@@ -210,6 +210,7 @@ function start(boot: ReturnType<typeof bootInfo>): void {
     openSlot: () => new OTA(),
     authorise: (request) => (publicKey ? mayUpdate(request) : { code: Code.NOT_IMPLEMENTED, payload: "built without an update key (updatePublicKey)" }),
     rolledBack: boot.rolledBack,
+    now: monotonicNow,
     onStored(stored) {
       if (settings.updateRestartDelay <= 0) return;
       log(`update: restarting into ${formatVersion(stored)} in ${settings.updateRestartDelay} ms`);

@@ -19,6 +19,7 @@
 import type { Upload } from "coap/block1";
 import { Code, ContentFormat } from "coap/numbers";
 import type { CoapRequest, CoapResponse, Resource } from "coap/resource";
+import { EpisodeLog } from "coap/limitlog";
 import { ImageCheck, ImageError, formatVersion, type ImageCrypto, type ImagePolicy } from "./image";
 
 /** The update slot: Moddable's OTA module on the device (build/devices/esp32/modules/ota), a file in the simulator host. */
@@ -45,6 +46,8 @@ export interface FirmwareOptions {
   rolledBack?: boolean;
   /** a verified image is the next boot's (the application restarts when it likes) */
   onStored?(version: number): void;
+  /** the clock (ms): with it, refused callers are logged once per episode (coap/limitlog), not once per request */
+  now?(): number;
   log(message: string): void;
 }
 
@@ -64,6 +67,7 @@ export function firmwareResource(options: FirmwareOptions): Firmware {
   let pending: number | undefined;
   let error: string | undefined = options.rolledBack ? "the last update did not come up healthy: rolled back" : undefined;
   const policy: ImagePolicy = { ...options.policy, running: options.running };
+  const refusals = new EpisodeLog<"not allowed">(options.log);
 
   const snapshot = () => ({ state, running: formatVersion(options.running), received, pending: pending === undefined ? undefined : formatVersion(pending), error });
 
@@ -83,7 +87,9 @@ export function firmwareResource(options: FirmwareOptions): Firmware {
       begin(request, size1): Upload | CoapResponse {
         const denied = options.authorise(request);
         if (denied) {
-          options.log(`update: ${request.peer.address}|${request.peer.port} not allowed (${typeof denied.payload === "string" ? denied.payload : "refused"})`);
+          const message = () => `update: ${request.peer.address}|${request.peer.port} not allowed (${typeof denied.payload === "string" ? denied.payload : "refused"})`;
+          if (options.now) refusals.note("not allowed", options.now(), message);
+          else options.log(message());
           return denied;
         }
         const check = new ImageCheck(policy, options.crypto);
