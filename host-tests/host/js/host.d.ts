@@ -42,6 +42,10 @@ declare module "host/meter" {
   /** the heap of Mbed TLS and the native modules, as the host's link counts it (never the device) */
   export function native(): NativeHeap;
   export function resetPeak(): void;
+  /** under valgrind's callgrind: zero its counters (nothing otherwise) */
+  export function callgrindZero(): void;
+  /** under valgrind's callgrind: dump its counters with `label` (nothing otherwise) */
+  export function callgrindDump(label: string): void;
 }
 
 declare module "host/process" {

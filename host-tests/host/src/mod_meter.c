@@ -59,3 +59,29 @@ void xs_meter_reset_peak(xsMachine* the)
 {
 	gPeakBytes = gLiveBytes;
 }
+
+/*
+ * Instruction counts of a stretch of JavaScript, for benchmarks run under valgrind's
+ * callgrind (host-tests/bench/stages.ts): zero the counters, run the stretch, dump
+ * them with a label. Outside callgrind (or without valgrind's headers) both do nothing.
+ */
+#if defined(__has_include)
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define HOST_CALLGRIND 1
+#endif
+#endif
+
+void xs_meter_callgrind_zero(xsMachine* the)
+{
+#ifdef HOST_CALLGRIND
+	CALLGRIND_ZERO_STATS;
+#endif
+}
+
+void xs_meter_callgrind_dump(xsMachine* the)
+{
+#ifdef HOST_CALLGRIND
+	CALLGRIND_DUMP_STATS_AT(xsmcToString(xsArg(0)));
+#endif
+}

@@ -4,3 +4,6 @@
  */
 export function native() @ "xs_meter_native";
 export function resetPeak() @ "xs_meter_reset_peak";
+/* under valgrind's callgrind: zero its counters / dump them with a label (nothing otherwise) */
+export function callgrindZero() @ "xs_meter_callgrind_zero";
+export function callgrindDump(label) @ "xs_meter_callgrind_dump";
