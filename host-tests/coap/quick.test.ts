@@ -88,6 +88,17 @@ test("quick GET: whatever recogniseGet() recognises is what decode() and checkRe
   }
   trace(`  ${recognised} recognised, ${left} left to the general path\n`);
   assert.ok(recognised > 1000 && left > 1000, `both outcomes occur (${recognised} / ${left})`);
+  // a datagram that is a view into a larger buffer (as a DTLS record's plaintext can be) reads the same
+  for (const bytes of all) {
+    const framed = new Uint8Array(bytes.length + 7);
+    framed.fill(0x41);
+    framed.set(bytes, 3);
+    const view = framed.subarray(3, 3 + bytes.length);
+    const direct = recogniseGet(bytes);
+    const viewed = recogniseGet(view);
+    assert.equal(viewed === undefined, direct === undefined, toHex(bytes));
+    if (direct && viewed) assert.deepEqual([viewed.path, viewed.key, toHex(viewed.token), viewed.mid], [direct.path, direct.key, toHex(direct.token), direct.mid], toHex(bytes));
+  }
   // the shapes it is for, and those it leaves alone
   const shapes = seeds().map((bytes) => recogniseGet(bytes) !== undefined);
   assert.deepEqual(shapes.slice(0, 13), [true, true, true, true, true, true, false, false, false, false, false, false, false]);

@@ -14,7 +14,7 @@
 import type { CheckedRequest } from "./check";
 import type { CoapMessage, CoapOption } from "./codec";
 import { Code, Option, Type } from "./numbers";
-import { isPlainAscii, utf8Encode } from "./utf8";
+import { utf8Encode } from "./utf8";
 
 const EMPTY = new Uint8Array(0);
 const NO_QUERY: readonly string[] = Object.freeze([]);
@@ -83,17 +83,23 @@ export function recogniseGet(datagram: Uint8Array): QuickGet | undefined {
   let pos = 4 + tkl;
   if (pos > length) return undefined;
   const path: string[] = [];
+  const buffer = datagram.buffer as ArrayBuffer;
+  const offset = datagram.byteOffset;
   let number = 0;
   while (pos < length) {
     const byte = datagram[pos++];
     const size = byte & 0x0f;
     number += byte >> 4;
     if (number !== Option.URI_PATH || size >= SHORT || pos + size > length) return undefined;
-    // ASCII without NUL (checked by a loop: see utf8.ts on RegExps on the device)
-    const bytes = datagram.subarray(pos, pos + size);
-    if (!isPlainAscii(bytes)) return undefined;
-    const segment = String.fromCharCode.apply(null, bytes as unknown as number[]);
-    if (segment === "." || segment === "..") return undefined;
+    // ASCII without NUL: one native call makes the string, and its length tells (a NUL ends an XS string, a
+    // multi-byte UTF-8 sequence makes one character of two or more bytes, invalid UTF-8 throws)
+    let segment: string;
+    try {
+      segment = String.fromArrayBuffer(buffer.slice(offset + pos, offset + pos + size));
+    } catch {
+      return undefined;
+    }
+    if (segment.length !== size || segment === "." || segment === "..") return undefined;
     path.push(segment);
     pos += size;
   }

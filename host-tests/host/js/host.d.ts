@@ -46,6 +46,8 @@ declare module "host/meter" {
   export function callgrindZero(): void;
   /** under valgrind's callgrind: dump its counters with `label` (nothing otherwise) */
   export function callgrindDump(label: string): void;
+  /** under callgrind run with --collect-atstart=no: counting on, or off again (nothing otherwise) */
+  export function callgrindToggle(): void;
 }
 
 declare module "host/process" {

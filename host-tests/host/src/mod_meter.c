@@ -85,3 +85,11 @@ void xs_meter_callgrind_dump(xsMachine* the)
 	CALLGRIND_DUMP_STATS_AT(xsmcToString(xsArg(0)));
 #endif
 }
+
+/* under callgrind started with --collect-atstart=no: count only between two toggles */
+void xs_meter_callgrind_toggle(xsMachine* the)
+{
+#ifdef HOST_CALLGRIND
+	CALLGRIND_TOGGLE_COLLECT;
+#endif
+}

@@ -7,3 +7,4 @@ export function resetPeak() @ "xs_meter_reset_peak";
 /* under valgrind's callgrind: zero its counters / dump them with a label (nothing otherwise) */
 export function callgrindZero() @ "xs_meter_callgrind_zero";
 export function callgrindDump(label) @ "xs_meter_callgrind_dump";
+export function callgrindToggle() @ "xs_meter_callgrind_toggle";
