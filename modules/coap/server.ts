@@ -283,15 +283,10 @@ export class CoapServer {
 
   #handle(exchange: Exchange, now: number): void {
     const message = exchange.request;
-    let checked: CheckedRequest | QuickGet;
-    let block1: BlockValue | undefined;
-    if (message instanceof QuickGet) checked = message;
-    else {
-      const full = checkRequest(message, this.#limits);
-      if (isRefusal(full)) return this.#refuse(exchange, full, now);
-      checked = full;
-      block1 = full.block1;
-    }
+    if (message instanceof QuickGet) return this.#handleGet(exchange, message, now);
+    const checked = checkRequest(message, this.#limits);
+    if (isRefusal(checked)) return this.#refuse(exchange, checked, now);
+    const block1 = checked.block1;
     const { key, block2, accept, contentFormat } = checked;
     const route = this.#resources.get(key);
     if (!route) return this.#refuse(exchange, { code: Code.NOT_FOUND, diagnostic: "not found" }, now);
@@ -327,6 +322,27 @@ export class CoapServer {
     // a synchronous answer (the common case) goes out at once, without a callback made for it
     if (!(result instanceof Promise)) return this.#respond(exchange, request, route, key, result, block2, now);
     this.#handlers.await(result, request, now, (response, at) => this.#respond(exchange, request, route, key, response, block2, at), exchange);
+  }
+
+  /**
+   * The common GET (quick.ts): the general path's steps that can apply to it and no
+   * others, since it has no options but its path (no Accept, Observe, Block or
+   * Content-Format to weigh).
+   */
+  #handleGet(exchange: Exchange, get: QuickGet, now: number): void {
+    const key = get.key;
+    const route = this.#resources.get(key);
+    if (!route) return this.#refuse(exchange, { code: Code.NOT_FOUND, diagnostic: "not found" }, now);
+    const handler = route.resource.get;
+    if (!handler) return this.#refuse(exchange, { code: Code.METHOD_NOT_ALLOWED, diagnostic: "method not allowed" }, now);
+    if (this.#handlers.full(key)) {
+      this.#limitLog.hit("async-handlers", `${this.#limits.maxAsyncExchanges} asynchronous handlers running for /${key}: its new requests get 5.03`, now);
+      return this.#refuse(exchange, { code: Code.SERVICE_UNAVAILABLE, diagnostic: "busy", options: [maxAgeOption(1)] }, now);
+    }
+    const request = makeRequest("GET", get, undefined, get, exchange.peer);
+    const result = this.#handlers.call(handler, request);
+    if (!(result instanceof Promise)) return this.#respond(exchange, request, route, key, result, undefined, now);
+    this.#handlers.await(result, request, now, (response, at) => this.#respond(exchange, request, route, key, response, undefined, at), exchange);
   }
 
   /** One block of a block-wise PUT/POST body (block1.ts): 2.31, a refusal, or the upload's own answer once the body is whole. */

@@ -244,17 +244,32 @@ void xs_udp_close(xsMachine* the)
 		udpRelease(the, u, 1);
 }
 
+/* dotted quad by hand: glibc's inet_ntop goes through sprintf, a few thousand instructions a datagram (lwIP's ipaddr_ntoa on the device is a loop like this) */
+static void formatIPv4(const unsigned char* a, char* text)
+{
+	int i;
+	for (i = 0; i < 4; i++) {
+		unsigned v = a[i];
+		if (v >= 100)
+			*text++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*text++ = (char)('0' + (v / 10) % 10);
+		*text++ = (char)('0' + v % 10);
+		*text++ = (i < 3) ? '.' : 0;
+	}
+}
+
 static void formatAddress(struct sockaddr_storage* from, char* text, int* port)
 {
 	if (from->ss_family == AF_INET) {
 		struct sockaddr_in* sin = (struct sockaddr_in*)from;
-		inet_ntop(AF_INET, &sin->sin_addr, text, INET6_ADDRSTRLEN);
+		formatIPv4((const unsigned char*)&sin->sin_addr, text);
 		*port = ntohs(sin->sin_port);
 	}
 	else {
 		struct sockaddr_in6* sin6 = (struct sockaddr_in6*)from;
 		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
-			inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], text, INET6_ADDRSTRLEN);
+			formatIPv4(&sin6->sin6_addr.s6_addr[12], text);
 		else
 			inet_ntop(AF_INET6, &sin6->sin6_addr, text, INET6_ADDRSTRLEN);
 		*port = ntohs(sin6->sin6_port);
