@@ -10,7 +10,8 @@
 import { test, assert } from "../lib/harness";
 import { DTLSContext } from "dtls-psk/binding";
 import { Loopback, isEstablished } from "./loopback";
-import { run, scratchDirectory } from "../lib/process";
+import { scratchDirectory } from "../lib/process";
+import { sClient } from "./s-client";
 import { startFixture } from "./fixture";
 
 const bytes = (s: string): Uint8Array => new Uint8Array(ArrayBuffer.fromString(s));
@@ -55,37 +56,24 @@ test("further identities are bounded (3) and checked", () => {
   }
 });
 
-const hex = (s: string): string => Array.from(bytes(s), (b) => b.toString(16).padStart(2, "0")).join("");
-
-/** One s_client handshake as `identity`: "New" or "Reused", saving and/or offering a session file. */
-async function sClient(port: number, identity: string, key: string, options: { out?: string; in?: string; noTicket?: boolean }): Promise<string> {
-  const argv = ["openssl", "s_client", "-dtls1_2", "-connect", `127.0.0.1:${port}`, "-psk_identity", identity, "-psk", hex(key)];
-  if (options.noTicket) argv.push("-no_ticket");
-  if (options.out) argv.push("-sess_out", options.out);
-  if (options.in) argv.push("-sess_in", options.in);
-  const result = await run(argv, { timeout: 15000, input: "" });
-  const line = result.stdout.match(/^(New|Reused), TLSv1\.2, Cipher is \S+/m);
-  return line ? line[1] : `no handshake:\n${result.stdout}\n${result.stderr}`;
-}
-
 test("with two identities, tickets and the session-ID cache resume each as itself (openssl s_client); a session of \"CoAP\" offered as the update identity stays \"CoAP\"", async () => {
   /* fixture arguments: address, maxSessions, idle, preferEcdhe, mode, certDir, mutual, suites, ticketLifetimeS, sessionCache, psks */
   const fixture = await startFixture(["127.0.0.1", "8", "120000", "0", "psk", "", "1", "", "3600", "4", "update:update_key_123"]);
   try {
     const dir = scratchDirectory();
     const established = () => [...fixture.host.stdout.matchAll(/established \([^,]*, identity "([^"]*)"(, resumed)?\)/g)].map((m) => `${m[1]}${m[2] ? " resumed" : ""}`);
-    assert.equal(await sClient(fixture.port, "update", "update_key_123", { out: `${dir}/update.pem` }), "New");
-    assert.equal(await sClient(fixture.port, "update", "update_key_123", { in: `${dir}/update.pem` }), "Reused");
-    assert.equal(await sClient(fixture.port, "CoAP", "esp32c3_key", { out: `${dir}/coap.pem` }), "New");
-    assert.equal(await sClient(fixture.port, "CoAP", "esp32c3_key", { in: `${dir}/coap.pem` }), "Reused");
-    assert.equal(await sClient(fixture.port, "update", "update_key_123", { in: `${dir}/coap.pem` }), "Reused");
+    assert.equal(await sClient(fixture.port, { identity: "update", key: "update_key_123", out: `${dir}/update.pem` }), "New");
+    assert.equal(await sClient(fixture.port, { identity: "update", key: "update_key_123", in: `${dir}/update.pem` }), "Reused");
+    assert.equal(await sClient(fixture.port, { identity: "CoAP", key: "esp32c3_key", out: `${dir}/coap.pem` }), "New");
+    assert.equal(await sClient(fixture.port, { identity: "CoAP", key: "esp32c3_key", in: `${dir}/coap.pem` }), "Reused");
+    assert.equal(await sClient(fixture.port, { identity: "update", key: "update_key_123", in: `${dir}/coap.pem` }), "Reused");
     await fixture.host.waitFor(/(established[^\n]*\n[^]*){5}/, 3000);
     assert.deepEqual(established(), ["update", "update resumed", "CoAP", "CoAP resumed", "CoAP resumed"], fixture.host.stdout);
     /* the session-ID cache (-no_ticket) too */
-    assert.equal(await sClient(fixture.port, "update", "update_key_123", { out: `${dir}/cached-update.pem`, noTicket: true }), "New");
-    assert.equal(await sClient(fixture.port, "CoAP", "esp32c3_key", { out: `${dir}/cached-coap.pem`, noTicket: true }), "New");
-    assert.equal(await sClient(fixture.port, "update", "update_key_123", { in: `${dir}/cached-update.pem`, noTicket: true }), "Reused");
-    assert.equal(await sClient(fixture.port, "update", "update_key_123", { in: `${dir}/cached-coap.pem`, noTicket: true }), "Reused");
+    assert.equal(await sClient(fixture.port, { identity: "update", key: "update_key_123", out: `${dir}/cached-update.pem`, noTicket: true }), "New");
+    assert.equal(await sClient(fixture.port, { identity: "CoAP", key: "esp32c3_key", out: `${dir}/cached-coap.pem`, noTicket: true }), "New");
+    assert.equal(await sClient(fixture.port, { identity: "update", key: "update_key_123", in: `${dir}/cached-update.pem`, noTicket: true }), "Reused");
+    assert.equal(await sClient(fixture.port, { identity: "update", key: "update_key_123", in: `${dir}/cached-coap.pem`, noTicket: true }), "Reused");
     await fixture.host.waitFor(/(established[^\n]*\n[^]*){9}/, 3000);
     assert.deepEqual(established().slice(5), ["update", "CoAP", "update resumed", "CoAP resumed"], fixture.host.stdout);
     assert.equal((await fixture.stats()).handshakesResumed, 5);

@@ -10,23 +10,13 @@ import { test, assert, sleep } from "../lib/harness";
 import { available, run, scratchDirectory } from "../lib/process";
 import { DTLSContext } from "dtls-psk/binding";
 import { startFixture, type Fixture } from "./fixture";
+import { sClient } from "./s-client";
 import { bytesKeptBy, nativeFigures } from "./heap";
 
 const HEX_KEY = "657370333263335f6b6579"; // "esp32c3_key"
 
 async function need(program: string): Promise<void> {
   if (!(await available(program))) throw new Error(`${program} is missing: the test set-up installs it (host-tests/debian-packages.txt)`);
-}
-
-/** One s_client handshake: "New" or "Reused" (or what went wrong), saving and/or offering a session file. */
-async function sClient(port: number, options: { out?: string; in?: string; noTicket?: boolean }): Promise<string> {
-  const argv = ["openssl", "s_client", "-dtls1_2", "-connect", `127.0.0.1:${port}`, "-psk_identity", "CoAP", "-psk", HEX_KEY];
-  if (options.noTicket) argv.push("-no_ticket");
-  if (options.out) argv.push("-sess_out", options.out);
-  if (options.in) argv.push("-sess_in", options.in);
-  const result = await run(argv, { timeout: 15000, input: "" });
-  const line = result.stdout.match(/^(New|Reused), TLSv1\.2, Cipher is \S+/m);
-  return line ? line[1] : `no handshake:\n${result.stdout}\n${result.stderr}`;
 }
 
 /** A full handshake that saves the session, then one that offers it: what the second one was. */
