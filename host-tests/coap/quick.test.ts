@@ -6,12 +6,13 @@
  * is left to them. Both outcomes must occur, or the comparison proves nothing.
  */
 import { test, assert, toHex, seededRandom } from "../lib/harness";
-import { decode, encode, type CoapOption } from "coap/codec";
+import { decode, encode, type CoapMessage, type CoapOption } from "coap/codec";
 import { checkRequest, isRefusal } from "coap/check";
-import { Code, DEFAULT_LIMITS, Option, Type } from "coap/numbers";
+import { Code, DEFAULT_LIMITS, Option, Type, formatCode } from "coap/numbers";
+import { CoapServer, type CoapRequest, type CoapResponse } from "coap/server";
 import { encodeUint, setUriPath, setUriQuery } from "coap/options";
 import { recogniseGet } from "coap/quick";
-import { utf8Encode } from "coap/utf8";
+import { utf8Decode, utf8Encode } from "coap/utf8";
 
 const optionsHex = (options: readonly CoapOption[]) => options.map((o) => `${o.number}:${toHex(o.value)}`).join(",");
 
@@ -111,4 +112,66 @@ test("quick GET: a handler that asks for the options gets them as received; the 
   assert.equal(toHex(quick.token), "05");
   assert.deepEqual(quick.path, ["light"]);
   assert.equal(optionsHex(quick.options), `11:${toHex(utf8Encode("light"))}`);
+});
+
+/* the server's direct answer (server.ts #answerAtOnce) against what the general path does */
+function serverWith(get: (request: CoapRequest) => CoapResponse | Promise<CoapResponse>) {
+  const sent: CoapMessage[] = [];
+  const server = new CoapServer({ send: (bytes) => sent.push(decode(bytes)), random: seededRandom(9), log: () => {} });
+  let calls = 0;
+  server.add("thing", { get: (request) => (calls++, get(request)) });
+  const peer = { address: "192.0.2.1", port: 5683 };
+  let mid = 100;
+  const ask = (type = Type.CON, now = 0): void => {
+    server.receive(encode({ type, code: Code.GET, mid: mid++, token: new Uint8Array([mid & 0xff]), options: [{ number: Option.URI_PATH, value: utf8Encode("thing") }], payload: new Uint8Array(0) }), peer, now);
+  };
+  return { server, sent, ask, calls: () => calls, peer };
+}
+
+test("direct answer: a CON GET answered as the general path answers it; the handler runs once per request, whether its answer is the last one, another, or a promise", async () => {
+  let value = "a";
+  let slow: Promise<CoapResponse> | undefined;
+  const node = serverWith(() => slow ?? { payload: value });
+  for (let i = 0; i < 3; i++) node.ask(); // the first encodes the answer, the next two take the direct path
+  value = "b";
+  node.ask(); // another answer than the last: the general path, with the result the handler already gave
+  assert.equal(node.calls(), 4);
+  assert.deepEqual(node.sent.map((m) => [m.type, formatCode(m.code), utf8Decode(m.payload)]), [
+    [Type.ACK, "2.05", "a"], [Type.ACK, "2.05", "a"], [Type.ACK, "2.05", "a"], [Type.ACK, "2.05", "b"],
+  ]);
+  assert.deepEqual(node.sent.map((m) => m.mid), [100, 101, 102, 103]);
+  assert.deepEqual(node.sent.map((m) => toHex(m.token)), ["65", "66", "67", "68"]);
+  // a promise: an Empty ACK now, the answer as a separate CON once it settles (as before), the handler run once
+  let settle!: (response: CoapResponse) => void;
+  slow = new Promise((resolve) => (settle = resolve));
+  node.sent.length = 0;
+  node.ask(Type.CON, 10);
+  assert.equal(node.calls(), 5);
+  assert.deepEqual(node.sent.map((m) => [m.type, m.code]), [[Type.ACK, Code.EMPTY]]);
+  settle({ payload: "c" });
+  await slow;
+  node.server.tick(20);
+  assert.deepEqual(node.sent.map((m) => [m.type, formatCode(m.code), utf8Decode(m.payload)]), [[Type.ACK, "0.00", ""], [Type.CON, "2.05", "c"]]);
+  assert.equal(node.calls(), 5);
+});
+
+test("direct answer: while a safe request is remembered (answered separately), a retransmitted CON GET gets its Empty ACK again and the handler does not run again", async () => {
+  let settle!: (response: CoapResponse) => void;
+  let pending: Promise<CoapResponse> | undefined;
+  const node = serverWith(() => pending ?? { payload: "x" });
+  node.ask();
+  node.ask(); // memoised: direct from now on
+  pending = new Promise((resolve) => (settle = resolve));
+  const bytes = encode({ type: Type.CON, code: Code.GET, mid: 7, token: new Uint8Array([7]), options: [{ number: Option.URI_PATH, value: utf8Encode("thing") }], payload: new Uint8Array(0) });
+  node.sent.length = 0;
+  node.server.receive(bytes, node.peer, 1);
+  pending = undefined; // a new run would answer at once: a duplicate must not run it
+  node.server.receive(bytes, node.peer, 2); // the retransmission
+  assert.equal(node.calls(), 3);
+  assert.deepEqual(node.sent.map((m) => [m.type, m.code, m.mid]), [[Type.ACK, Code.EMPTY, 7], [Type.ACK, Code.EMPTY, 7]]);
+  settle({ payload: "y" });
+  await Promise.resolve();
+  node.server.tick(3);
+  assert.equal(node.sent.length, 3);
+  assert.equal(utf8Decode(node.sent[2].payload), "y");
 });

@@ -398,6 +398,11 @@ export class MessageLayer {
     for (const pending of dropped) pending.onDone?.("cancelled", now);
   }
 
+  /** Whether a safe request is remembered now (one answered separately): a GET must then come through receiveRequest(). */
+  get remembersSafe(): boolean {
+    return this.#dedup.holdsSafe;
+  }
+
   stats(): { dedup: number; dedupPeers: number; dedupBytes: number; pending: number; trackedNon: number } {
     return {
       dedup: this.#dedup.size,

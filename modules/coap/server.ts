@@ -31,13 +31,13 @@
 import { Block1Transfers, withBlock1, type Block1Handler } from "./block1";
 import { sliceBlock, needsBlockwise } from "./block2";
 import { checkRequest, isRefusal, type CheckedRequest, type Refusal } from "./check";
-import type { CoapMessage, CoapOption } from "./codec";
+import { encodeWithBody, type CoapMessage, type CoapOption } from "./codec";
 import { Handlers } from "./handlers";
 import { LimitLog, type LimitName } from "./limitlog";
 import { filterLinks, formatLinks, type Link } from "./linkformat";
 import { MessageLayer } from "./messagelayer";
 import { Exchange, peerKey, type MessageParts, type Peer } from "./exchange";
-import { Code, ContentFormat, DEFAULT_LIMITS, DEFAULT_TRANSPORT, Option, codeClass, type Limits, type TransportParams } from "./numbers";
+import { Code, ContentFormat, DEFAULT_LIMITS, DEFAULT_TRANSPORT, Option, Type, codeClass, type Limits, type TransportParams } from "./numbers";
 import { Notifier } from "./notifier";
 import { ObserveRegistry } from "./observe";
 import { QuickGet, recogniseGet } from "./quick";
@@ -109,6 +109,9 @@ export class CoapServer {
   #busy = 0;
   /** resource keys whose notifications wait for the outermost receive() or tick() to return */
   #changed: string[] = [];
+  /** what #answerAtOnce() started but leaves to the general path (an asynchronous answer, or another one than the last) */
+  #started: { get: QuickGet; request: CoapRequest; result: CoapResponse | Promise<CoapResponse> } | undefined;
+  readonly #send: (datagram: Uint8Array, peer: Peer, now: number) => void;
 
   constructor(options: ServerOptions) {
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -120,8 +123,9 @@ export class CoapServer {
     const random = options.random ? () => options.random!() : Math.random;
     this.#observe = new ObserveRegistry(this.#limits);
     this.#uploads = new Block1Transfers({ timeoutMs: this.#limits.block1Timeout, preferredSzx: this.#limits.defaultBlockSzx });
+    this.#send = (datagram, peer, now) => options.send(datagram, peer, now);
     this.#layer = new MessageLayer({
-      send: (datagram, peer, now) => options.send(datagram, peer, now),
+      send: this.#send,
       random,
       log: this.#log,
       limit: (name, detail, now) => this.#limitLog.hit(name, detail, now),
@@ -164,11 +168,12 @@ export class CoapServer {
     try {
       // the common GET read in one pass (quick.ts); everything else decoded and checked in full
       const quick = recogniseGet(datagram);
-      if (quick !== undefined) this.#layer.receiveRequest(quick, peer, now);
-      else this.#layer.receive(datagram, peer, now);
+      if (quick === undefined) this.#layer.receive(datagram, peer, now);
+      else if (quick.type !== Type.CON || !this.#answerAtOnce(quick, peer, now)) this.#layer.receiveRequest(quick, peer, now);
     } catch (error) {
       this.#log(`receive failed: ${error}`);
     }
+    this.#started = undefined;
     this.#busy--;
     if (this.#changed.length > 0 && this.#busy === 0) this.#notifyChanged(now);
   }
@@ -325,6 +330,30 @@ export class CoapServer {
   }
 
   /**
+   * The common CON GET answered on the spot, piggybacked, when its resource answers
+   * synchronously what it answered last (the route's encoded answer): no exchange, no
+   * message layer, which would keep nothing for it (a safe request answered at once
+   * is not remembered, RFC 7252 sec 4.5) unless it remembers a safe request now.
+   * False: the general path takes it, with the handler's result if it already ran.
+   */
+  #answerAtOnce(get: QuickGet, peer: Peer, now: number): boolean {
+    if (this.#layer.remembersSafe) return false;
+    const key = get.key;
+    const route = this.#resources.get(key);
+    const answer = route?.answer;
+    const handler = route?.resource.get;
+    if (answer === undefined || handler === undefined || this.#handlers.full(key)) return false;
+    const request = makeRequest("GET", get, undefined, get, peer);
+    const result = this.#handlers.call(handler, request);
+    if (result instanceof Promise || !answer.matches(result, Code.CONTENT)) {
+      this.#started = { get, request, result };
+      return false;
+    }
+    this.#send(encodeWithBody(Type.ACK, answer.code, get.mid, get.token, answer.parts.body!), peer, now);
+    return true;
+  }
+
+  /**
    * The common GET (quick.ts): the general path's steps that can apply to it and no
    * others, since it has no options but its path (no Accept, Observe, Block or
    * Content-Format to weigh).
@@ -339,8 +368,9 @@ export class CoapServer {
       this.#limitLog.hit("async-handlers", `${this.#limits.maxAsyncExchanges} asynchronous handlers running for /${key}: its new requests get 5.03`, now);
       return this.#refuse(exchange, { code: Code.SERVICE_UNAVAILABLE, diagnostic: "busy", options: [maxAgeOption(1)] }, now);
     }
-    const request = makeRequest("GET", get, undefined, get, exchange.peer);
-    const result = this.#handlers.call(handler, request);
+    const started = this.#started?.get === get ? this.#started : undefined;
+    const request = started ? started.request : makeRequest("GET", get, undefined, get, exchange.peer);
+    const result = started ? started.result : this.#handlers.call(handler, request);
     if (!(result instanceof Promise)) return this.#respond(exchange, request, route, key, result, undefined, now);
     this.#handlers.await(result, request, now, (response, at) => this.#respond(exchange, request, route, key, response, undefined, at), exchange);
   }
@@ -364,7 +394,7 @@ export class CoapServer {
   }
 
   #sendResponse(exchange: Exchange, key: string, response: CoapResponse, defaultCode: number, now: number): void {
-    this.#send(exchange, this.#partsOf(key, response, defaultCode), now);
+    this.#sendParts(exchange, this.#partsOf(key, response, defaultCode), now);
   }
 
   /** A handler's response as message parts; a bare 5.00 (logged) when it cannot be encoded. */
@@ -378,7 +408,7 @@ export class CoapServer {
   }
 
   #refuse(exchange: Exchange, refusal: Refusal, now: number): void {
-    this.#send(exchange, {
+    this.#sendParts(exchange, {
       code: refusal.code,
       options: refusal.options ?? [],
       payload: utf8Encode(refusal.diagnostic),
@@ -386,7 +416,7 @@ export class CoapServer {
   }
 
   /** Sends, falling back to a bare 5.00 when the handler's response cannot be encoded. */
-  #send(exchange: Exchange, parts: Omit<MessageParts, "token">, now: number): void {
+  #sendParts(exchange: Exchange, parts: Omit<MessageParts, "token">, now: number): void {
     try {
       exchange.respond(parts, now);
     } catch (error) {
@@ -400,7 +430,7 @@ export class CoapServer {
     // the common case, a plain answer that is not a registration's nor a block: the last one's bytes, or new ones kept for next time
     if (request.observe !== 0 && block2 === undefined) {
       const answer = route.answer !== undefined && route.answer.matches(response, defaultCode) ? route.answer : this.#encodeAnswer(route, response, defaultCode);
-      if (answer) return this.#send(exchange, answer.parts, now);
+      if (answer) return this.#sendParts(exchange, answer.parts, now);
     }
     const parts = this.#partsOf(key, response, defaultCode);
     if (request.observe === 0) this.#notifier.registered(key, exchange.peer, request, block2, parts, now);
@@ -412,7 +442,7 @@ export class CoapServer {
       setBlock2(parts.options, slice.block);
       parts.payload = slice.payload;
     }
-    this.#send(exchange, parts, now);
+    this.#sendParts(exchange, parts, now);
   }
 
   /** A plain answer small enough for one message, encoded and kept as the route's last; undefined for any other (or a bad one: #respond says why). */
