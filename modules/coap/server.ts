@@ -110,7 +110,7 @@ export class CoapServer {
   /** resource keys whose notifications wait for the outermost receive() or tick() to return */
   #changed: string[] = [];
   /** what #answerAtOnce() started but leaves to the general path (an asynchronous answer, or another one than the last) */
-  #started: { get: QuickGet; request: CoapRequest; result: CoapResponse | Promise<CoapResponse> } | undefined;
+  #started: { get: QuickGet; result: CoapResponse | Promise<CoapResponse> } | undefined;
   readonly #send: (datagram: Uint8Array, peer: Peer, now: number) => void;
 
   constructor(options: ServerOptions) {
@@ -343,10 +343,10 @@ export class CoapServer {
     const answer = route?.answer;
     const handler = route?.resource.get;
     if (answer === undefined || handler === undefined || this.#handlers.full(key)) return false;
-    const request = makeRequest("GET", get, undefined, get, peer);
-    const result = this.#handlers.call(handler, request);
+    get.peer = peer;
+    const result = this.#handlers.call(handler, get);
     if (result instanceof Promise || !answer.matches(result, Code.CONTENT)) {
-      this.#started = { get, request, result };
+      this.#started = { get, result };
       return false;
     }
     this.#send(encodeWithBody(Type.ACK, answer.code, get.mid, get.token, answer.parts.body!), peer, now);
@@ -369,10 +369,10 @@ export class CoapServer {
       return this.#refuse(exchange, { code: Code.SERVICE_UNAVAILABLE, diagnostic: "busy", options: [maxAgeOption(1)] }, now);
     }
     const started = this.#started?.get === get ? this.#started : undefined;
-    const request = started ? started.request : makeRequest("GET", get, undefined, get, exchange.peer);
-    const result = started ? started.result : this.#handlers.call(handler, request);
-    if (!(result instanceof Promise)) return this.#respond(exchange, request, route, key, result, undefined, now);
-    this.#handlers.await(result, request, now, (response, at) => this.#respond(exchange, request, route, key, response, undefined, at), exchange);
+    get.peer = exchange.peer;
+    const result = started ? started.result : this.#handlers.call(handler, get);
+    if (!(result instanceof Promise)) return this.#respond(exchange, get, route, key, result, undefined, now);
+    this.#handlers.await(result, get, now, (response, at) => this.#respond(exchange, get, route, key, response, undefined, at), exchange);
   }
 
   /** One block of a block-wise PUT/POST body (block1.ts): 2.31, a refusal, or the upload's own answer once the body is whole. */
