@@ -2,7 +2,9 @@
  * The CoAP server: routes requests to resources and runs their handlers
  * (handlers.ts: synchronous or asynchronous, with a time limit), answers what it
  * cannot serve, adds Block2. What is refused before routing, and the request's
- * options read once, are check.ts's; the common GET is read in one pass by quick.ts;
+ * options read once, are check.ts's; the common GET is read in one pass by quick.ts,
+ * and a CON one whose resource answers what it answered last is answered on the spot
+ * (no exchange: RFC 7252 sec 4.5 lets a safe request answered at once be forgotten);
  * notifications (registration, rendering, CON/NON, probes) are notifier.ts's. A
  * resource's last plain answer is kept encoded (resource.ts EncodedAnswer), and
  * notify() from within a handler waits until receive() or tick() returns (a shallow
