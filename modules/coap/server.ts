@@ -319,10 +319,7 @@ export class CoapServer {
     if (observe === 1) this.#observe.deregister(key, exchange.peer, message.token);
 
     // per resource: a slow resource (a sensor conversion) cannot starve the others
-    if (this.#handlers.full(key)) {
-      this.#limitLog.hit("async-handlers", `${this.#limits.maxAsyncExchanges} asynchronous handlers running for /${key}: its new requests get 5.03`, now);
-      return this.#refuse(exchange, { code: Code.SERVICE_UNAVAILABLE, diagnostic: "busy", options: [maxAgeOption(1)] }, now);
-    }
+    if (this.#handlers.full(key)) return this.#refuseBusy(exchange, key, now);
 
     const request = makeRequest(method, checked, observe, message, exchange.peer);
     const result = this.#handlers.call(handler, request);
@@ -366,15 +363,18 @@ export class CoapServer {
     if (!route) return this.#refuse(exchange, { code: Code.NOT_FOUND, diagnostic: "not found" }, now);
     const handler = route.resource.get;
     if (!handler) return this.#refuse(exchange, { code: Code.METHOD_NOT_ALLOWED, diagnostic: "method not allowed" }, now);
-    if (this.#handlers.full(key)) {
-      this.#limitLog.hit("async-handlers", `${this.#limits.maxAsyncExchanges} asynchronous handlers running for /${key}: its new requests get 5.03`, now);
-      return this.#refuse(exchange, { code: Code.SERVICE_UNAVAILABLE, diagnostic: "busy", options: [maxAgeOption(1)] }, now);
-    }
+    if (this.#handlers.full(key)) return this.#refuseBusy(exchange, key, now);
     const started = this.#started?.get === get ? this.#started : undefined;
     get.peer = exchange.peer;
     const result = started ? started.result : this.#handlers.call(handler, get);
     if (!(result instanceof Promise)) return this.#respond(exchange, get, route, key, result, undefined, now);
     this.#handlers.await(result, get, now, (response, at) => this.#respond(exchange, get, route, key, response, undefined, at), exchange);
+  }
+
+  /** A resource with its limit of asynchronous handlers running: its new requests get 5.03 (logged once per episode). */
+  #refuseBusy(exchange: Exchange, key: string, now: number): void {
+    this.#limitLog.hit("async-handlers", `${this.#limits.maxAsyncExchanges} asynchronous handlers running for /${key}: its new requests get 5.03`, now);
+    this.#refuse(exchange, { code: Code.SERVICE_UNAVAILABLE, diagnostic: "busy", options: [maxAgeOption(1)] }, now);
   }
 
   /** One block of a block-wise PUT/POST body (block1.ts): 2.31, a refusal, or the upload's own answer once the body is whole. */

@@ -65,7 +65,7 @@ export interface DTLSContextOptions {
   cache?: number;
   /** connection IDs (RFC 9146): our CID's length in bytes (1..16); 0 or missing: none. Throws where the library has none (features()) */
   cid?: number;
-  /** a server's further PSK identities, [identity, key, identity, key, ...], at most 3 pairs; each identity's session tickets are sealed with its own keys (a resumed session reports the identity whose keys opened its ticket); with any, the session-ID cache is off (it could not tell) */
+  /** a server's further PSK identities, [identity, key, identity, key, ...], at most 3 pairs; each identity's session tickets are sealed with its own keys (a resumed session reports the identity whose keys opened its ticket); the session-ID cache notes beside each session which identity proved it */
   psks?: Bytes[];
 }
 

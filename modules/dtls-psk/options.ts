@@ -39,8 +39,8 @@ export interface DtlsServerOptions {
   /**
    * further PSK identities, each with its own key (at most 3): roles, e.g. an identity
    * that may also update the firmware. identityOf(peer) says which one a session
-   * proved. Tickets resume each as itself (each identity's tickets have their own keys);
-   * with any, the session-ID cache is off (a cached session could not tell).
+   * proved. Resumption keeps it: each identity's tickets have their own keys, and the
+   * session-ID cache notes beside each session which identity proved it.
    */
   morePsks?: readonly { identity: string; key: Uint8Array }[];
   /** certificate mode; with identity/key as well, one context offers both kinds of suite */

@@ -215,12 +215,8 @@ export class DtlsServer {
    * since: a closed session's messages go nowhere, not into its successor.
    */
   write(peer: Peer | SessionPeer, data: Uint8Array, now: number): boolean {
-    let entry = this.#byPeer.get(peer as SessionPeer);
-    if (entry === undefined) {
-      entry = this.#sessions.get(peerTransportId(peer));
-      if (!entry || ("session" in peer && peer.session !== undefined && peer.session !== entry.id)) return false;
-    }
-    if (!entry.established) return false;
+    const entry = this.#established(peer);
+    if (entry === undefined) return false;
     try {
       const written = entry.native.write(data, now);
       entry.lastActive = now;
@@ -251,10 +247,14 @@ export class DtlsServer {
     return this.#established(peer)?.native.peerCertificate;
   }
 
+  /** `peer`'s established session: its own SessionPeer, or by address (and session id, when it names one) */
   #established(peer: Peer | SessionPeer): Entry | undefined {
-    const entry = this.#byPeer.get(peer as SessionPeer) ?? this.#sessions.get(peerTransportId(peer));
-    if (!entry || !entry.established || ("session" in peer && peer.session !== undefined && peer.session !== entry.id)) return undefined;
-    return entry;
+    let entry = this.#byPeer.get(peer as SessionPeer);
+    if (entry === undefined) {
+      entry = this.#sessions.get(peerTransportId(peer));
+      if (!entry || ("session" in peer && peer.session !== undefined && peer.session !== entry.id)) return undefined;
+    }
+    return entry.established ? entry : undefined;
   }
 
   /** The session id of `peer`'s established session, if it has one. */

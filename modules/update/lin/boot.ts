@@ -41,10 +41,15 @@ export interface BootInfo {
 
 export const APP_NAME = "secure-coap-node";
 
+let madeFolder: string | undefined;
+
+/** config.otaFolder, made the first time it is asked for */
 export function otaFolder(): string {
+  if (madeFolder !== undefined) return madeFolder;
   const value = (config as Record<string, unknown>).otaFolder;
   const path = typeof value === "string" && value ? value : "/tmp/secure-coap-node-ota";
   folder(path);
+  madeFolder = path;
   return path;
 }
 
