@@ -6,7 +6,7 @@
  * is left to them. Both outcomes must occur, or the comparison proves nothing.
  */
 import { test, assert, toHex, seededRandom } from "../lib/harness";
-import { decode, encode, type CoapMessage, type CoapOption } from "coap/codec";
+import { decode, encode, encodeAckTo, encodeBody, encodeWithBody, type CoapMessage, type CoapOption } from "coap/codec";
 import { checkRequest, isRefusal } from "coap/check";
 import { Code, DEFAULT_LIMITS, Option, Type, formatCode } from "coap/numbers";
 import { CoapServer, type CoapRequest, type CoapResponse } from "coap/server";
@@ -105,11 +105,15 @@ test("quick GET: whatever recogniseGet() recognises is what decode() and checkRe
   assert.deepEqual(shapes.slice(0, 13), [true, true, true, true, true, true, false, false, false, false, false, false, false]);
 });
 
-test("quick GET: a handler that asks for the options gets them as received; the GET keeps copies, nothing of the datagram", () => {
+test("quick GET: a handler that asks for the options gets them as received; once kept, the GET holds copies, nothing of the datagram", () => {
   const bytes = encode({ type: Type.CON, code: Code.GET, mid: 1, token: new Uint8Array([5]), options: [{ number: Option.URI_PATH, value: utf8Encode("light") }], payload: new Uint8Array(0) });
   const quick = recogniseGet(bytes)!;
-  bytes.fill(0); // the caller reuses its buffer
+  assert.equal(toHex(quick.token), "05"); // read from the datagram, then copied
+  const other = recogniseGet(bytes)!;
+  other.keep(); // what the server does before an exchange keeps it
+  bytes.fill(0); // the buffer changes afterwards
   assert.equal(toHex(quick.token), "05");
+  assert.equal(toHex(other.token), "05");
   assert.deepEqual(quick.path, ["light"]);
   assert.equal(optionsHex(quick.options), `11:${toHex(utf8Encode("light"))}`);
 });
@@ -174,4 +178,41 @@ test("direct answer: while a safe request is remembered (answered separately), a
   node.server.tick(3);
   assert.equal(node.sent.length, 3);
   assert.equal(utf8Decode(node.sent[2].payload), "y");
+});
+
+test("encodeAckTo: the ACK made from the request's bytes is the one encodeWithBody() makes from its fields, whether the request is longer or shorter than the answer", () => {
+  const random = seededRandom(17);
+  let longer = 0;
+  let shorter = 0;
+  for (let i = 0; i < 300; i++) {
+    const token = new Uint8Array(Math.floor(random() * 9)).map(() => Math.floor(random() * 256));
+    const mid = Math.floor(random() * 0x10000);
+    const path = "p".repeat(1 + Math.floor(random() * 12));
+    const request = encode({ type: random() < 0.5 ? Type.CON : Type.NON, code: Code.GET, mid, token, options: [{ number: Option.URI_PATH, value: utf8Encode(path) }], payload: new Uint8Array(0) });
+    const body = encodeBody([{ number: Option.CONTENT_FORMAT, value: encodeUint(Math.floor(random() * 3) * 50) }], utf8Encode("x".repeat(Math.floor(random() * 20))));
+    const code = random() < 0.5 ? Code.CONTENT : Code.NOT_FOUND;
+    const expected = toHex(encodeWithBody(Type.ACK, code, mid, token, body));
+    const copy = request.slice();
+    assert.equal(toHex(encodeAckTo(request, code, body)), expected, `token ${toHex(token)}, path ${path}`);
+    assert.equal(toHex(request), toHex(copy), "the request is read, not changed");
+    if (request.length >= 4 + token.length + body.length) longer++;
+    else shorter++;
+  }
+  assert.ok(longer > 20 && shorter > 20, `both branches: ${longer} longer, ${shorter} shorter`);
+});
+
+test("direct answer: a frozen response matches the last answer in one step, and only for the code it was encoded with", () => {
+  const A = Object.freeze({ payload: "a" });
+  const B = Object.freeze({ payload: "b" });
+  let current: CoapResponse = A;
+  const node = serverWith(() => current);
+  node.server.add("thing", { get: () => current, put: () => current });
+  node.ask();
+  node.ask(); // the same frozen object: the direct answer
+  current = B;
+  node.ask(); // another frozen object: encoded again
+  node.ask();
+  const put = encode({ type: Type.CON, code: Code.PUT, mid: 900, token: new Uint8Array([9]), options: [{ number: Option.URI_PATH, value: utf8Encode("thing") }], payload: new Uint8Array(0) });
+  node.server.receive(put, node.peer, 1); // B again, but a PUT's default code is 2.04, not the 2.05 its bytes were made with
+  assert.deepEqual(node.sent.map((m) => [formatCode(m.code), utf8Decode(m.payload)]), [["2.05", "a"], ["2.05", "a"], ["2.05", "b"], ["2.05", "b"], ["2.04", "b"]]);
 });

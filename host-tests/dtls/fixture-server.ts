@@ -93,9 +93,8 @@ const server: DtlsServer = new DtlsServer({
   ticketLifetimeS: tickets ? Number(tickets) : undefined,
   sessionCache: cache ? Number(cache) : undefined,
   morePsks: psks ? psks.split(",").map((pair) => pskFromConfig({ identity: pair.split(":")[0], key: pair.split(":")[1] })) : undefined,
-  send(record: Uint8Array, peer: Peer) {
-    const whole = record.byteOffset === 0 && record.byteLength === record.buffer.byteLength ? record : record.slice();
-    socket.write(whole.buffer as ArrayBuffer, peer.address, peer.port);
+  send(record: ArrayBuffer, peer: Peer) {
+    socket.write(record, peer.address, peer.port);
   },
   onData(data: Uint8Array, peer: Peer, session: string, at: number) {
     requests++;

@@ -84,6 +84,8 @@ export class Loopback {
   readonly clock = new FakeClock(1_000_000);
   readonly server: DtlsServer;
   readonly clients = new Map<number, TestClient>();
+  /** clients at another address than 127.0.0.1, by address and port (clientAt()) */
+  readonly elsewhere = new Map<string, TestClient>();
   readonly delivered: Delivered[] = [];
   readonly closed: { peer: Peer; session: string; reason: string; kind: DtlsEndKind }[] = [];
   readonly logs: string[] = [];
@@ -101,9 +103,12 @@ export class Loopback {
     this.server = new DtlsServer({
       identity: IDENTITY,
       key: KEY,
-      send: (record, peer) => {
+      send: (buffer, peer) => {
+        const record = new Uint8Array(buffer);
         this.serverSent.push({ datagram: record, peer });
-        this.clients.get(peer.port)?.inbox.push(record);
+        const c = this.clients.get(peer.port);
+        if (c !== undefined && c.peer.address === peer.address) c.inbox.push(record);
+        else this.elsewhere.get(`${peer.address}|${peer.port}`)?.inbox.push(record);
       },
       onData: (data, peer, session) => this.delivered.push({ data, peer, session }),
       onClose: (peer, session, end) => this.closed.push({ peer, session, reason: end.detail, kind: end.kind }),
@@ -123,11 +128,19 @@ export class Loopback {
     return c;
   }
 
+  /** A client at another address (the same port as one at 127.0.0.1, say). */
+  clientAt(address: string, port: number): TestClient {
+    const c = new TestClient(this, port);
+    c.peer = { address, port };
+    this.elsewhere.set(`${address}|${port}`, c);
+    return c;
+  }
+
   /** Hands every queued server datagram to its client until nothing moves (bounded). */
   pump(): void {
     for (let round = 0; round < 100; round++) {
       let moved = false;
-      for (const c of this.clients.values()) {
+      for (const c of [...this.clients.values(), ...this.elsewhere.values()]) {
         while (c.inbox.length) {
           const datagram = c.inbox.shift()!;
           c.session.receive(datagram, this.clock.now);
@@ -180,8 +193,9 @@ export class Loopback {
 
   dispose(): void {
     this.server.dispose(this.clock.now);
-    for (const c of this.clients.values()) c.dispose();
+    for (const c of [...this.clients.values(), ...this.elsewhere.values()]) c.dispose();
     this.clients.clear();
+    this.elsewhere.clear();
   }
 }
 

@@ -47,7 +47,8 @@ export class Pair {
 
   constructor(options: Partial<DtlsServerOptions>) {
     this.server = new DtlsServer({
-      send: (record, peer) => {
+      send: (buffer, peer) => {
+        const record = new Uint8Array(buffer);
         this.serverSent.push({ datagram: record, port: peer.port });
         this.#queue.push({ datagram: record, port: peer.port, toServer: false });
       },
@@ -64,7 +65,8 @@ export class Pair {
   client(port: number, options: Partial<DtlsClientOptions>): PairClient {
     const entry: PairClient = { port, client: undefined!, received: [], closed: [], opened: 0, logs: [], sent: [] };
     entry.client = new DtlsClient({
-      send: (record) => {
+      send: (buffer) => {
+        const record = new Uint8Array(buffer);
         entry.sent.push(record);
         this.#queue.push({ datagram: record, port, toServer: true });
       },

@@ -33,10 +33,7 @@ export function udpDtlsClient(port: number, options: Partial<DtlsClientOptions>,
   const box: { socket?: ClosableUDP } = {};
 
   const client: DtlsClient = new DtlsClient({
-    send: (record) => {
-      const whole = record.byteOffset === 0 && record.byteLength === record.buffer.byteLength ? record : record.slice();
-      box.socket?.write(whole.buffer as ArrayBuffer, address, port);
-    },
+    send: (record) => box.socket?.write(record, address, port),
     onData: (data) => received.push(data),
     onOpen: () => (opened = true),
     onClose: (end) => closed.push(end.detail),

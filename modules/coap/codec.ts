@@ -181,6 +181,27 @@ export function encodeWithBody(type: Type, code: number, mid: number, token: Uin
   return out;
 }
 
+/**
+ * The piggybacked ACK to `request` with `code` and a body from encodeBody() (RFC 7252
+ * sec 5.2.1): the request's Message ID and token copied as they came, not read out
+ * and written again. `request` must have a valid header and token (quick.ts found it so).
+ */
+export function encodeAckTo(request: Uint8Array, code: number, body: Uint8Array): Uint8Array {
+  const tkl = request[0] & 0x0f;
+  const length = HEADER_LENGTH + tkl + body.length;
+  let out: Uint8Array;
+  // one copy of the header and token, with whatever follows them up to `length`: the body then overwrites all of that
+  if (request.length >= length) out = request.slice(0, length);
+  else {
+    out = new Uint8Array(length);
+    out.set(request);
+  }
+  out[0] = (VERSION << 6) | (Type.ACK << 4) | tkl;
+  out[1] = code;
+  out.set(body, HEADER_LENGTH + tkl);
+  return out;
+}
+
 function checkHeader(type: number, code: number, mid: number, token: Uint8Array): void {
   // one test for the usual case (bitwise: a fraction, NaN or a negative number fails it), the messages only when it fails
   if ((type & 3) === type && (code & 0xff) === code && (mid & 0xffff) === mid && token.length <= MAX_TOKEN_LENGTH) return;

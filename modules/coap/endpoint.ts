@@ -118,14 +118,25 @@ export class UdpEndpoint {
       ...(options.address ? { address: options.address } : {}),
       onReadable(count: number) {
         const now = clock();
-        for (let i = 0; i < count; i++) {
-          const packet = this.read();
-          if (!packet) break;
+        let i = 0;
+        let address = "";
+        // one try for the batch, entered again only after a datagram whose handling threw
+        while (i < count) {
           try {
-            onDatagram(new Uint8Array(packet), { address: packet.address, port: packet.port }, now);
+            for (; i < count; i++) {
+              address = "";
+              const packet = this.read();
+              if (!packet) {
+                i = count;
+                break;
+              }
+              address = packet.address;
+              onDatagram(new Uint8Array(packet), { address, port: packet.port }, now);
+            }
           } catch (error) {
-            // a protocol object should never throw; if one does, the endpoint keeps serving
-            log(`udp/${options.port}: datagram from ${packet.address} dropped: ${String(error)}`);
+            // a protocol object should never throw; if one does, the endpoint keeps serving the others
+            log(`udp/${options.port}: datagram${address ? ` from ${address}` : ""} dropped: ${String(error)}`);
+            i++;
           }
         }
         onIdle?.();
@@ -133,7 +144,7 @@ export class UdpEndpoint {
     }) as Socket;
   }
 
-  send(datagram: Uint8Array, peer: Peer): void {
+  send(datagram: Uint8Array | ArrayBuffer, peer: Peer): void {
     try {
       this.#socket.write(datagram, peer.address, peer.port);
     } catch (error) {

@@ -27,9 +27,12 @@ const SHORT = 13;
 
 /**
  * A recognised GET: the message, its checked request and the request its handler gets,
- * in one object (the server sets `peer` before the handler runs). It keeps copies (the
- * token, the path's strings), nothing of the datagram: its options, only Uri-Path
- * segments of ASCII, are made again from the path if a handler asks.
+ * in one object (the server sets `peer` before the handler runs). Its path is strings
+ * of its own; its options, only Uri-Path segments of ASCII, are made again from the path
+ * if a handler asks. Its token is copied out of the datagram the first time it is read
+ * (keep()), and not at all for the GET answered on the spot (its ACK copies the token
+ * with the header): until then it holds the datagram, which the server's caller hands
+ * over and does not change (server.ts receive()).
  *
  * Its fields are assigned, not declared with initialisers or as parameter properties:
  * in XS that makes one of these in about two thirds of the instructions.
@@ -37,18 +40,34 @@ const SHORT = 13;
 export class QuickGet implements CoapMessage, CheckedRequest, CoapRequest {
   declare readonly type: Type;
   declare readonly mid: number;
-  declare readonly token: Uint8Array;
   declare readonly path: string[];
   declare readonly key: string;
   /** who asked: set by the server before the handler runs */
   declare peer: Peer;
+  /** the datagram, until keep() copied the token out of it; then undefined */
+  declare private datagram: Uint8Array | undefined;
+  declare private copied: Uint8Array;
 
-  constructor(type: Type, mid: number, token: Uint8Array, path: string[], key: string) {
+  constructor(type: Type, mid: number, datagram: Uint8Array, path: string[], key: string) {
     this.type = type;
     this.mid = mid;
-    this.token = token;
+    this.datagram = datagram;
     this.path = path;
     this.key = key;
+  }
+
+  get token(): Uint8Array {
+    return this.datagram === undefined ? this.copied : this.keep();
+  }
+
+  /** Copies the token out of the datagram (once) and lets the datagram go: before anything keeps this request past the call that received it. */
+  keep(): Uint8Array {
+    const datagram = this.datagram;
+    if (datagram === undefined) return this.copied;
+    const tkl = datagram[0] & 0x0f;
+    this.copied = tkl > 0 ? datagram.slice(4, 4 + tkl) : EMPTY;
+    this.datagram = undefined;
+    return this.copied;
   }
 
   get method(): "GET" {
@@ -108,10 +127,12 @@ export function recogniseGet(datagram: Uint8Array): QuickGet | undefined {
   if ((first & 0xe0) !== VERSION_1 || tkl > 8) return undefined; // version 1, CON (0x40) or NON (0x50)
   let pos = 4 + tkl;
   if (pos > length) return undefined;
-  const path: string[] = [];
   const buffer = datagram.buffer as ArrayBuffer;
   const offset = datagram.byteOffset;
   let number = 0;
+  // the path as its one segment (the usual case, no array grown) or, from the second on, an array
+  let only: string | undefined;
+  let segments: string[] | undefined;
   while (pos < length) {
     const byte = datagram[pos++];
     const size = byte & 0x0f;
@@ -125,10 +146,13 @@ export function recogniseGet(datagram: Uint8Array): QuickGet | undefined {
     } catch {
       return undefined;
     }
-    if (segment.length !== size || segment === "." || segment === "..") return undefined;
-    path.push(segment);
+    if (segment.length !== size || (size <= 2 && (segment === "." || segment === ".."))) return undefined;
+    if (only === undefined) only = segment;
+    else if (segments === undefined) segments = [only, segment];
+    else segments.push(segment);
     pos += size;
   }
-  const key = path.length === 1 ? path[0] : path.join("/");
-  return new QuickGet(((first >> 4) & 3) as Type, (datagram[2] << 8) | datagram[3], tkl > 0 ? datagram.slice(4, 4 + tkl) : EMPTY, path, key);
+  const path = segments ?? (only === undefined ? [] : [only]);
+  const key = segments === undefined ? (only ?? "") : segments.join("/");
+  return new QuickGet(((first >> 4) & 3) as Type, (datagram[2] << 8) | datagram[3], datagram, path, key);
 }

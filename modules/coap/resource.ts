@@ -227,6 +227,9 @@ export function internalError(error: unknown): CoapResponse {
 export class EncodedAnswer {
   /** the parts to send: the body encoded once, options and payload left empty */
   readonly parts: Omit<MessageParts, "token">;
+  /** the response this was encoded from, when frozen (it cannot change): the same object again matches at once */
+  readonly #frozen: CoapResponse | undefined;
+  readonly #defaultCode: number;
 
   constructor(
     readonly code: number,
@@ -235,12 +238,22 @@ export class EncodedAnswer {
     body: Uint8Array,
     /** the payload's length in bytes */
     readonly size: number,
+    /** what it was encoded from, and the code that applied when it named none */
+    response?: CoapResponse,
+    defaultCode = 0,
   ) {
     this.parts = Object.freeze({ code, options: NO_OPTIONS as CoapOption[], payload: NO_PAYLOAD, body });
+    this.#frozen = response !== undefined && Object.isFrozen(response) ? response : undefined;
+    this.#defaultCode = defaultCode;
   }
 
-  /** Whether `response` is this answer again (a string compares in one step). */
+  /**
+   * Whether `response` is this answer again: the same frozen object (what a handler
+   * returns for a state it keeps a constant for) in one step, or the same fields (a
+   * string compares in one step).
+   */
   matches(response: CoapResponse, defaultCode: number): boolean {
+    if (response === this.#frozen && defaultCode === this.#defaultCode) return true;
     return (
       response.payload === this.text &&
       response.contentFormat === this.contentFormat &&
@@ -256,5 +269,5 @@ export class EncodedAnswer {
 export function encodeAnswer(response: CoapResponse, defaultCode: number): EncodedAnswer | undefined {
   if (typeof response.payload !== "string" || response.maxAge !== undefined || response.etag !== undefined || response.options !== undefined) return undefined;
   const parts = responseParts(response, defaultCode);
-  return new EncodedAnswer(parts.code, response.contentFormat, response.payload, encodeBody(parts.options, parts.payload), parts.payload.length);
+  return new EncodedAnswer(parts.code, response.contentFormat, response.payload, encodeBody(parts.options, parts.payload), parts.payload.length, response, defaultCode);
 }

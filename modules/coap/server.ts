@@ -33,7 +33,7 @@
 import { Block1Transfers, withBlock1, type Block1Handler } from "./block1";
 import { sliceBlock, needsBlockwise } from "./block2";
 import { checkRequest, isRefusal, type CheckedRequest, type Refusal } from "./check";
-import { encodeWithBody, type CoapMessage, type CoapOption } from "./codec";
+import { encodeAckTo, type CoapMessage, type CoapOption } from "./codec";
 import { Handlers } from "./handlers";
 import { LimitLog, type LimitName } from "./limitlog";
 import { filterLinks, formatLinks, type Link } from "./linkformat";
@@ -164,14 +164,22 @@ export class CoapServer {
     this.#observe.removePath(key);
   }
 
-  /** Handles one datagram from `peer`, received at `now`; never throws. */
+  /**
+   * Handles one datagram from `peer`, received at `now`; never throws. The datagram is
+   * handed over: the caller does not change it afterwards (a GET's request may read its
+   * token from it later, quick.ts). The endpoints and the DTLS server give each one a
+   * buffer of its own.
+   */
   receive(datagram: Uint8Array, peer: Peer, now: number): void {
     this.#busy++;
     try {
       // the common GET read in one pass (quick.ts); everything else decoded and checked in full
       const quick = recogniseGet(datagram);
       if (quick === undefined) this.#layer.receive(datagram, peer, now);
-      else if (quick.type !== Type.CON || !this.#answerAtOnce(quick, peer, now)) this.#layer.receiveRequest(quick, peer, now);
+      else if (quick.type !== Type.CON || !this.#answerAtOnce(quick, datagram, peer, now)) {
+        quick.keep(); // an exchange keeps it past this call
+        this.#layer.receiveRequest(quick, peer, now);
+      }
     } catch (error) {
       this.#log(`receive failed: ${error}`);
     }
@@ -335,7 +343,7 @@ export class CoapServer {
    * is not remembered, RFC 7252 sec 4.5) unless it remembers a safe request now.
    * False: the general path takes it, with the handler's result if it already ran.
    */
-  #answerAtOnce(get: QuickGet, peer: Peer, now: number): boolean {
+  #answerAtOnce(get: QuickGet, datagram: Uint8Array, peer: Peer, now: number): boolean {
     if (this.#layer.remembersSafe) return false;
     const key = get.key;
     const route = this.#resources.get(key);
@@ -348,7 +356,7 @@ export class CoapServer {
       this.#started = { get, result };
       return false;
     }
-    this.#send(encodeWithBody(Type.ACK, answer.code, get.mid, get.token, answer.parts.body!), peer, now);
+    this.#send(encodeAckTo(datagram, answer.code, answer.parts.body!), peer, now);
     return true;
   }
 

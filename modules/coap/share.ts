@@ -10,6 +10,9 @@
 import { Code, Type, isResponseCode } from "./numbers";
 import type { Peer } from "./exchange";
 
+/** codes 0.01-0.31 are requests (RFC 7252 sec 12.1.1) */
+const END_OF_REQUEST_CODES = 0x20;
+
 /** Which side of a socket shared by a server and a client a datagram is for. */
 export type DatagramRole = "server" | "client" | "both";
 
@@ -20,9 +23,10 @@ export type DatagramRole = "server" | "client" | "both";
  * Directory from its server port, which the RD takes as the node's address.
  */
 export function datagramRole(datagram: Uint8Array): DatagramRole {
+  const code = datagram[1];
+  if (code > Code.EMPTY && code < END_OF_REQUEST_CODES) return "server"; // a request, the usual case: in one read
   if (datagram.length < 4 || datagram[0] >> 6 !== 1) return "server"; // malformed: the server's layer answers or drops it
   const type = (datagram[0] >> 4) & 3;
-  const code = datagram[1];
   if (code === Code.EMPTY) return type === Type.ACK || type === Type.RST ? "both" : "server";
   return isResponseCode(code) ? "client" : "server";
 }

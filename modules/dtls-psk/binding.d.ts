@@ -149,6 +149,8 @@ export class DTLSSession {
   readonly cid: ArrayBuffer | undefined;
   /** decrypted application records waiting for read(): what the last receive() authenticated */
   readonly readable: number;
+  /** datagrams waiting for output(): what the last call queued (0: nothing to flush) */
+  readonly queued: number;
 }
 
 /** [live sessions, live contexts] of the whole process (heap figures: the simulator host's host/meter) */

@@ -58,6 +58,7 @@ export class DTLSSession @ "xs_dtls_session_destructor" {
 	get resumed() @ "xs_dtls_session_get_resumed";
 	get cid() @ "xs_dtls_session_get_cid";
 	get readable() @ "xs_dtls_session_get_readable";
+	get queued() @ "xs_dtls_session_get_queued";
 }
 Object.freeze(DTLSSession.prototype);
 

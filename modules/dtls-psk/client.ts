@@ -46,8 +46,8 @@ export interface DtlsClientOptions {
   preferEcdhe?: boolean;
   /** IANA cipher suite numbers in preference order (default: what the credentials allow) */
   suites?: readonly number[];
-  /** a record (datagram) for the server */
-  send(record: Uint8Array): void;
+  /** a record (datagram) for the server: a buffer of its own, which an ECMA-419 socket's write() takes as it is */
+  send(record: ArrayBuffer): void;
   /** one decrypted application datagram from the server, during the receive() at `now` */
   onData(data: Uint8Array, now: number): void;
   /** the handshake completed at `now`: write() works from now on */

@@ -45,8 +45,8 @@ export interface DtlsServerOptions {
   morePsks?: readonly { identity: string; key: Uint8Array }[];
   /** certificate mode; with identity/key as well, one context offers both kinds of suite */
   certificate?: ServerCertificateOptions;
-  /** called synchronously whenever a datagram must go out */
-  send(record: Uint8Array, peer: Peer): void;
+  /** called synchronously whenever a datagram must go out: a buffer of its own, which an ECMA-419 socket's write() takes as it is */
+  send(record: ArrayBuffer, peer: Peer): void;
   /** a decrypted application datagram (one CoAP message), during the call at `now` that decrypted it */
   onData(data: Uint8Array, peer: SessionPeer, session: string, now: number): void;
   /** the session ended at `now`: closed, evicted or failed (drop its observers) */

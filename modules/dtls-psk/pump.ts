@@ -32,7 +32,7 @@ export const MAX_RECORDS_PER_CALL = 32;
  * or per datagram: a closure costs the C3 about 200 bytes.
  */
 export interface PumpSink<Of> {
-  send(of: Of, record: Uint8Array): void;
+  send(of: Of, record: ArrayBuffer): void;
   /** `now`: the time of the owner's call that decrypted it */
   onData(of: Of, data: Uint8Array, now: number): void;
   /** false once the owner let the session go (an onData handler closed it) */
@@ -48,7 +48,7 @@ export function flush<Of>(session: DTLSSession, sink: PumpSink<Of>, of: Of, now:
     const out = session.output();
     if (!out) break;
     try {
-      sink.send(of, new Uint8Array(out));
+      sink.send(of, out);
     } catch (reason) {
       sink.error(of, "send", reason, now);
     }

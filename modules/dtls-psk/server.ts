@@ -60,6 +60,8 @@ interface Entry {
   established: boolean;
   /** ClientHello.random of the hello that opened it: a copy of that hello arriving late is no restart */
   helloRandom: Uint8Array;
+  /** in the table: false once removed (what a callback that ran meanwhile checks) */
+  live: boolean;
 }
 
 /** the old addresses a moved session still answers to in write() (observers registered there hold their peer objects) */
@@ -78,6 +80,15 @@ export class DtlsServer {
   readonly #sessions = new Map<string, Entry>();
   /** the same entries by their frozen peer object: write() to what onData gave needs no key built */
   readonly #byPeer = new Map<SessionPeer, Entry>();
+  /**
+   * The entry last opened or moved to each port: a datagram finds its session by its
+   * port and the entry's address, with no key made; another address on the same port
+   * finds its own by key
+   */
+  readonly #byPort = new Map<number, Entry>();
+  /** nextDeadline()'s answer, no later than every deadline (an earlier one only makes a tick that finds nothing); undefined: scan again */
+  #due: number | undefined;
+  #dueKnown = false;
   readonly #maxSessions: number;
   readonly #idleTimeoutMs: number;
   readonly #evictQuietMs: number;
@@ -128,15 +139,17 @@ export class DtlsServer {
   /** Hands in one datagram received from `peer` at `now`. Never throws. */
   receive(datagram: Uint8Array, peer: Peer, now: number): void {
     if (this.#closed) return;
-    const key = peerTransportId(peer);
+    let key: string | undefined;
     try {
-      const entry = this.#sessions.get(key);
+      let entry = this.#byPort.get(peer.port);
+      if (entry === undefined || entry.peer.address !== peer.address) entry = this.#sessions.get((key = peerTransportId(peer)));
       if (entry && !isClientHello(datagram)) {
         if (!entry.established) this.#feed(entry, datagram, now);
         else if (entry.cid === undefined) this.#feedEstablished(entry, datagram, now);
-        else this.#feedWithCid(entry, datagram, key, peer, now);
+        else this.#feedWithCid(entry, datagram, entry.key, peer, now);
         return;
       }
+      key ??= peerTransportId(peer);
       if (!entry && this.#cidLength !== 0 && datagram[0] === CONTENT_TLS12_CID) {
         // RFC 9146: a record with one of our connection IDs belongs to that session, whatever its address
         const cid = connectionIdOf(datagram, this.#cidLength);
@@ -162,7 +175,7 @@ export class DtlsServer {
       if (verdict instanceof ArrayBuffer) {
         // no valid cookie: prove the address first; an existing session is left alone
         this.#counters.helloVerifyRequests++;
-        this.#options.send(new Uint8Array(verdict), peer);
+        this.#options.send(verdict, peer);
         return;
       }
       if (!verdict) {
@@ -179,13 +192,14 @@ export class DtlsServer {
       if (isHelloFragment(datagram)) {
         // its first fragment holds a valid cookie: keep the pieces until the ClientHello is whole
         const joined = this.#hellos.start(key, datagram, now);
+        this.#dueKnown = false;
         if (joined === "refused") this.#episodes.note("reassembly", now, () => `dtls: fragmented ClientHello from ${key} refused: longer than ${this.#maxHelloBytes} bytes, or reassembly is off`);
         else this.#joined(key, joined, entry, peer, now);
         return;
       }
       this.#hello(key, datagram, entry, peer, now);
     } catch (error) {
-      this.#error(now, () => `dtls: datagram from ${key} dropped: ${error}`);
+      this.#error(now, () => `dtls: datagram from ${peerTransportId(peer)} dropped: ${error}`);
     }
   }
 
@@ -220,8 +234,9 @@ export class DtlsServer {
     try {
       const written = entry.native.write(data, now);
       entry.lastActive = now;
-      this.#flush(entry, now);
-      if (entry.native.state !== ESTABLISHED) {
+      flush(entry.native, this.#sink, entry, now); // pump.ts, called directly on this path
+      // a write that went (0 or more bytes) leaves the session as it was: established
+      if (written < 0 && entry.native.state !== ESTABLISHED) {
         this.#settle(entry, now);
         return false;
       }
@@ -263,7 +278,15 @@ export class DtlsServer {
     return entry && entry.established ? entry.id : undefined;
   }
 
+  /**
+   * The earliest deadline: a handshake's, a session's idle time, a retransmission, a
+   * ClientHello's reassembly. Worked out again only after something may have made one
+   * earlier (a handshake's step, a new session or reassembly, a tick): an established
+   * session's traffic only moves its idle deadline later, and Mbed TLS arms no
+   * retransmission timer once the handshake is over.
+   */
   nextDeadline(): number | undefined {
+    if (this.#dueKnown) return this.#due;
     let earliest = this.#hellos.size > 0 ? this.#hellos.nextDeadline() : undefined;
     for (const entry of this.#sessions.values()) {
       let due = entry.lastActive + this.#idleTimeoutMs;
@@ -272,11 +295,14 @@ export class DtlsServer {
       if (retransmit >= 0 && retransmit < due) due = retransmit;
       if (earliest === undefined || due < earliest) earliest = due;
     }
+    this.#due = earliest;
+    this.#dueKnown = true;
     return earliest;
   }
 
   /** At `now`: frees handshakes past their deadline, closes idle sessions, retransmits flights whose timer expired. */
   tick(now: number): void {
+    this.#dueKnown = false;
     if (this.#hellos.size > 0 && this.#hellos.expire(now) > 0) {
       this.#episodes.note("reassembly", now, () => `dtls: fragmented ClientHello not complete ${this.#helloTimeoutMs} ms after its first fragment, dropped`);
     }
@@ -355,9 +381,12 @@ export class DtlsServer {
       established: false,
       helloRandom: helloRandom(hello),
       newest: -1,
+      live: true,
     };
     this.#sessions.set(key, entry);
     this.#byPeer.set(entry.peer, entry);
+    this.#byPort.set(peer.port, entry);
+    this.#dueKnown = false;
     this.#hellos.delete(key);
     this.#feed(entry, hello, now);
   }
@@ -459,6 +488,7 @@ export class DtlsServer {
     if (other !== undefined) this.#end(other, "evicted", "its address and port now belong to a session that moved there (connection ID)", false, now);
     this.#sessions.delete(entry.key);
     const former = entry.peer;
+    if (this.#byPort.get(former.port) === entry) this.#byPort.delete(former.port);
     const formerPeers = entry.formerPeers ?? (entry.formerPeers = []);
     formerPeers.push(former);
     if (formerPeers.length > MAX_FORMER_PEERS) this.#byPeer.delete(formerPeers.shift()!);
@@ -467,6 +497,7 @@ export class DtlsServer {
     entry.peer = Object.freeze({ address: peer.address, port: peer.port, session: entry.id });
     this.#sessions.set(key, entry);
     this.#byPeer.set(entry.peer, entry);
+    this.#byPort.set(peer.port, entry);
     this.#counters.moved++;
   }
 
@@ -477,12 +508,18 @@ export class DtlsServer {
 
   /** Hands records to the session; how many application records it delivered. */
   #feed(entry: Entry, datagram: Uint8Array, now: number): number {
-    const before = entry.native.state;
-    entry.native.receive(datagram, now);
-    const sent = this.#flush(entry, now);
-    const delivered = this.#deliver(entry, now);
+    // an established entry's session is established: #settle() removes one that is not
+    const before = entry.established ? ESTABLISHED : entry.native.state;
+    const state = entry.native.receive(datagram, now);
+    // most datagrams queue nothing to send (a GET's record): one property read instead of a flush that finds nothing
+    const sent = entry.native.queued > 0 ? this.#flush(entry, now) : 0;
+    const delivered = deliver(entry.native, this.#sink, entry, now); // pump.ts, called directly on this path
     // progress that only the peer (or a retransmission Mbed TLS accepted) can cause; junk changes none of it
-    if (sent > 0 || delivered > 0 || entry.native.state !== before) entry.lastActive = now;
+    if (sent > 0 || delivered > 0 || state !== before) entry.lastActive = now;
+    // an established session that stays so has nothing to settle (write() settles what onData's answers changed)
+    if (entry.established && state === ESTABLISHED) return delivered;
+    // a handshake's step may arm Mbed TLS's retransmission timer
+    this.#dueKnown = false;
     this.#settle(entry, now);
     return delivered;
   }
@@ -491,7 +528,7 @@ export class DtlsServer {
   #sink: PumpSink<Entry> = {
     send: (entry, record) => this.#options.send(record, entry.peer),
     onData: (entry, data, now) => this.#options.onData(data, entry.peer, entry.id, now),
-    current: (entry) => this.#sessions.get(entry.key) === entry,
+    current: (entry) => entry.live,
     error: (entry, what, error, now) => this.#error(now, () => (what === "send" ? `dtls: send to ${entry.id} failed: ${error}` : `dtls: onData of ${entry.id} threw: ${error}`)),
   };
 
@@ -507,7 +544,7 @@ export class DtlsServer {
 
   /** Acts on the state the binding reports after a call at `now`. */
   #settle(entry: Entry, now: number): void {
-    if (this.#sessions.get(entry.key) !== entry) return;
+    if (!entry.live) return;
     const settled = settle(entry.native, entry.established);
     if (settled.event === "established") {
       entry.established = true;
@@ -546,9 +583,11 @@ export class DtlsServer {
 
   /** Frees a session and runs onClose; `logged`: its end is in the log already. */
   #remove(entry: Entry, end: DtlsEnd, now: number, logged = false): void {
-    if (this.#sessions.get(entry.key) !== entry) return;
+    if (!entry.live) return;
+    entry.live = false;
     this.#sessions.delete(entry.key);
     this.#byPeer.delete(entry.peer);
+    if (this.#byPort.get(entry.peer.port) === entry) this.#byPort.delete(entry.peer.port);
     if (entry.formerPeers !== undefined) for (const former of entry.formerPeers) this.#byPeer.delete(former);
     if (entry.cid !== undefined) this.#byCid.delete(entry.cid);
     try {

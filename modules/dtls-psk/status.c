@@ -133,6 +133,12 @@ void xs_dtls_session_get_readable(xsMachine* the)
 	xsmcSetInteger(xsResult, dtlsSessionFrom(the)->inbox.count);
 }
 
+/* how many datagrams wait for output(): what the last call queued */
+void xs_dtls_session_get_queued(xsMachine* the)
+{
+	xsmcSetInteger(xsResult, dtlsSessionFrom(the)->outbox.count);
+}
+
 /* features() -> kFeature* bits: what this build of the binding and Mbed TLS can do */
 void xs_dtls_features(xsMachine* the)
 {

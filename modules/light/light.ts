@@ -128,10 +128,15 @@ export class Light {
   }
 }
 
+/* the four answers a GET can get, made once: frozen, the server matches one to its encoded bytes in one step */
+const TEXT_ON: CoapResponse = Object.freeze({ payload: "1", contentFormat: ContentFormat.TEXT_PLAIN });
+const TEXT_OFF: CoapResponse = Object.freeze({ payload: "0", contentFormat: ContentFormat.TEXT_PLAIN });
+const JSON_ON: CoapResponse = Object.freeze({ payload: JSON.stringify({ on: true }), contentFormat: ContentFormat.JSON });
+const JSON_OFF: CoapResponse = Object.freeze({ payload: JSON.stringify({ on: false }), contentFormat: ContentFormat.JSON });
+
 function represent(light: Light, request: CoapRequest): CoapResponse {
-  if (request.accept === ContentFormat.JSON)
-    return { payload: JSON.stringify({ on: light.on }), contentFormat: ContentFormat.JSON };
-  return { payload: light.on ? "1" : "0", contentFormat: ContentFormat.TEXT_PLAIN };
+  if (request.accept === ContentFormat.JSON) return light.on ? JSON_ON : JSON_OFF;
+  return light.on ? TEXT_ON : TEXT_OFF;
 }
 
 /** The /light resource: GET (text or JSON), PUT (0/1/on/off/toggle or JSON), observable. */
