@@ -366,16 +366,26 @@ function instructionKit(which) {
       });
       child.once("exit", (code) => reject(new Error(`dtls-load observe exited (${code}) before registering: ${output}`)));
     });
-    const run = async () => {
-      child.stdin.end("go\n");
+    /* the rounds: resolves with the result line, before dtls-load deregisters (finish() lets it) */
+    const run = () => new Promise((resolve, reject) => {
+      const look = () => {
+        const line = output.split("\n").find((text) => text.startsWith("{\"mode\""));
+        if (line) {
+          child.stdout.off("data", look);
+          resolve(JSON.parse(line));
+        }
+      };
+      child.stdout.on("data", look);
+      child.once("exit", () => reject(new Error(`dtls-load observe: ${output}`)));
+      child.stdin.write("go\n");
+    });
+    const finish = async () => {
+      child.stdin.end();
       await exited;
       clearTimeout(timer);
       children.delete(child);
-      const line = output.trim().split("\n").pop();
-      if (!line.startsWith("{\"mode\"")) throw new Error(`dtls-load observe: ${output}`);
-      return JSON.parse(line);
     };
-    return { registered, run };
+    return { registered, run, finish };
   };
   return { start, stop: stopServer, get, dtls: dtlsRun, observe, path: which === "ours" ? "light" : "example_data", gets: 2000, handshakes: 20, dtlsSeconds: 3 };
 }

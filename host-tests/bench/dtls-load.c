@@ -23,7 +23,9 @@
  *       plain CoAP: registers OBSERVERS observers (GET Observe=0, one socket each), then
  *       1 + ROUNDS times PUTs "1"/"0" and times the last observer's notification
  *       (the first round warms up and is not counted); -W: after the registrations,
- *       prints {"registered":N} and waits for a line on stdin before the rounds
+ *       prints {"registered":N} and waits for a line on stdin before the rounds, and
+ *       after its result line waits for stdin to close before it deregisters (so a
+ *       count taken between the two covers the rounds alone)
  *
  * Prints one JSON line.
  */
@@ -531,6 +533,12 @@ static int mode_observe(int count, int rounds, int wait)
 	done_rounds--;
 	printf("{\"mode\":\"observe\",\"observers\":%d,\"registered\":%d,\"rounds\":%d,\"complete\":%d,\"mean_last_us\":%ld,\"max_last_us\":%ld}\n",
 		count, registered, done_rounds, complete, complete ? sum / complete : -1, complete ? worst : -1);
+	if (wait) {
+		char line[16];
+		fflush(stdout);
+		while (fgets(line, sizeof line, stdin))
+			;
+	}
 	/* deregister (GET with Observe=1, the registration's token), so the next run finds free places */
 	for (int i = 0; i < count; i++) {
 		if (observing[i] != 1)

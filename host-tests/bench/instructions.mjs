@@ -76,7 +76,7 @@ export async function instructionsDuring(child, folder, work) {
  * port, dtlsPort } (a server under callgrind, its resource `path`), stop(child),
  * get(port, path, clients, count) (coap-load with a fixed count), dtls(args, seconds)
  * (dtls-load's JSON line), observe(port, path, observers, rounds) (dtls-load -W: its
- * `registered` promise, then run() for the rounds), and the sizes of each sample.
+ * `registered` promise, then run() for the rounds, then finish() to deregister), and the sizes of each sample.
  */
 export async function instructionRows(kit) {
   const folder = mkdtempSync(join(tmpdir(), "bench-callgrind-"));
@@ -121,6 +121,7 @@ export async function instructionRows(kit) {
       const observe = kit.observe(fresh.port, kit.path, 1000, 3);
       const registered = await observe.registered;
       const rounds = await instructionsDuring(fresh.child, folder, () => observe.run());
+      await observe.finish(); // the deregistrations come after the count
       rows.fanout = rounds.instructions / 4;
       rows.fanoutSlots = rounds.slots / 4;
       rows.fanoutRegistered = registered;

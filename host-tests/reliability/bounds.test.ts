@@ -141,8 +141,94 @@ test("1,000 observers that never ACK are all removed within MAX_TRANSMIT_WAIT of
   abandonObservers({ maxPendingCon: 1000 }, 1000);
 });
 
-test("the same with maxPendingCon at its default (16): a CON notification given up for room ends its observer", () => {
-  abandonObservers({}, 1000);
+test("with maxPendingCon at its default (16): abandoned observers go 16 at a time, each within MAX_TRANSMIT_WAIT of its CON, the rest hear NON meanwhile", () => {
+  const OBSERVERS = 64;
+  const h = harness({ maxObservers: OBSERVERS, maxObserversPerResource: OBSERVERS });
+  for (let i = 0; i < OBSERVERS; i++) h.server.receive(request(Type.CON, Code.GET, i, i, 0), peerOf(i), h.clock.now);
+  assert.equal(h.server.observerCount("light"), OBSERVERS, "all registered");
+  h.out.length = 0;
+  let peak = 0;
+  const started = h.clock.now;
+  // the observers vanish; the light changes once a second
+  for (let second = 0; second < 1000 && h.server.observerCount("light") > 0; second++) {
+    h.advance(1000);
+    h.light.set(!h.light.on);
+    peak = Math.max(peak, h.server.stats().pending);
+  }
+  const took = h.clock.now - started;
+  const cons = h.out.filter(({ message }) => message.type === Type.CON && message.code === Code.CONTENT);
+  const confirmed = new Set(cons.map(({ peer }) => `${peer.address}|${peer.port}`));
+  trace(`  ${OBSERVERS} abandoned observers gone after ${took / 1000} s; ${cons.length} CON transmissions, ${h.out.length - cons.length} other datagrams; pending peak ${peak}\n`);
+  assert.equal(h.server.observerCount("light"), 0, "every abandoned observer goes");
+  assert.ok(peak <= DEFAULT_LIMITS.maxPendingCon, `the pending table stays at its bound: ${peak}`);
+  assert.equal(confirmed.size, OBSERVERS, "each was removed after a CON of its own went unanswered, none for lack of room");
+  // 16 at a time: 4 windows of MAX_TRANSMIT_WAIT after the first CON round (the 20th notification)
+  assert.less(took, DEFAULT_LIMITS.notifyConEvery * 1000 + Math.ceil(OBSERVERS / DEFAULT_LIMITS.maxPendingCon) * (MAX_TRANSMIT_WAIT + 1000) + 1000, "16 per MAX_TRANSMIT_WAIT");
+});
+
+test("64 silent observers and no change at all: liveness probes go 16 at a time (the table's bound), the rest wait without waking the node", () => {
+  const OBSERVERS = 64;
+  const h = harness({ maxObservers: OBSERVERS, maxObserversPerResource: OBSERVERS });
+  for (let i = 0; i < OBSERVERS; i++) h.server.receive(request(Type.CON, Code.GET, i, i, 0), peerOf(i), h.clock.now);
+  h.out.length = 0;
+  const started = h.clock.now;
+  let wakeups = 0;
+  let peak = 0;
+  for (; wakeups < 10_000 && h.server.observerCount("light") > 0; wakeups++) {
+    const next = h.server.nextDeadline();
+    if (next === undefined) break;
+    h.clock.now = Math.max(h.clock.now, next);
+    h.server.tick(h.clock.now);
+    peak = Math.max(peak, h.server.stats().pending);
+  }
+  const took = h.clock.now - started;
+  trace(`  ${OBSERVERS} silent observers gone after ${took / 1000} s, ${wakeups} wake-ups, ${h.out.length} datagrams, pending peak ${peak}\n`);
+  assert.equal(h.server.observerCount("light"), 0, "every silent observer goes");
+  assert.ok(peak <= DEFAULT_LIMITS.maxPendingCon, `the pending table stays at its bound: ${peak}`);
+  // a wake-up per retransmission round of each group of 16 (5 rounds: 4 retransmissions, then the timeout), not one per millisecond
+  assert.less(wakeups, (OBSERVERS / DEFAULT_LIMITS.maxPendingCon) * 16 * 6, "no busy wake-ups while the probes wait for room");
+  assert.less(took, 60_000 + (OBSERVERS / DEFAULT_LIMITS.maxPendingCon) * (MAX_TRANSMIT_WAIT + 1000), "probe, 16 at a time");
+});
+
+test("live observers past maxPendingCon (64 against 16): CON rounds end no observation, every observer gets every state", () => {
+  const OBSERVERS = 64;
+  const h = harness({ maxObservers: OBSERVERS, maxObserversPerResource: OBSERVERS });
+  for (let i = 0; i < OBSERVERS; i++) h.server.receive(request(Type.CON, Code.GET, i, i, 0), peerOf(i), h.clock.now);
+  assert.equal(h.server.observerCount("light"), OBSERVERS, "all registered");
+  h.out.length = 0;
+  let peak = 0;
+  let cons = 0;
+  let nons = 0;
+  const consTo = new Map<string, number>();
+  const CHANGES = 3 * DEFAULT_LIMITS.notifyConEvery;
+  for (let n = 0; n < CHANGES; n++) {
+    h.advance(1000);
+    h.light.set(!h.light.on);
+    peak = Math.max(peak, h.server.stats().pending);
+    const want = h.light.on ? "1" : "0";
+    const heard = new Set<string>();
+    // every observer hears this state; each CON is acknowledged, as a live client does
+    for (const { peer, message } of h.out.splice(0)) {
+      assert.equal(message.code, Code.CONTENT, "a 2.05 notification");
+      assert.equal(String.fromCharCode(...message.payload), want, "the state just set");
+      heard.add(`${peer.address}|${peer.port}`);
+      if (message.type === Type.CON) {
+        cons++;
+        consTo.set(`${peer.address}|${peer.port}`, (consTo.get(`${peer.address}|${peer.port}`) ?? 0) + 1);
+        h.server.receive(encode({ type: Type.ACK, code: Code.EMPTY, mid: message.mid, token: new Uint8Array(0), options: [], payload: new Uint8Array(0) }), peer, h.clock.now);
+      } else nons++;
+    }
+    assert.equal(heard.size, OBSERVERS, `change ${n + 1}: every observer notified`);
+  }
+  const stats = h.server.stats();
+  trace(`  ${CHANGES} changes to ${OBSERVERS} observers: ${cons} CON, ${nons} NON; pending peak ${peak}; limit hits ${JSON.stringify(h.server.limitHits())}; log ${JSON.stringify([...logShapes(h.logs)])}\n`);
+  assert.equal(h.server.observerCount("light"), OBSERVERS, "no live observer removed");
+  assert.ok(peak <= DEFAULT_LIMITS.maxPendingCon, `the pending table stays at its bound: ${peak}`);
+  // a CON every 20th notification; one that found no room comes with the next notifications, so an observer's rounds drift by up to 3
+  const fewest = Math.min(...[...consTo.values()]);
+  assert.equal(consTo.size, OBSERVERS, "every observer got CONs");
+  assert.ok(fewest >= CHANGES / DEFAULT_LIMITS.notifyConEvery - 1, `at least one CON per ${DEFAULT_LIMITS.notifyConEvery} notifications after the first round: fewest ${fewest}`);
+  assert.equal(h.logs.filter((line) => /removed/.test(line)).length, 0, "nothing removed");
 });
 
 test("1,000 observers that answer a notification with RST are removed at once", () => {

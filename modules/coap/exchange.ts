@@ -65,8 +65,9 @@ export interface SendConOptions {
   /**
    * Message ID of an earlier CON to the same peer that this one supersedes (a newer
    * notification, RFC 7641 sec 4.5.2): it stops being retransmitted, and this one
-   * carries on with its retransmission count and timeout, so a peer that is gone
-   * still times out.
+   * carries on with its retransmission count, timeout and next retransmission time,
+   * so a peer that is gone still times out MAX_TRANSMIT_WAIT after the first one,
+   * however often the state changes.
    */
   supersedes?: number;
   /** peerKey(peer), when the caller keeps it (an observer does): not made again */

@@ -86,8 +86,8 @@ interface PendingCon {
 
 export class MessageLayer {
   #options: MessageLayerOptions;
-  /** the next Message ID per peer key, oldest peer first */
-  #nextMids = new Map<string, number>();
+  /** the next Message ID per peer key, oldest peer first (a record each: one lookup per message, no Map.set) */
+  #nextMids = new Map<string, { next: number }>();
   /** peer + Message ID of requests received, and the replies to send again */
   #dedup: DedupCache;
   /** our CONs awaiting ACK/RST, keyed by peer + Message ID, oldest first */
@@ -269,12 +269,15 @@ export class MessageLayer {
 
   /** The next Message ID for a peer: its own sequence, from a random start the first time. */
   #allocateMid(key: string): number {
-    let mid = this.#nextMids.get(key);
-    if (mid === undefined) {
-      mid = Math.floor(this.#options.random() * 0x10000) & 0xffff;
-      if (this.#nextMids.size >= this.#midPeers) this.#nextMids.delete(this.#nextMids.keys().next().value!);
+    const sequence = this.#nextMids.get(key);
+    if (sequence) {
+      const mid = sequence.next;
+      sequence.next = (mid + 1) & 0xffff;
+      return mid;
     }
-    this.#nextMids.set(key, (mid + 1) & 0xffff);
+    const mid = Math.floor(this.#options.random() * 0x10000) & 0xffff;
+    if (this.#nextMids.size >= this.#midPeers) this.#nextMids.delete(this.#nextMids.keys().next().value!);
+    this.#nextMids.set(key, { next: (mid + 1) & 0xffff });
     return mid;
   }
 
@@ -286,12 +289,15 @@ export class MessageLayer {
     const bytes = encodeParts(Type.CON, mid, parts.token, parts);
     let retransmissions = 0;
     let timeout = ackTimeout * (1 + this.#options.random() * (ackRandomFactor - 1));
+    let deadline = now + timeout;
     if (options.supersedes !== undefined) {
       const older = this.#pending.get(midKey(key, options.supersedes));
       if (older) {
+        // the older one's schedule goes on: notifications faster than its timeout must not keep a vanished peer alive
         this.#pending.delete(midKey(key, options.supersedes));
         retransmissions = older.retransmissions;
         timeout = older.timeout;
+        deadline = older.deadline;
       }
     }
     while (this.#pending.size >= this.#options.limits.maxPendingCon) {
@@ -307,7 +313,7 @@ export class MessageLayer {
       bytes,
       retransmissions,
       timeout,
-      deadline: now + timeout,
+      deadline,
       onDone: options.onDone,
     });
     this.#options.send(bytes, peer, now);
@@ -335,6 +341,11 @@ export class MessageLayer {
     if (!pending) return;
     this.#pending.delete(key);
     pending.onDone?.("cancelled", now);
+  }
+
+  /** Whether a new CON fits in the pending table (maxPendingCon) without giving up an older one. */
+  canConfirm(): boolean {
+    return this.#pending.size < this.#options.limits.maxPendingCon;
   }
 
   isPending(peer: Peer, mid: number): boolean {

@@ -12,7 +12,8 @@
  * RFC 7641 sec 3.2 / 4.2 (an error response ends the observation and carries no
  * Observe), 4.4 (sequence numbers), 4.5 (a CON every N-th and every 24 h; an
  * unacknowledged CON removes the observer; a newer notification supersedes one in
- * flight); RFC 7959 sec 3.4 (a large notification: its first block, with Size2).
+ * flight; a CON that finds the pending table full goes as NON and the next one is
+ * confirmable); RFC 7959 sec 3.4 (a large notification: its first block, with Size2).
  */
 import { sliceBlock, needsBlockwise } from "./block2";
 import { encodeBody, type CoapOption } from "./codec";
@@ -127,11 +128,16 @@ export class Notifier {
     }
   }
 
-  /** Liveness probes due at `now`: the current state, confirmable, to each observer silent for observerProbeInterval. */
+  /**
+   * Liveness probes due at `now`: the current state, confirmable, to each observer
+   * silent for observerProbeInterval, while the pending table has room (the others
+   * are probed once an answer or a timeout frees a place).
+   */
   probe(now: number): void {
     const c = this.#c;
     for (const observer of c.observe.all()) {
       if (this.probing(observer) || c.observe.probeDue(observer) > now) continue;
+      if (!c.layer.canConfirm()) return;
       const resource = c.resource(observer.path);
       if (!resource?.get) continue;
       const sequence = c.observe.nextSequence(observer.path);
@@ -199,12 +205,23 @@ export class Notifier {
     }
   }
 
-  /** CON or NON (observe.ts decides), then the message layer sends. */
+  /**
+   * CON or NON (observe.ts decides), then the message layer sends. A CON that would
+   * not fit in the pending table goes as NON and the observer's next notification is
+   * confirmable again: giving up another observer's CON in flight would end that
+   * observation and leave it on an older state (the table is a memory bound, not a
+   * sign of a dead client).
+   */
   #send(observer: Observer, resource: Resource, parts: MessageParts, now: number): void {
     const c = this.#c;
     const inFlight = this.probing(observer);
     try {
-      if (resource.confirmableNotifications || c.observe.shouldConfirm(observer, now, inFlight)) {
+      let confirm = resource.confirmableNotifications || c.observe.shouldConfirm(observer, now, inFlight);
+      if (confirm && !inFlight && !c.layer.canConfirm()) {
+        confirm = false;
+        c.limitLog.hit("pending-con", `${c.limits.maxPendingCon} confirmable messages pending: notifications due to be confirmable go as NON until one is answered`, now);
+      } else if (!confirm) observer.sinceCon++;
+      if (confirm) {
         observer.sinceCon = 0;
         observer.lastCon = now;
         const mid: number = c.layer.sendConfirmable(parts, observer.peer, now, {
@@ -222,7 +239,6 @@ export class Notifier {
         observer.pendingMid = mid;
         c.observe.touched();
       } else {
-        observer.sinceCon++;
         c.layer.sendNonConfirmable(parts, observer.peer, now, this.#onNonReset, observer, observer.peerKey);
       }
     } catch (error) {

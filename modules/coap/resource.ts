@@ -83,7 +83,7 @@ export interface Resource extends Omit<LinkAttributes, "obs"> {
   accepts?: readonly number[];
   /** content formats GET can produce; an Accept for another gets 4.06 (absent: any) */
   produces?: readonly number[];
-  /** every notification confirmable (otherwise NON, with a CON every N-th and every 24 h) */
+  /** every notification confirmable (otherwise NON, with a CON every N-th and every 24 h); one that finds maxPendingCon CONs in flight goes as NON */
   confirmableNotifications?: boolean;
   /** left out of /.well-known/core */
   hidden?: boolean;

@@ -196,7 +196,8 @@ export class CoapServer {
     if (handler !== undefined && (next === undefined || handler < next)) next = handler;
     const upload = this.#uploads.size > 0 ? this.#uploads.nextDeadline() : undefined;
     if (upload !== undefined && (next === undefined || upload < next)) next = upload;
-    const probe = this.#observe.nextProbe(this.#notifier.probingFn);
+    // a probe waits while the pending table is full: an answer or a timeout (the layer's deadline) frees a place
+    const probe = this.#layer.canConfirm() ? this.#observe.nextProbe(this.#notifier.probingFn) : undefined;
     if (probe !== undefined && (next === undefined || probe < next)) next = probe;
     return next;
   }
