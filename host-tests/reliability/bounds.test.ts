@@ -141,12 +141,18 @@ test("1,000 observers that never ACK are all removed within MAX_TRANSMIT_WAIT of
   abandonObservers({ maxPendingCon: 1000 }, 1000);
 });
 
+/** A harness with `count` observers of /light registered (maxPendingCon at its default), its output emptied. */
+function observed(count: number): Harness {
+  const h = harness({ maxObservers: count, maxObserversPerResource: count });
+  for (let i = 0; i < count; i++) h.server.receive(request(Type.CON, Code.GET, i, i, 0), peerOf(i), h.clock.now);
+  assert.equal(h.server.observerCount("light"), count, "all registered");
+  h.out.length = 0;
+  return h;
+}
+
 test("with maxPendingCon at its default (16): abandoned observers go 16 at a time, each within MAX_TRANSMIT_WAIT of its CON, the rest hear NON meanwhile", () => {
   const OBSERVERS = 64;
-  const h = harness({ maxObservers: OBSERVERS, maxObserversPerResource: OBSERVERS });
-  for (let i = 0; i < OBSERVERS; i++) h.server.receive(request(Type.CON, Code.GET, i, i, 0), peerOf(i), h.clock.now);
-  assert.equal(h.server.observerCount("light"), OBSERVERS, "all registered");
-  h.out.length = 0;
+  const h = observed(OBSERVERS);
   let peak = 0;
   const started = h.clock.now;
   // the observers vanish; the light changes once a second
@@ -168,9 +174,7 @@ test("with maxPendingCon at its default (16): abandoned observers go 16 at a tim
 
 test("64 silent observers and no change at all: liveness probes go 16 at a time (the table's bound), the rest wait without waking the node", () => {
   const OBSERVERS = 64;
-  const h = harness({ maxObservers: OBSERVERS, maxObserversPerResource: OBSERVERS });
-  for (let i = 0; i < OBSERVERS; i++) h.server.receive(request(Type.CON, Code.GET, i, i, 0), peerOf(i), h.clock.now);
-  h.out.length = 0;
+  const h = observed(OBSERVERS);
   const started = h.clock.now;
   let wakeups = 0;
   let peak = 0;
@@ -192,10 +196,7 @@ test("64 silent observers and no change at all: liveness probes go 16 at a time 
 
 test("live observers past maxPendingCon (64 against 16): CON rounds end no observation, every observer gets every state", () => {
   const OBSERVERS = 64;
-  const h = harness({ maxObservers: OBSERVERS, maxObserversPerResource: OBSERVERS });
-  for (let i = 0; i < OBSERVERS; i++) h.server.receive(request(Type.CON, Code.GET, i, i, 0), peerOf(i), h.clock.now);
-  assert.equal(h.server.observerCount("light"), OBSERVERS, "all registered");
-  h.out.length = 0;
+  const h = observed(OBSERVERS);
   let peak = 0;
   let cons = 0;
   let nons = 0;
