@@ -216,12 +216,9 @@ export class Notifier {
     const c = this.#c;
     const inFlight = this.probing(observer);
     try {
-      let confirm = resource.confirmableNotifications || c.observe.shouldConfirm(observer, now, inFlight);
-      if (confirm && !inFlight && !c.layer.canConfirm()) {
-        confirm = false;
-        c.limitLog.hit("pending-con", `${c.limits.maxPendingCon} confirmable messages pending: notifications due to be confirmable go as NON until one is answered`, now);
-      } else if (!confirm) observer.sinceCon++;
-      if (confirm) {
+      const due = resource.confirmableNotifications || c.observe.shouldConfirm(observer, now, inFlight);
+      // one in flight is superseded, which frees its place
+      if (due && (inFlight || c.layer.canConfirm())) {
         observer.sinceCon = 0;
         observer.lastCon = now;
         const mid: number = c.layer.sendConfirmable(parts, observer.peer, now, {
@@ -239,6 +236,8 @@ export class Notifier {
         observer.pendingMid = mid;
         c.observe.touched();
       } else {
+        if (!due) observer.sinceCon++;
+        else c.limitLog.hit("pending-con", `${c.limits.maxPendingCon} confirmable messages pending: notifications due to be confirmable go as NON until one is answered`, now);
         c.layer.sendNonConfirmable(parts, observer.peer, now, this.#onNonReset, observer, observer.peerKey);
       }
     } catch (error) {

@@ -383,9 +383,7 @@ export class DtlsServer {
       newest: -1,
       live: true,
     };
-    this.#sessions.set(key, entry);
-    this.#byPeer.set(entry.peer, entry);
-    this.#byPort.set(peer.port, entry);
+    this.#index(entry);
     this.#dueKnown = false;
     this.#hellos.delete(key);
     this.#feed(entry, hello, now);
@@ -486,19 +484,28 @@ export class DtlsServer {
   #move(entry: Entry, key: string, peer: Peer, now: number): void {
     const other = this.#sessions.get(key);
     if (other !== undefined) this.#end(other, "evicted", "its address and port now belong to a session that moved there (connection ID)", false, now);
-    this.#sessions.delete(entry.key);
-    const former = entry.peer;
-    if (this.#byPort.get(former.port) === entry) this.#byPort.delete(former.port);
+    this.#unindexAddress(entry);
     const formerPeers = entry.formerPeers ?? (entry.formerPeers = []);
-    formerPeers.push(former);
+    formerPeers.push(entry.peer);
     if (formerPeers.length > MAX_FORMER_PEERS) this.#byPeer.delete(formerPeers.shift()!);
     this.#log(`dtls: ${entry.id} moved from ${entry.key} to ${key} (connection ID)`);
     entry.key = key;
     entry.peer = Object.freeze({ address: peer.address, port: peer.port, session: entry.id });
-    this.#sessions.set(key, entry);
-    this.#byPeer.set(entry.peer, entry);
-    this.#byPort.set(peer.port, entry);
+    this.#index(entry);
     this.#counters.moved++;
+  }
+
+  /** Files an entry by its key, its peer object and its port (whose newest entry it becomes). */
+  #index(entry: Entry): void {
+    this.#sessions.set(entry.key, entry);
+    this.#byPeer.set(entry.peer, entry);
+    this.#byPort.set(entry.peer.port, entry);
+  }
+
+  /** Takes an entry off its address (key and port); its peer objects stay filed until #remove (a moved session still answers to them). */
+  #unindexAddress(entry: Entry): void {
+    this.#sessions.delete(entry.key);
+    if (this.#byPort.get(entry.peer.port) === entry) this.#byPort.delete(entry.peer.port);
   }
 
   #forged(entry: Entry, now: number): void {
@@ -585,9 +592,8 @@ export class DtlsServer {
   #remove(entry: Entry, end: DtlsEnd, now: number, logged = false): void {
     if (!entry.live) return;
     entry.live = false;
-    this.#sessions.delete(entry.key);
+    this.#unindexAddress(entry);
     this.#byPeer.delete(entry.peer);
-    if (this.#byPort.get(entry.peer.port) === entry) this.#byPort.delete(entry.peer.port);
     if (entry.formerPeers !== undefined) for (const former of entry.formerPeers) this.#byPeer.delete(former);
     if (entry.cid !== undefined) this.#byCid.delete(entry.cid);
     try {
