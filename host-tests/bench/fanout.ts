@@ -9,7 +9,7 @@
 import { CoapServer, type Peer } from "coap/server";
 import { encode, encodeWithBody, type CoapOption } from "coap/codec";
 import { midKey, peerKey } from "coap/exchange";
-import { TrackedNons } from "coap/tracked";
+import { TrackedNons, nonKey } from "coap/tracked";
 import { Code, Type } from "coap/numbers";
 import { setObserve, setUriPath } from "coap/options";
 import { Light, lightResource } from "light/light";
@@ -84,7 +84,7 @@ stage("new Uint8Array(n) + set(template)", N, () => void new Uint8Array(template
 stage("2 byte writes", N, (i) => { template[2] = i >> 8; template[3] = i & 0xff; });
 const tracked = new TrackedNons(2 * OBSERVERS);
 const onReset = () => {};
-stage("TrackedNons.add(midKey(...))", N, (i) => void tracked.add(midKey(keys[i % OBSERVERS], mid(i)), keys[i % OBSERVERS], i + 145_000, i, onReset, keys));
+stage("TrackedNons.add(nonKey(...))", N, (i) => void tracked.add(nonKey(i % OBSERVERS, mid(i)), i + 145_000, i, onReset, keys));
 let sink = 0;
 stage("try { } catch { }", N, () => { try { sink++; } catch { sink--; } });
 trace(`pieces done ${sink + tracked.size}\n`);

@@ -137,6 +137,29 @@ test("observe: a RST to a NON or a CON notification deregisters", () => {
   assert.equal(r.server.stats().pending, 0);
 });
 
+test("observe: a RST matches the NON of its own peer only, and each observer's own Message ID", () => {
+  const r = rig();
+  r.register(ALICE, "01");
+  r.register(ALICE, "02");
+  r.register(BOB, "01");
+  const notes = r.change();
+  assert.equal(notes.length, 3);
+  for (const n of notes) assert.equal(n.message.type, Type.NON);
+  const tokenOf = (n: { message: CoapMessage }) => Array.from(n.message.token).join(",");
+  const alice1 = notes.find((n) => n.peer === ALICE && tokenOf(n) === "1")!;
+  const bob = notes.find((n) => n.peer === BOB)!;
+  // BOB answering with ALICE's Message IDs ends nothing
+  for (const n of notes) if (n.peer === ALICE && n.message.mid !== bob.message.mid) r.reply(BOB, Type.RST, n.message.mid);
+  assert.equal(r.server.observerCount("light"), 3);
+  // ALICE's RST to one of her two notifications ends that observation only
+  r.reply(ALICE, Type.RST, alice1.message.mid);
+  assert.equal(r.server.observerCount("light"), 2);
+  const next = r.change();
+  assert.deepEqual(next.map((n) => [n.peer === ALICE ? "alice" : "bob", tokenOf(n)]).sort(), [["alice", "2"], ["bob", "1"]]);
+  r.reply(BOB, Type.RST, next.find((n) => n.peer === BOB)!.message.mid);
+  assert.equal(r.server.observerCount("light"), 1);
+});
+
 test("observe: re-registration by the same peer and token replaces, others add", () => {
   const r = rig();
   r.register(ALICE, "01");

@@ -182,6 +182,20 @@ export function encodeWithBody(type: Type, code: number, mid: number, token: Uin
 }
 
 /**
+ * A copy of `template` (from encodeWithBody) with another Message ID and a token of
+ * the same length (not checked): the same message to many peers is encoded once per
+ * token length, then only stamped per peer.
+ */
+export function restamp(template: Uint8Array, mid: number, token: Uint8Array): Uint8Array {
+  const out = new Uint8Array(template.length);
+  out.set(template);
+  out[2] = mid >> 8;
+  out[3] = mid & 0xff;
+  if (token.length > 0) out.set(token, HEADER_LENGTH);
+  return out;
+}
+
+/**
  * The piggybacked ACK to `request` with `code` and a body from encodeBody() (RFC 7252
  * sec 5.2.1): the request's Message ID and token copied as they came, not read out
  * and written again. `request` must have a valid header and token (quick.ts found it so).

@@ -35,14 +35,19 @@
  * - Message IDs (sec 4.4) are unpredictable to other peers: each peer gets its own
  *   sequence from a random start (at most MAX_MID_PEERS, or maxObservers when larger,
  *   remembered, oldest first), so
- *   a co-observer that learns its own IDs cannot forge a RST for someone else's.
+ *   a co-observer that learns its own IDs cannot forge a RST for someone else's. A
+ *   sequence also numbers its peer, and our tracked NONs are filed under that number
+ *   (tracked.ts): a peer whose sequence is forgotten takes them along, and a RST to
+ *   one of them is ignored, as one to a NON past NON_LIFETIME.
+ * - The same NON to many peers (an Observe fan-out) goes in one call,
+ *   sendNonConfirmables(): encoded once per token length, stamped per peer.
  */
 import { DedupCache, isSafe, type DedupVerdict } from "./dedup";
 import type { LimitName } from "./limitlog";
-import { CoapFormatError, decode, emptyMessage, encode, type CoapMessage, type CoapOption } from "./codec";
+import { CoapFormatError, decode, emptyMessage, encode, encodeWithBody, restamp, type CoapMessage, type CoapOption } from "./codec";
 import { Code, Type, isResponseCode, maxTransmitWait, type Limits, type TransportParams } from "./numbers";
 import { setMaxAge } from "./options";
-import { TrackedNons, type ResetHandler } from "./tracked";
+import { TrackedNons, nonKey, type ResetHandler } from "./tracked";
 import { Exchange, encodeParts, midKey, peerKey, type ConOutcome, type ExchangeLink, type MessageParts, type Peer, type SendConOptions } from "./exchange";
 
 /** codes 0.01-0.31 are requests (RFC 7252 sec 12.1): 1.00 is the first past them */
@@ -73,6 +78,20 @@ export interface MessageLayerOptions {
   onResponse?(response: CoapMessage, peer: Peer, now: number): boolean;
 }
 
+/** Who a NON of a group goes to (sendNonConfirmables): an observer is one. */
+export interface NonTarget {
+  readonly peer: Peer;
+  /** peerKey(peer), kept by the caller */
+  readonly peerKey: string;
+  readonly token: Uint8Array;
+}
+
+/** A peer's Message ID sequence, and the number its tracked NONs are filed under (nonKey). */
+interface MidSequence {
+  next: number;
+  readonly peer: number;
+}
+
 interface PendingCon {
   peer: Peer;
   peerKey: string;
@@ -87,7 +106,9 @@ interface PendingCon {
 export class MessageLayer {
   #options: MessageLayerOptions;
   /** the next Message ID per peer key, oldest peer first (a record each: one lookup per message, no Map.set) */
-  #nextMids = new Map<string, { next: number }>();
+  #nextMids = new Map<string, MidSequence>();
+  /** the number the next new sequence gets */
+  #peerNumbers = 0;
   /** peer + Message ID of requests received, and the replies to send again */
   #dedup: DedupCache;
   /** our CONs awaiting ACK/RST, keyed by peer + Message ID, oldest first */
@@ -155,7 +176,8 @@ export class MessageLayer {
       return;
     }
     if (message.type === Type.RST) {
-      this.#trackedNon.reset(key);
+      const sequence = this.#nextMids.get(peerKey(peer));
+      if (sequence) this.#trackedNon.reset(nonKey(sequence.peer, message.mid));
     }
   }
 
@@ -222,7 +244,7 @@ export class MessageLayer {
     const options: CoapOption[] = [];
     setMaxAge(options, seconds);
     const confirmable = message.type === Type.CON;
-    const mid = confirmable ? message.mid : this.#allocateMid(key);
+    const mid = confirmable ? message.mid : this.#allocateMid(this.#sequence(key));
     this.#options.send(encode({ type: confirmable ? Type.ACK : Type.NON, code: Code.SERVICE_UNAVAILABLE, mid, token: message.token, options, payload: EMPTY_PAYLOAD }), peer, now);
   }
 
@@ -267,17 +289,20 @@ export class MessageLayer {
     this.#options.send(encode(emptyMessage(Type.RST, mid)), peer, now);
   }
 
-  /** The next Message ID for a peer: its own sequence, from a random start the first time. */
-  #allocateMid(key: string): number {
-    const sequence = this.#nextMids.get(key);
-    if (sequence) {
-      const mid = sequence.next;
-      sequence.next = (mid + 1) & 0xffff;
-      return mid;
-    }
-    const mid = Math.floor(this.#options.random() * 0x10000) & 0xffff;
+  /** A peer's Message ID sequence: from a random start the first time (the oldest peer's is forgotten beyond #midPeers). */
+  #sequence(key: string): MidSequence {
+    let sequence = this.#nextMids.get(key);
+    if (sequence) return sequence;
     if (this.#nextMids.size >= this.#midPeers) this.#nextMids.delete(this.#nextMids.keys().next().value!);
-    this.#nextMids.set(key, { next: (mid + 1) & 0xffff });
+    sequence = { next: Math.floor(this.#options.random() * 0x10000) & 0xffff, peer: this.#peerNumbers++ };
+    this.#nextMids.set(key, sequence);
+    return sequence;
+  }
+
+  /** The next Message ID of a sequence. */
+  #allocateMid(sequence: MidSequence): number {
+    const mid = sequence.next;
+    sequence.next = (mid + 1) & 0xffff;
     return mid;
   }
 
@@ -285,7 +310,7 @@ export class MessageLayer {
   sendConfirmable(parts: MessageParts, peer: Peer, now: number, options: SendConOptions = {}): number {
     const { ackTimeout, ackRandomFactor } = this.#options.transport;
     const key = options.peerKey ?? peerKey(peer);
-    const mid = this.#allocateMid(key);
+    const mid = this.#allocateMid(this.#sequence(key));
     const bytes = encodeParts(Type.CON, mid, parts.token, parts);
     let retransmissions = 0;
     let timeout = ackTimeout * (1 + this.#options.random() * (ackRandomFactor - 1));
@@ -326,12 +351,51 @@ export class MessageLayer {
    * `key`: peerKey(peer), when the caller keeps it (an observer does): not made again.
    */
   sendNonConfirmable<T>(parts: MessageParts, peer: Peer, now: number, onReset?: ResetHandler<T>, subject?: T, key: string = peerKey(peer)): number {
-    const mid = this.#allocateMid(key);
+    const sequence = this.#sequence(key);
+    const mid = this.#allocateMid(sequence);
     const bytes = encodeParts(Type.NON, mid, parts.token, parts);
-    if (onReset && this.#trackedNon.add(midKey(key, mid), key, now + this.#options.transport.nonLifetime, now, onReset as ResetHandler, subject))
+    if (onReset && this.#trackedNon.add(nonKey(sequence.peer, mid), now + this.#options.transport.nonLifetime, now, onReset as ResetHandler, subject))
       this.#limit("tracked-non", `${this.#options.limits.maxTrackedNon} NON messages tracked for RST: the oldest are forgotten`, now);
     this.#options.send(bytes, peer, now);
     return mid;
+  }
+
+  /**
+   * The same NON (`code`, and `body` from codec's encodeBody()) to each target at
+   * `now`, with its own Message ID and token: the message is encoded once per token
+   * length and only stamped per target. onReset(target) runs if one rejects its NON
+   * with RST within NON_LIFETIME; onError(target, error) if one could not be sent (the
+   * others still are).
+   */
+  sendNonConfirmables<T extends NonTarget>(code: number, body: Uint8Array, targets: readonly T[], now: number, onReset: ResetHandler<T>, onError: (target: T, error: unknown) => void): void {
+    const count = targets.length;
+    const expires = now + this.#options.transport.nonLifetime;
+    const tracked = this.#trackedNon;
+    const sequences = this.#nextMids;
+    // the message encoded once per token length (0-8), then stamped with each Message ID and token
+    const templates: (Uint8Array | undefined)[] = [];
+    let forgot = false;
+    let i = 0;
+    // one try for the group, entered again only after a target whose send threw
+    while (i < count) {
+      try {
+        for (; i < count; i++) {
+          const target = targets[i];
+          const token = target.token;
+          const sequence = sequences.get(target.peerKey) ?? this.#sequence(target.peerKey);
+          const mid = sequence.next;
+          sequence.next = (mid + 1) & 0xffff;
+          const template = templates[token.length];
+          const bytes = template ? restamp(template, mid, token) : (templates[token.length] = encodeWithBody(Type.NON, code, mid, token, body));
+          if (tracked.add(nonKey(sequence.peer, mid), expires, now, onReset as ResetHandler, target)) forgot = true;
+          this.#options.send(bytes, target.peer, now);
+        }
+      } catch (error) {
+        onError(targets[i], error);
+        i++;
+      }
+    }
+    if (forgot) this.#limit("tracked-non", `${this.#options.limits.maxTrackedNon} NON messages tracked for RST: the oldest are forgotten`, now);
   }
 
   /** Stops retransmitting a CON we sent (its onDone gets "cancelled", with `now`). */
@@ -396,9 +460,10 @@ export class MessageLayer {
   /** Forgets everything about a peer: its session is gone (its pending CONs end "cancelled" at `now`). */
   dropPeer(peer: Peer, now: number): void {
     const key = peerKey(peer);
+    const sequence = this.#nextMids.get(key);
+    if (sequence) this.#trackedNon.forgetPeer(sequence.peer);
     this.#nextMids.delete(key);
     this.#dedup.forgetPeer(key);
-    this.#trackedNon.forgetPeer(key);
     const dropped: PendingCon[] = [];
     for (const [k, pending] of this.#pending) {
       if (pending.peerKey === key) {

@@ -63,6 +63,11 @@ export class Notifier {
   readonly #onNonReset = (observer: Observer): void => {
     this.#c.observe.remove(observer);
   };
+  /** a notification that could not be sent ends that observation */
+  readonly #onSendError = (observer: Observer, error: unknown): void => {
+    this.#c.log(`cannot send notification to ${observer.peerKey}: ${error}`);
+    this.#c.observe.remove(observer);
+  };
 
   constructor(context: NotifierContext) {
     this.#c = context;
@@ -164,8 +169,10 @@ export class Notifier {
 
   /**
    * One rendered state to the observers that asked for this representation: a success
-   * is encoded once per block size (options with Observe, payload) and only header and
-   * token are made per observer; an error ends each observation and carries no Observe.
+   * is encoded once per block size (options with Observe, payload), the observers due
+   * a CON get one each, and the others get their NONs in one call to the message
+   * layer, which makes only header and token per observer; an error ends each
+   * observation and carries no Observe.
    */
   #sendAll(observers: readonly Observer[], resource: Resource, response: CoapResponse, sequence: number, now: number): void {
     const c = this.#c;
@@ -176,49 +183,75 @@ export class Notifier {
       c.log(`bad notification from /${observers[0].path}: ${error}`);
       parts = { code: Code.INTERNAL_SERVER_ERROR, options: [], payload: EMPTY };
     }
-    const success = codeClass(parts.code) === 2;
+    if (codeClass(parts.code) !== 2) {
+      for (let i = 0; i < observers.length; i++) {
+        const observer = observers[i];
+        if (!c.observe.remove(observer)) continue; // an error ends the observation; it carries no Observe
+        this.#send(observer, { code: parts.code, token: observer.token, options: parts.options, payload: parts.payload }, this.#confirmable(observer, resource, now), now);
+      }
+      return;
+    }
+    const observe = c.observe;
+    const confirmAll = resource.confirmableNotifications === true;
     let body: Uint8Array | undefined;
     let bodySzx = -1;
-    // one parts object for the group, its token and body set per observer: the layer encodes it at once and keeps nothing of it
-    const each: MessageParts = { code: parts.code, token: EMPTY, options: NO_OPTIONS, payload: EMPTY, body: undefined };
+    // the observers getting a NON with `body`, sent together whenever the body changes (another block size) and at the end
+    const nons: Observer[] = [];
     for (let i = 0; i < observers.length; i++) {
       const observer = observers[i];
-      if (!c.observe.isCurrent(observer)) continue;
-      if (!success) {
-        c.observe.remove(observer); // an error ends the observation; it carries no Observe
-        this.#send(observer, resource, { code: parts.code, token: observer.token, options: parts.options, payload: parts.payload }, now);
-        continue;
-      }
+      if (observer.current !== true) continue; // c.observe.isCurrent(observer), without the call
       if (!body || bodySzx !== observer.szx) {
+        if (nons.length > 0) this.#sendNons(parts.code, body!, nons, now);
         try {
           body = notificationBody(parts, sequence, observer.szx);
         } catch (error) {
           c.log(`cannot encode the notification of /${observer.path}: ${error}`);
           c.observe.remove(observer);
+          body = undefined;
           continue;
         }
         bodySzx = observer.szx;
       }
-      each.token = observer.token;
-      each.body = body;
-      this.#send(observer, resource, each, now);
+      // the common case first: nothing in flight and no CON due, a NON (#confirmable's answer, without its calls)
+      if (observer.pendingMid === undefined && !confirmAll && !observe.shouldConfirm(observer, now, false)) {
+        observer.sinceCon++;
+        nons.push(observer);
+      } else if (this.#confirmable(observer, resource, now)) this.#send(observer, { code: parts.code, token: observer.token, options: NO_OPTIONS, payload: EMPTY, body }, true, now);
+      else nons.push(observer);
     }
+    if (nons.length > 0) this.#sendNons(parts.code, body!, nons, now);
   }
 
   /**
-   * CON or NON (observe.ts decides), then the message layer sends. A CON that would
-   * not fit in the pending table goes as NON and the observer's next notification is
-   * confirmable again: giving up another observer's CON in flight would end that
-   * observation and leave it on an older state (the table is a memory bound, not a
-   * sign of a dead client).
+   * Whether this observer's next notification goes as CON (observe.ts decides when one
+   * is due). A CON that would not fit in the pending table goes as NON and the
+   * observer's next notification is confirmable again: giving up another observer's
+   * CON in flight would end that observation and leave it on an older state (the
+   * table is a memory bound, not a sign of a dead client). One in flight is
+   * superseded, which frees its place.
    */
-  #send(observer: Observer, resource: Resource, parts: MessageParts, now: number): void {
+  #confirmable(observer: Observer, resource: Resource, now: number): boolean {
     const c = this.#c;
     const inFlight = this.probing(observer);
+    const due = resource.confirmableNotifications || c.observe.shouldConfirm(observer, now, inFlight);
+    if (due && (inFlight || c.layer.canConfirm())) return true;
+    if (!due) observer.sinceCon++;
+    else c.limitLog.hit("pending-con", `${c.limits.maxPendingCon} confirmable messages pending: notifications due to be confirmable go as NON until one is answered`, now);
+    return false;
+  }
+
+  /** A group's NONs, one call; an observer whose NON could not be sent is removed. */
+  #sendNons(code: number, body: Uint8Array, nons: Observer[], now: number): void {
+    this.#c.layer.sendNonConfirmables(code, body, nons, now, this.#onNonReset, this.#onSendError);
+    nons.length = 0;
+  }
+
+  /** One notification, CON (`confirm`, from #confirmable) or NON, through the message layer. */
+  #send(observer: Observer, parts: MessageParts, confirm: boolean, now: number): void {
+    const c = this.#c;
     try {
-      const due = resource.confirmableNotifications || c.observe.shouldConfirm(observer, now, inFlight);
-      // one in flight is superseded, which frees its place
-      if (due && (inFlight || c.layer.canConfirm())) {
+      if (confirm) {
+        const inFlight = this.probing(observer);
         observer.sinceCon = 0;
         observer.lastCon = now;
         const mid: number = c.layer.sendConfirmable(parts, observer.peer, now, {
@@ -236,13 +269,10 @@ export class Notifier {
         observer.pendingMid = mid;
         c.observe.touched();
       } else {
-        if (!due) observer.sinceCon++;
-        else c.limitLog.hit("pending-con", `${c.limits.maxPendingCon} confirmable messages pending: notifications due to be confirmable go as NON until one is answered`, now);
         c.layer.sendNonConfirmable(parts, observer.peer, now, this.#onNonReset, observer, observer.peerKey);
       }
     } catch (error) {
-      c.log(`cannot send notification to ${observer.peerKey}: ${error}`);
-      c.observe.remove(observer);
+      this.#onSendError(observer, error);
     }
   }
 }

@@ -1,8 +1,9 @@
 /*
- * Our recent NON messages, by peer and Message ID (midKey), so that a RST to one
- * reaches whoever sent it (RFC 7252 sec 4.3: a NON may be rejected with RST; RFC 7641
- * sec 3.6: a RST to a notification ends the observation). Kept for NON_LIFETIME (sec
- * 4.8.2), at most `max` entries.
+ * Our recent NON messages, by peer and Message ID, so that a RST to one reaches
+ * whoever sent it (RFC 7252 sec 4.3: a NON may be rejected with RST; RFC 7641 sec
+ * 3.6: a RST to a notification ends the observation). Kept for NON_LIFETIME (sec
+ * 4.8.2), at most `max` entries. An entry's key is a number, nonKey(peer number,
+ * Message ID): the message layer numbers its peers, so a fan-out makes no strings.
  *
  * Two generations, so that every step is O(1) whatever the fan-out: new entries go
  * into the young one; when it holds half the bound it becomes the old one and the
@@ -13,14 +14,18 @@
 /** What a RST to a tracked NON runs: onReset(subject), one function for many NONs (no closure per message). */
 export type ResetHandler<T = unknown> = (subject: T) => void;
 
+/** The key of a NON of ours: the peer's number (the message layer's) and the Message ID. */
+export function nonKey(peer: number, mid: number): number {
+  return peer * 0x10000 + mid;
+}
+
 interface Entry {
-  peerKey: string;
   onReset: ResetHandler;
   subject: unknown;
 }
 
 class Generation {
-  readonly entries = new Map<string, Entry>();
+  readonly entries = new Map<number, Entry>();
   /** when its newest entry expires */
   newest = -Infinity;
 }
@@ -40,20 +45,21 @@ export class TrackedNons {
   }
 
   /** Tracks a NON until `expires`; true when room was made by forgetting unexpired ones (a full table). */
-  add(key: string, peerKey: string, expires: number, now: number, onReset: ResetHandler, subject: unknown): boolean {
+  add(key: number, expires: number, now: number, onReset: ResetHandler, subject: unknown): boolean {
     let forgotUnexpired = false;
-    if (this.#young.entries.size >= this.#half) {
+    let young = this.#young;
+    if (young.entries.size >= this.#half) {
       forgotUnexpired = this.#old.entries.size > 0 && this.#old.newest > now;
-      this.#old = this.#young;
-      this.#young = new Generation();
+      this.#old = young;
+      young = this.#young = new Generation();
     }
-    this.#young.entries.set(key, { peerKey, onReset, subject });
-    if (expires > this.#young.newest) this.#young.newest = expires;
+    young.entries.set(key, { onReset, subject });
+    if (expires > young.newest) young.newest = expires;
     return forgotUnexpired;
   }
 
   /** The RST's NON: forgotten, and its onReset(subject) run; false when it was not tracked. */
-  reset(key: string): boolean {
+  reset(key: number): boolean {
     for (const generation of [this.#young, this.#old]) {
       const entry = generation.entries.get(key);
       if (entry) {
@@ -77,10 +83,12 @@ export class TrackedNons {
     return this.#young.entries.size > 0 ? this.#young.newest : undefined;
   }
 
-  /** Forgets a peer's entries (its session ended). */
-  forgetPeer(peerKey: string): void {
+  /** Forgets the entries of a peer, by its number (its session ended). */
+  forgetPeer(peer: number): void {
+    const from = nonKey(peer, 0);
+    const to = nonKey(peer + 1, 0);
     for (const generation of [this.#young, this.#old]) {
-      for (const [key, entry] of generation.entries) if (entry.peerKey === peerKey) generation.entries.delete(key);
+      for (const key of generation.entries.keys()) if (key >= from && key < to) generation.entries.delete(key);
     }
   }
 }
