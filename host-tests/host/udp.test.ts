@@ -59,6 +59,21 @@ test("a dual-stack socket (no address) talks to IPv4 and IPv6 peers", async () =
   }
 });
 
+test("datagrams written in one turn (sent together) all arrive, in order, the last one written just before close", async () => {
+  const b = collect();
+  const { socket: sa } = openUDP({ address: "127.0.0.1" });
+  const { socket: sb, port: pb } = openUDP({ address: "127.0.0.1", onReadable: b.onReadable });
+  const COUNT = 201; // more than three of the host's send batches
+  try {
+    for (let i = 0; i < COUNT; i++) sa.write(Uint16Array.of(i).buffer, "127.0.0.1", pb);
+    sa.close();
+    await waitFor(() => b.received.length === COUNT, 3000, `${COUNT} datagrams (got ${b.received.length})`);
+    assert.deepEqual(b.received.map((d) => new Uint16Array(d)[0]), Array.from({ length: COUNT }, (_, i) => i));
+  } finally {
+    sb.close();
+  }
+});
+
 test("round trip with a node dgram peer in another process", async () => {
   const script = `
     const dgram = require("node:dgram");

@@ -29,6 +29,8 @@ typedef void (*hostWatchCallback)(void* refcon, short revents);
 int hostWatch(int fd, short events, int keepAlive, hostWatchCallback callback, void* refcon);
 void hostWatchEvents(int fd, short events);
 void hostUnwatch(int fd);
+/* sends the datagrams the sockets were given since the last call (mod_udp.c batches them) */
+void hostFlushOutput(void);
 
 /* one-shot timers of the loop; a module re-arms them as it needs */
 typedef struct hostTimerRecord hostTimerRecord;

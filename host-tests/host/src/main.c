@@ -268,6 +268,8 @@ static void runLoop(void)
 			fds[i].revents = 0;
 		}
 		count = gWatchCount;
+		/* the turn's datagrams go out before waiting (mod_udp.c) */
+		hostFlushOutput();
 		if (poll(fds, count, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -450,6 +452,8 @@ int main(int argc, char* argv[])
 		hostControlStart();
 	runMain(hostMachine, specifier);
 	runLoop();
+	/* datagrams written in the last turn */
+	hostFlushOutput();
 
 	hostControlStop();
 	hostKillChildren();
