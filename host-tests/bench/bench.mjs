@@ -19,7 +19,7 @@
  *   node host-tests/bench/bench.mjs [--seconds S] [--clients 1,16,64] [--no-dtls] [--no-instructions | --instructions-only]
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir, cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -75,20 +75,41 @@ function freePort() {
 }
 
 /** Starts a server and resolves once `ready` shows in its output (or after `settle` ms when no pattern). */
+/**
+ * Starts a server; resolves once its output matches `ready` (or after `settle` ms). Its
+ * output goes to a file that is read here by polling, not to a pipe: a pipe woke this
+ * process on every log line (ours logs each PUT, libcoap with -v 0 nothing), and on two
+ * cores that took CPU from the node and its load generator in the middle of a fan-out
+ * (5-8 ms of a round). child.readOutput() returns it so far.
+ */
 function startServer(argv, ready, settle = 300, options = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { cwd: root, stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"], env: options.env ?? process.env });
-    child.output = "";
+    const logFile = join(mkdtempSync(join(tmpdir(), "bench-log-")), "output");
+    const fd = openSync(logFile, "w");
+    const child = spawn(argv[0], argv.slice(1), { cwd: root, stdio: [options.stdin ? "pipe" : "ignore", fd, fd], env: options.env ?? process.env });
+    closeSync(fd);
+    child.readOutput = () => readFileSync(logFile, "utf8");
     children.add(child);
-    let output = "";
-    const timer = setTimeout(() => reject(new Error(`${argv[0]} did not start:\n${output}`)), options.timeout ?? 10000);
-    const check = () => {
-      if (ready && ready.test(output)) { clearTimeout(timer); resolve(child); }
-    };
-    child.stdout.on("data", (chunk) => { output += chunk; child.output += chunk; check(); });
-    child.stderr.on("data", (chunk) => { output += chunk; child.output += chunk; check(); });
-    child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`${argv[0]} exited (${code}):\n${output}`)); });
-    if (!ready) setTimeout(() => { clearTimeout(timer); resolve(child); }, settle);
+    let poll;
+    const timer = setTimeout(() => {
+      clearInterval(poll);
+      reject(new Error(`${argv[0]} did not start:\n${child.readOutput()}`));
+    }, options.timeout ?? 10000);
+    if (ready) {
+      poll = setInterval(() => {
+        if (!ready.test(child.readOutput())) return;
+        clearInterval(poll);
+        clearTimeout(timer);
+        resolve(child);
+      }, 20);
+    } else setTimeout(() => { clearTimeout(timer); resolve(child); }, settle);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      clearInterval(poll);
+      const output = child.readOutput();
+      rmSync(dirname(logFile), { recursive: true, force: true });
+      reject(new Error(`${argv[0]} exited (${code}):\n${output}`));
+    });
   });
 }
 
@@ -162,11 +183,7 @@ async function libcoap() {
 
 /* ---- DTLS-PSK and Observe rows ---- */
 
-/**
- * Runs dtls-load to completion and returns its JSON line. Asynchronously: the node logs
- * every handshake, and a blocked event loop here would leave its stdout pipe full and
- * stall it.
- */
+/** Runs dtls-load to completion and returns its JSON line (asynchronously: the servers' output is polled meanwhile). */
 function dtlsRun(args, timeoutSeconds) {
   return new Promise((resolve, reject) => {
     const child = spawn(dtlsLoad, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -214,13 +231,12 @@ async function holdSessions(port, sessions, measure) {
 /** The node's figures through the simulated board's control command (needs --control). */
 function nodeStats(child) {
   return new Promise((resolve, reject) => {
-    const from = child.output.length;
-    const timer = setTimeout(() => reject(new Error("no @stats answer")), 5000);
-    const check = () => {
-      const match = child.output.slice(from).match(/^@stats (.*)$/m);
-      if (match) { clearTimeout(timer); child.stdout.off("data", check); resolve(JSON.parse(match[1])); }
-    };
-    child.stdout.on("data", check);
+    const from = child.readOutput().length;
+    const poll = setInterval(() => {
+      const match = child.readOutput().slice(from).match(/^@stats (.*)$/m);
+      if (match) { clearTimeout(timer); clearInterval(poll); resolve(JSON.parse(match[1])); }
+    }, 20);
+    const timer = setTimeout(() => { clearInterval(poll); reject(new Error("no @stats answer")); }, 5000);
     child.stdin.write("stats\n");
   });
 }

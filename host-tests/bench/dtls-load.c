@@ -435,7 +435,7 @@ static int mode_observe(int count, int rounds, int wait)
 	int fds[MAX_CLIENTS];
 	int registered = 0;
 	uint8_t buffer[1500];
-	long p_last[64];
+	long p_last[64], p_first[64];
 	int done_rounds = 0;
 	for (int i = 0; i < count; i++) {
 		fds[i] = open_socket();
@@ -488,7 +488,7 @@ static int mode_observe(int count, int rounds, int wait)
 		static int notified[MAX_CLIENTS];
 		memset(notified, 0, sizeof notified);
 		size_t n = build_request(buffer, 3, (uint16_t)(0x8000 + r), -1, (r & 1) ? "0" : "1");
-		int64_t sent = now_ns(), last = 0;
+		int64_t sent = now_ns(), last = 0, first = 0;
 		send(put, buffer, n, 0);
 		int got = 0;
 		int64_t until = sent + 5000000000LL;
@@ -510,29 +510,33 @@ static int mode_observe(int count, int rounds, int wait)
 						notified[i] = 1;
 						got++;
 						last = now_ns();
+						if (!first)
+							first = last;
 					}
 				}
 			}
 		}
 		recv(put, buffer, sizeof buffer, MSG_DONTWAIT);
 		p_last[r] = got == registered ? (long)((last - sent) / 1000) : -1;
+		p_first[r] = (long)((first - sent) / 1000);
 		if (getenv("DTLS_LOAD_DEBUG")) fprintf(stderr, "round %d: %d of %d notified, last after %ld us\n", r, got, registered, (long)((last - sent) / 1000));
 		done_rounds++;
 		usleep(200000);
 	}
-	long worst = 0, sum = 0;
+	long worst = 0, sum = 0, sum_first = 0;
 	int complete = 0;
 	for (int r = 1; r < done_rounds; r++) {   /* round 0 warms the server up (its first PUT, first notification) */
 		if (p_last[r] < 0)
 			continue;
 		complete++;
 		sum += p_last[r];
+		sum_first += p_first[r];
 		if (p_last[r] > worst)
 			worst = p_last[r];
 	}
 	done_rounds--;
-	printf("{\"mode\":\"observe\",\"observers\":%d,\"registered\":%d,\"rounds\":%d,\"complete\":%d,\"mean_last_us\":%ld,\"max_last_us\":%ld}\n",
-		count, registered, done_rounds, complete, complete ? sum / complete : -1, complete ? worst : -1);
+	printf("{\"mode\":\"observe\",\"observers\":%d,\"registered\":%d,\"rounds\":%d,\"complete\":%d,\"mean_first_us\":%ld,\"mean_last_us\":%ld,\"max_last_us\":%ld}\n",
+		count, registered, done_rounds, complete, complete ? sum_first / complete : -1, complete ? sum / complete : -1, complete ? worst : -1);
 	if (wait) {
 		char line[16];
 		fflush(stdout);
