@@ -247,6 +247,9 @@ static void runLoop(void)
 			hostTimerRecord* timer = gTimers;
 			hostTimerDisarm(timer);
 			timer->callback(timer->refcon);
+			hostDrainJobs();
+			/* what the turn wrote goes out now, not after the turns that follow it (mod_udp.c) */
+			hostFlushOutput();
 			continue;
 		}
 		if (!somethingAlive())
@@ -268,7 +271,7 @@ static void runLoop(void)
 			fds[i].revents = 0;
 		}
 		count = gWatchCount;
-		/* the turn's datagrams go out before waiting (mod_udp.c) */
+		/* anything written outside a turn (the start) goes out before waiting */
 		hostFlushOutput();
 		if (poll(fds, count, timeout) < 0) {
 			if (errno == EINTR)
@@ -294,6 +297,7 @@ static void runLoop(void)
 			if (still) {
 				ready[i].callback(ready[i].refcon, ready[i].events);
 				hostDrainJobs();
+				hostFlushOutput();
 			}
 		}
 	}

@@ -8,7 +8,8 @@
  *
  * Written datagrams are sent together, as received ones are read together: write()
  * checks and copies one, and the socket's batch goes out in one sendmmsg() when it
- * holds UDP_SEND_BATCH, before the loop waits again, and on close and exit. A turn
+ * holds UDP_SEND_BATCH, at the end of the turn that wrote it (main.c: after a timer's
+ * or a watch's callback and its promise jobs), on close and at exit. A turn
  * that notifies a thousand observers then makes 16 system calls, not a thousand (a
  * sendto() costs 3-5 us on these machines, a datagram of a sendmmsg() about 1; lwip
  * on the device makes no system call at all). A full or unreachable path drops the
