@@ -74,7 +74,6 @@ function freePort() {
   return 20000 + Math.floor(Math.random() * 40000);
 }
 
-/** Starts a server and resolves once `ready` shows in its output (or after `settle` ms when no pattern). */
 /**
  * Starts a server; resolves once its output matches `ready` (or after `settle` ms). Its
  * output goes to a file that is read here by polling, not to a pipe: a pipe woke this

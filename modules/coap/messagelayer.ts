@@ -168,7 +168,8 @@ export class MessageLayer {
   #receiveAckOrReset(message: CoapMessage, peer: Peer, now: number): void {
     // a RST must be Empty; an ACK from a client carries nothing we asked for
     if (message.type === Type.RST && message.code !== Code.EMPTY) return;
-    const key = midKey(peerKey(peer), message.mid);
+    const from = peerKey(peer);
+    const key = midKey(from, message.mid);
     const pending = this.#pending.get(key);
     if (pending) {
       this.#pending.delete(key);
@@ -176,7 +177,7 @@ export class MessageLayer {
       return;
     }
     if (message.type === Type.RST) {
-      const sequence = this.#nextMids.get(peerKey(peer));
+      const sequence = this.#nextMids.get(from);
       if (sequence) this.#trackedNon.reset(nonKey(sequence.peer, message.mid));
     }
   }
@@ -354,8 +355,7 @@ export class MessageLayer {
     const sequence = this.#sequence(key);
     const mid = this.#allocateMid(sequence);
     const bytes = encodeParts(Type.NON, mid, parts.token, parts);
-    if (onReset && this.#trackedNon.add(nonKey(sequence.peer, mid), now + this.#options.transport.nonLifetime, now, onReset as ResetHandler, subject))
-      this.#limit("tracked-non", `${this.#options.limits.maxTrackedNon} NON messages tracked for RST: the oldest are forgotten`, now);
+    if (onReset && this.#trackedNon.add(nonKey(sequence.peer, mid), now + this.#options.transport.nonLifetime, now, onReset as ResetHandler, subject)) this.#trackedNonFull(now);
     this.#options.send(bytes, peer, now);
     return mid;
   }
@@ -371,7 +371,6 @@ export class MessageLayer {
     const count = targets.length;
     const expires = now + this.#options.transport.nonLifetime;
     const tracked = this.#trackedNon;
-    const sequences = this.#nextMids;
     // the message encoded once per token length (0-8), then stamped with each Message ID and token
     const templates: (Uint8Array | undefined)[] = [];
     let forgot = false;
@@ -382,9 +381,8 @@ export class MessageLayer {
         for (; i < count; i++) {
           const target = targets[i];
           const token = target.token;
-          const sequence = sequences.get(target.peerKey) ?? this.#sequence(target.peerKey);
-          const mid = sequence.next;
-          sequence.next = (mid + 1) & 0xffff;
+          const sequence = this.#sequence(target.peerKey);
+          const mid = this.#allocateMid(sequence);
           const template = templates[token.length];
           const bytes = template ? restamp(template, mid, token) : (templates[token.length] = encodeWithBody(Type.NON, code, mid, token, body));
           if (tracked.add(nonKey(sequence.peer, mid), expires, now, onReset as ResetHandler, target)) forgot = true;
@@ -395,7 +393,12 @@ export class MessageLayer {
         i++;
       }
     }
-    if (forgot) this.#limit("tracked-non", `${this.#options.limits.maxTrackedNon} NON messages tracked for RST: the oldest are forgotten`, now);
+    if (forgot) this.#trackedNonFull(now);
+  }
+
+  /** Tracking a NON forgot unexpired ones: counted, and logged once per episode. */
+  #trackedNonFull(now: number): void {
+    this.#limit("tracked-non", `${this.#options.limits.maxTrackedNon} NON messages tracked for RST: the oldest are forgotten`, now);
   }
 
   /** Stops retransmitting a CON we sent (its onDone gets "cancelled", with `now`). */

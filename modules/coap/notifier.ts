@@ -191,8 +191,6 @@ export class Notifier {
       }
       return;
     }
-    const observe = c.observe;
-    const confirmAll = resource.confirmableNotifications === true;
     let body: Uint8Array | undefined;
     let bodySzx = -1;
     // the observers getting a NON with `body`, sent together whenever the body changes (another block size) and at the end
@@ -212,11 +210,7 @@ export class Notifier {
         }
         bodySzx = observer.szx;
       }
-      // the common case first: nothing in flight and no CON due, a NON (#confirmable's answer, without its calls)
-      if (observer.pendingMid === undefined && !confirmAll && !observe.shouldConfirm(observer, now, false)) {
-        observer.sinceCon++;
-        nons.push(observer);
-      } else if (this.#confirmable(observer, resource, now)) this.#send(observer, { code: parts.code, token: observer.token, options: NO_OPTIONS, payload: EMPTY, body }, true, now);
+      if (this.#confirmable(observer, resource, now)) this.#send(observer, { code: parts.code, token: observer.token, options: NO_OPTIONS, payload: EMPTY, body }, true, now);
       else nons.push(observer);
     }
     if (nons.length > 0) this.#sendNons(parts.code, body!, nons, now);
