@@ -339,7 +339,9 @@ test("fuzzed certificate-handshake datagrams never throw, never leak, and leave 
       if (i % 100 === 0) a.client.receive(cut, pair.clock.now); // the client side too
     }
     pair.pump();
-    assert.ok(!pair.logs.some((line) => line.includes("dropped:")), pair.logs.filter((l) => l.includes("dropped:")).join("\n"));
+    // a datagram dropped by an exception (server.ts's catch), not one the reassembly refused
+    const thrown = pair.logs.filter((line) => line.startsWith("dtls: datagram from"));
+    assert.ok(thrown.length === 0, thrown.join("\n"));
     if (a.client.state === "open" && pair.server.sessionOf({ address: "127.0.0.1", port: 52000 })) {
       assert.ok(a.client.write(bytesOf("after"), pair.clock.now));
       pair.pump();

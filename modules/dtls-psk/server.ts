@@ -164,7 +164,7 @@ export class DtlsServer {
         return;
       }
       // the rest of a fragmented ClientHello whose first fragment proved this address (reassembly.ts)
-      if (this.#hellos.size > 0 && (!entry || entry.established)) {
+      if (this.#hellos.size > 0) {
         const joined = this.#hellos.add(key, datagram);
         if (joined !== undefined) {
           this.#joined(key, joined, entry, peer, now);
@@ -185,7 +185,7 @@ export class DtlsServer {
         else this.#feed(entry, datagram, now);
         return;
       }
-      if (entry && !entry.established) {
+      if (entry && !entry.established && sameRandom(entry.helloRandom, datagram)) {
         this.#feed(entry, datagram, now); // a retransmitted ClientHello of this handshake
         return;
       }
@@ -209,15 +209,21 @@ export class DtlsServer {
     else if (joined !== "more") this.#hello(key, joined, entry, peer, now);
   }
 
-  /** A cookie-verified, whole ClientHello from a peer without a session, or with an established one. */
+  /**
+   * A cookie-verified, whole ClientHello from a peer without a session, with an
+   * established one, or with a handshake that another ClientHello began.
+   */
   #hello(key: string, hello: Uint8Array, entry: Entry | undefined, peer: Peer, now: number): void {
     if (entry) {
       // a late copy of the hello that opened this session (the network duplicated it) is no restart
       if (sameRandom(entry.helloRandom, hello)) {
-        this.#forged(entry, now);
+        if (entry.established) this.#forged(entry, now);
+        else this.#feed(entry, hello, now); // a fragmented retransmission, whole again
         return;
       }
-      // RFC 6347 4.2.8: a new handshake from the same address+port replaces the old session
+      // RFC 6347 4.2.8: a new handshake from the same address+port replaces the old session, or the
+      // half-open handshake (a client that restarted from the same port): Mbed TLS would answer that
+      // handshake's flight, with the old random, to the new client, whose Finished would then fail
       this.#end(entry, "reconnected", "client reconnected", false, now);
     }
     this.#open(key, hello, peer, now);
