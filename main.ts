@@ -180,6 +180,8 @@ function start(boot: ReturnType<typeof bootInfo>): void {
   server.add("temperature", temperatureResource(temperature));
   scheduler.add(server);
 
+  /* whether a batch of DTLS datagrams reached the CoAP server (a handshake's do not): whose deadlines to ask */
+  let coapReached = false;
   const dtls: DtlsServer = new DtlsServer({
     identity: psk.identity,
     key: psk.key,
@@ -189,8 +191,14 @@ function start(boot: ReturnType<typeof bootInfo>): void {
     sessionCache: settings.dtlsSessionCache,
     morePsks: updatePsk ? [updatePsk] : undefined,
     send: (record, peer) => coaps.send(record, peer),
-    onData: (data, peer, _session, now) => server.receive(data, peer, now), // peer: one object per session, with its id
-    onClose: (peer, _session, _end, now) => server.dropPeer(peer, now),
+    onData: (data, peer, _session, now) => {
+      coapReached = true;
+      server.receive(data, peer, now); // peer: one object per session, with its id
+    },
+    onClose: (peer, _session, _end, now) => {
+      coapReached = true;
+      server.dropPeer(peer, now);
+    },
     /* a session with observers is never evicted for a newcomer: its notifications would stop silently */
     keep: (peer) => server.hasObservers(peer),
     log,
@@ -245,16 +253,20 @@ function start(boot: ReturnType<typeof bootInfo>): void {
   });
   scheduler.add(client);
 
+  /* after a batch, the deadlines of what its datagrams reach (DeadlineScheduler) */
   const coap = new UdpEndpoint({
     port: settings.coapPort,
     onDatagram: shareSocket(server, client),
-    onIdle: () => scheduler.update(),
+    onIdle: () => scheduler.update(server, client),
     log,
   });
   const coaps = new UdpEndpoint({
     port: settings.coapsPort,
     onDatagram: (datagram, peer, now) => dtls.receive(datagram, peer, now),
-    onIdle: () => scheduler.update(),
+    onIdle: () => {
+      scheduler.update(dtls, coapReached ? server : undefined);
+      coapReached = false;
+    },
     log,
   });
 

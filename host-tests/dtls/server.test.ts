@@ -274,6 +274,31 @@ test("a lost flight is retransmitted when the deadline passes", () => {
   }
 });
 
+test("nextDeadline(): a handshake that starts after an answer was given adds its own deadlines to it", () => {
+  const net = new Loopback({ handshakeTimeoutMs: 5000 });
+  try {
+    assert.equal(net.server.nextDeadline(), undefined, "no session: nothing due");
+    // the client's final flight is lost: the server's flight waits for its retransmission timer
+    net.drop = (datagram) => records(datagram).some((r) => r.epoch === 1);
+    const c = net.client(40045);
+    c.start();
+    net.pump();
+    assert.equal(net.server.stats().handshaking, 1);
+    assert.equal(net.server.nextDeadline(), net.clock.now + 1000, "the retransmission timer, known without a new scan");
+    net.clock.skip(1000);
+    net.server.tick(net.clock.now);
+    assert.equal(net.server.nextDeadline(), net.clock.now + 2000, "after a tick: the doubled timer");
+    net.clock.skip(2000);
+    net.server.tick(net.clock.now);
+    assert.equal(net.server.nextDeadline(), net.clock.now + 2000, "then the handshake's own limit (5 s after its ClientHello)");
+    net.clock.skip(2000);
+    net.server.tick(net.clock.now);
+    assert.equal(net.server.stats().sessions, 0, "freed at its limit");
+  } finally {
+    net.dispose();
+  }
+});
+
 test("a peer that vanishes mid-handshake: doubling timer up to 60 s, then freed", () => {
   // Mbed TLS's own give-up: the server's hard handshake deadline (attacks.test.ts) moved out of the way
   const net = new Loopback({ idleTimeoutMs: 10_000_000, handshakeTimeoutMs: 10_000_000 });

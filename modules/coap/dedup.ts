@@ -134,6 +134,7 @@ export class DedupCache {
   }
 
   forgetPeer(owner: string): void {
+    if (!this.#perPeer.has(owner)) return; // most peers that go (a DTLS session's end) left nothing here
     for (const [key, entry] of this.#entries) if (entry.peer === owner) this.#forget(key, entry);
   }
 

@@ -467,6 +467,7 @@ export class MessageLayer {
     if (sequence) this.#trackedNon.forgetPeer(sequence.peer);
     this.#nextMids.delete(key);
     this.#dedup.forgetPeer(key);
+    if (this.#pending.size === 0) return;
     const dropped: PendingCon[] = [];
     for (const [k, pending] of this.#pending) {
       if (pending.peerKey === key) {

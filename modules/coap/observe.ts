@@ -223,6 +223,7 @@ export class ObserveRegistry {
   /** Removes every observer of the peer; returns them. */
   dropPeer(key: string): Observer[] {
     const dropped: Observer[] = [];
+    if (this.#count === 0) return dropped;
     for (const [path, observers] of this.#byPath) {
       for (const [k, observer] of observers) {
         if (observer.peerKey === key) {

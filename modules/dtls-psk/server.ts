@@ -286,24 +286,38 @@ export class DtlsServer {
 
   /**
    * The earliest deadline: a handshake's, a session's idle time, a retransmission, a
-   * ClientHello's reassembly. Worked out again only after something may have made one
-   * earlier (a handshake's step, a new session or reassembly, a tick): an established
-   * session's traffic only moves its idle deadline later, and Mbed TLS arms no
-   * retransmission timer once the handshake is over.
+   * ClientHello's reassembly. Scanned again only after a tick or a reassembly; a
+   * handshake's step or a new session adds its own deadline to the answer, and an
+   * established session's traffic only moves its idle deadline later (Mbed TLS arms
+   * no retransmission timer once the handshake is over). The answer may be earlier
+   * than every deadline left (a session's that moved on, or ended): a tick then finds
+   * nothing due, and the scan starts over.
    */
   nextDeadline(): number | undefined {
     if (this.#dueKnown) return this.#due;
     let earliest = this.#hellos.size > 0 ? this.#hellos.nextDeadline() : undefined;
     for (const entry of this.#sessions.values()) {
-      let due = entry.lastActive + this.#idleTimeoutMs;
-      if (!entry.established) due = Math.min(due, entry.opened + this.#handshakeTimeoutMs);
-      const retransmit = entry.native.deadline;
-      if (retransmit >= 0 && retransmit < due) due = retransmit;
+      const due = this.#dueOf(entry);
       if (earliest === undefined || due < earliest) earliest = due;
     }
     this.#due = earliest;
     this.#dueKnown = true;
     return earliest;
+  }
+
+  /** One session's earliest deadline: its idle time, its handshake's limit, Mbed TLS's retransmission. */
+  #dueOf(entry: Entry): number {
+    let due = entry.lastActive + this.#idleTimeoutMs;
+    if (!entry.established) due = Math.min(due, entry.opened + this.#handshakeTimeoutMs);
+    const retransmit = entry.native.deadline;
+    return retransmit >= 0 && retransmit < due ? retransmit : due;
+  }
+
+  /** After a step of `entry` (or its opening): a known answer takes in its deadline, without a scan of every session. */
+  #stepped(entry: Entry): void {
+    if (!this.#dueKnown) return;
+    const due = this.#dueOf(entry);
+    if (this.#due === undefined || due < this.#due) this.#due = due;
   }
 
   /** At `now`: frees handshakes past their deadline, closes idle sessions, retransmits flights whose timer expired. */
@@ -390,7 +404,7 @@ export class DtlsServer {
       live: true,
     };
     this.#index(entry);
-    this.#dueKnown = false;
+    this.#stepped(entry); // its handshake's limit; #feed adds the retransmission timer
     this.#hellos.delete(key);
     this.#feed(entry, hello, now);
   }
@@ -531,9 +545,9 @@ export class DtlsServer {
     if (sent > 0 || delivered > 0 || state !== before) entry.lastActive = now;
     // an established session that stays so has nothing to settle (write() settles what onData's answers changed)
     if (entry.established && state === ESTABLISHED) return delivered;
-    // a handshake's step may arm Mbed TLS's retransmission timer
-    this.#dueKnown = false;
     this.#settle(entry, now);
+    // a handshake's step may arm Mbed TLS's retransmission timer
+    if (entry.live) this.#stepped(entry);
     return delivered;
   }
 

@@ -6,16 +6,19 @@
  * as dotted quads. Datagrams wait in a bounded queue (like lwip's receive mailbox);
  * while it is full the socket is not read, so the kernel drops the excess.
  *
- * Written datagrams are sent together, as received ones are read together: write()
- * checks and copies one, and the socket's batch goes out in one sendmmsg() when it
- * holds UDP_SEND_BATCH, at the end of the turn that wrote it (main.c: after a timer's
- * or a watch's callback and its promise jobs), on close and at exit. A turn
- * that notifies a thousand observers then makes 16 system calls, not a thousand (a
+ * Received datagrams are read together: one recvmmsg() takes what the queue has room
+ * for (not a recvfrom() each, then one more that finds nothing). A turn's first
+ * written datagram goes at once (an answer is not held behind the work that follows
+ * it in the turn); the others are sent together: write() checks and copies one, and
+ * the socket's batch goes out in one sendmmsg() when it holds UDP_SEND_BATCH, at the
+ * end of the turn that wrote it (main.c: after a timer's or a watch's callback and
+ * its promise jobs), on close and at exit. A turn
+ * that notifies a thousand observers then makes 17 system calls, not a thousand (a
  * sendto() costs 3-5 us on these machines, a datagram of a sendmmsg() about 1; lwip
  * on the device makes no system call at all). A full or unreachable path drops the
  * datagram, as before; any other error is printed, since the write has returned.
  */
-#define _GNU_SOURCE 1   /* sendmmsg */
+#define _GNU_SOURCE 1   /* sendmmsg, recvmmsg */
 #include "host.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -56,10 +59,20 @@ typedef struct UDPRecord {
 	int outCount;
 	int pending;              /* in gPending's list */
 	struct UDPRecord* nextPending;
+	unsigned sentAtOnce;      /* the turn (gTurn) whose first datagram went at once */
 } UDPRecord;
 
 /* the sockets with written datagrams, for hostFlushOutput() */
 static UDPRecord* gPending = NULL;
+/* counts turns (hostFlushOutput() ends one) */
+static unsigned gTurn = 1;
+
+/* like lwip: a full or unreachable path drops the datagram; UDP promises nothing */
+static void udpSendFailed(int error)
+{
+	if ((error != EAGAIN) && (error != ENOBUFS) && (error != ECONNREFUSED) && (error != ENETUNREACH) && (error != EINTR))
+		fprintf(stderr, "udp: write: %s\n", strerror(error));
+}
 
 static void udpFlush(UDPRecord* u)
 {
@@ -78,10 +91,9 @@ static void udpFlush(UDPRecord* u)
 	while (sent < u->outCount) {
 		int n = sendmmsg(u->fd, messages + sent, u->outCount - sent, 0);
 		if (n < 0) {
-			/* like lwip: a full or unreachable path drops the datagram; UDP promises nothing */
-			if ((errno != EAGAIN) && (errno != ENOBUFS) && (errno != ECONNREFUSED) && (errno != ENETUNREACH) && (errno != EINTR))
-				fprintf(stderr, "udp: write: %s\n", strerror(errno));
-			if (errno != EINTR)
+			int error = errno;
+			udpSendFailed(error);
+			if (error != EINTR)
 				sent++;
 			continue;
 		}
@@ -93,6 +105,7 @@ static void udpFlush(UDPRecord* u)
 /* the main loop's call before it waits: every socket's written datagrams go out */
 void hostFlushOutput(void)
 {
+	gTurn++;
 	while (gPending) {
 		UDPRecord* u = gPending;
 		gPending = u->nextPending;
@@ -177,36 +190,54 @@ static void udpOnPoll(void* refcon, short revents)
 			return;
 		}
 	}
+	/* what the queue has room for, in one recvmmsg() (the kernel stops at the last datagram waiting) */
 	while (u->queued < UDP_QUEUE_MAX) {
-		unsigned char buffer[65536];
-		struct sockaddr_storage from;
-		socklen_t fromLength = sizeof(from);
-		ssize_t n = recvfrom(u->fd, buffer, sizeof(buffer), 0, (struct sockaddr*)&from, &fromLength);
-		if (n < 0) {
-			if ((errno == EAGAIN) || (errno == EWOULDBLOCK))
-				break;
+		static unsigned char buffers[UDP_QUEUE_MAX][UDP_MAX_DATAGRAM];
+		static struct sockaddr_storage froms[UDP_QUEUE_MAX];
+		static struct iovec vectors[UDP_QUEUE_MAX];
+		static struct mmsghdr messages[UDP_QUEUE_MAX];
+		int room = UDP_QUEUE_MAX - u->queued;
+		for (int i = 0; i < room; i++) {
+			vectors[i].iov_base = buffers[i];
+			vectors[i].iov_len = UDP_MAX_DATAGRAM;
+			memset(&messages[i].msg_hdr, 0, sizeof(messages[i].msg_hdr));
+			messages[i].msg_hdr.msg_name = &froms[i];
+			messages[i].msg_hdr.msg_namelen = sizeof(froms[i]);
+			messages[i].msg_hdr.msg_iov = &vectors[i];
+			messages[i].msg_hdr.msg_iovlen = 1;
+		}
+		int count = recvmmsg(u->fd, messages, (unsigned)room, MSG_DONTWAIT, NULL);
+		if (count < 0) {
 			if ((errno == ECONNREFUSED) || (errno == EINTR))
 				continue;
-			break;
+			break; /* EAGAIN: nothing more */
 		}
-		if (n > UDP_MAX_DATAGRAM) {
-			u->dropped++;
-			continue;
+		for (int i = 0; i < count; i++) {
+			/* longer than UDP_MAX_DATAGRAM: cut by the kernel, dropped here */
+			if (messages[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				u->dropped++;
+				continue;
+			}
+			int n = (int)messages[i].msg_len;
+			UDPPacket* p = malloc(sizeof(UDPPacket) + n);
+			if (!p) {
+				u->dropped++;
+				continue;
+			}
+			p->next = NULL;
+			p->from = froms[i];
+			p->length = n;
+			memcpy(p->data, buffers[i], n);
+			if (u->last)
+				u->last->next = p;
+			else
+				u->first = p;
+			u->last = p;
+			u->queued++;
+			received++;
 		}
-		UDPPacket* p = malloc(sizeof(UDPPacket) + n);
-		if (!p)
+		if (count < room)
 			break;
-		p->next = NULL;
-		p->from = from;
-		p->length = (int)n;
-		memcpy(p->data, buffer, n);
-		if (u->last)
-			u->last->next = p;
-		else
-			u->first = p;
-		u->last = p;
-		u->queued++;
-		received++;
 	}
 	if (u->queued >= UDP_QUEUE_MAX)
 		hostWatchEvents(u->fd, 0);
@@ -417,6 +448,17 @@ void xs_udp_write(xsMachine* the)
 	xsmcGetBufferReadable(xsArg(0), &data, &length);
 	if (length > UDP_MAX_DATAGRAM)
 		xsRangeError("datagram too large");
+	if ((u->outCount == 0) && (u->sentAtOnce != gTurn)) {
+		/* a turn's first datagram goes at once, as lwip sends it: an answer does not wait for the rest of the turn's work */
+		u->sentAtOnce = gTurn;
+		while (sendto(u->fd, data, length, 0, (struct sockaddr*)&to, toLength) < 0) {
+			int error = errno;
+			udpSendFailed(error);
+			if (error != EINTR)
+				break;
+		}
+		return;
+	}
 	if (!u->out) {
 		u->out = malloc(sizeof(UDPOut) * UDP_SEND_BATCH);
 		if (!u->out)
