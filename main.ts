@@ -195,7 +195,8 @@ function start(boot: ReturnType<typeof bootInfo>): void {
       coapReached = true;
       server.receive(data, peer, now); // peer: one object per session, with its id
     },
-    onClose: (peer, _session, _end, now) => {
+    onClose: (peer, _session, end, now) => {
+      if (!end.delivered) return; // no request came over it: the CoAP server holds nothing of this peer
       coapReached = true;
       server.dropPeer(peer, now);
     },

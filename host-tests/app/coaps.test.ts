@@ -5,6 +5,7 @@
  */
 import { test, assert, sleep } from "../lib/harness";
 import { Child, coapClient, startNode, stop } from "../lib/process";
+import { nodeStats } from "../reliability/peers";
 
 const PSK = ["-k", "esp32c3_key", "-u", "CoAP"];
 const COAPS = "coaps://127.0.0.1/light";
@@ -23,6 +24,26 @@ test("GET over CoAPS with the openssl and gnutls clients, IPv4 and IPv6", async 
     await stop(node);
   }
 }, { timeout: 40000 });
+
+test("a CoAPS session that ends with close_notify takes its observation with it (OpenSSL's s_client registers, then closes)", async () => {
+  const node = await startNode();
+  try {
+    const hex = (text: string) => Array.from(new Uint8Array(ArrayBuffer.fromString(text)), (b) => b.toString(16).padStart(2, "0")).join("");
+    const client = new Child(["openssl", "s_client", "-dtls1_2", "-nocommands", "-connect", "127.0.0.1:5684", "-psk_identity", "CoAP", "-psk", hex("esp32c3_key")]);
+    await client.waitFor(/Cipher is/, 10000);
+    // GET /light, CON, Message ID 0x1234, token 0x1122, Observe: 0 (register); it never deregisters
+    client.send(String.fromCharCode(0x42, 0x01, 0x12, 0x34, 0x11, 0x22, 0x60, 0x55) + "light");
+    await client.waitFor(/bE\x12\x34\x11\x22/, 5000); // its ACK, 2.05 with the token
+    assert.equal((await nodeStats(node))?.observers, 1);
+    const ended = node.waitForNext(/ended: close_notify from peer/, 10000);
+    client.closeStdin(); // s_client sends close_notify and leaves
+    await ended;
+    await client.wait();
+    assert.equal((await nodeStats(node))?.observers, 0, "the session's observer went with it");
+  } finally {
+    await stop(node);
+  }
+}, { timeout: 30000 });
 
 test("PUT 1 over CoAPS, then GET over plain CoAP shows 1", async () => {
   const node = await startNode();

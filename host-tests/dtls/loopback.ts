@@ -87,7 +87,7 @@ export class Loopback {
   /** clients at another address than 127.0.0.1, by address and port (clientAt()) */
   readonly elsewhere = new Map<string, TestClient>();
   readonly delivered: Delivered[] = [];
-  readonly closed: { peer: Peer; session: string; reason: string; kind: DtlsEndKind }[] = [];
+  readonly closed: { peer: Peer; session: string; reason: string; kind: DtlsEndKind; delivered?: number }[] = [];
   readonly logs: string[] = [];
   /** every datagram the server sent */
   readonly serverSent: { datagram: Uint8Array; peer: Peer }[] = [];
@@ -111,7 +111,7 @@ export class Loopback {
         else this.elsewhere.get(`${peer.address}|${peer.port}`)?.inbox.push(record);
       },
       onData: (data, peer, session) => this.delivered.push({ data, peer, session }),
-      onClose: (peer, session, end) => this.closed.push({ peer, session, reason: end.detail, kind: end.kind }),
+      onClose: (peer, session, end) => this.closed.push({ peer, session, reason: end.detail, kind: end.kind, delivered: end.delivered }),
       log: (message) => this.logs.push(message),
       ...options,
     });

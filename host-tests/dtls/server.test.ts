@@ -364,16 +364,20 @@ test("close_notify both ways", () => {
   try {
     const a = net.connect(40070);
     const b = net.connect(40071);
+    a.write("one");
+    a.write("two");
     a.close();
     assert.equal(net.server.stats().sessions, 1);
     assert.equal(net.closed[0].reason, "close_notify from peer");
     assert.equal(net.closed[0].kind, "peer-closed");
+    assert.equal(net.closed[0].delivered, 2, "onClose says how many records the session delivered");
     const answer = net.serverSent[net.serverSent.length - 1];
     assert.equal(answer.peer.port, 40070);
     assert.equal(records(answer.datagram)[0].type, CONTENT_ALERT, "close_notify answered");
     net.server.close(b.peer, net.clock.now);
     net.pump();
     assert.equal(b.state, CLOSED);
+    assert.equal(net.closed[1].delivered, 0, "one that carried no data: 0");
     assert.equal(net.server.stats().sessions, 0);
     net.connect(40072);
     net.connect(40073);

@@ -49,7 +49,7 @@ export interface DtlsServerOptions {
   send(record: ArrayBuffer, peer: Peer): void;
   /** a decrypted application datagram (one CoAP message), during the call at `now` that decrypted it */
   onData(data: Uint8Array, peer: SessionPeer, session: string, now: number): void;
-  /** the session ended at `now`: closed, evicted or failed (drop its observers) */
+  /** the session ended at `now`: closed, evicted or failed (drop its observers); end.delivered: its application records, 0 when it carried none */
   onClose?(peer: SessionPeer, session: string, end: DtlsEnd, now: number): void;
   /** true: never evicted for a newcomer, e.g. it has observers (asked only when the table is full) */
   keep?(peer: SessionPeer, session: string): boolean;

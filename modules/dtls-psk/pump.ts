@@ -21,6 +21,8 @@ export interface DtlsEnd {
   kind: DtlsEndKind;
   /** what happened, in words for logs ("close_notify from peer", "bad record mac (wrong key?)") */
   detail: string;
+  /** the server's onClose: how many application records the session delivered (0: it carried no data, so its peer left nothing in the application) */
+  delivered?: number;
 }
 
 /** At most this many records move per call either way: a flood of tiny records cannot pin the loop. */

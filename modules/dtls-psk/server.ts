@@ -62,6 +62,8 @@ interface Entry {
   helloRandom: Uint8Array;
   /** in the table: false once removed (what a callback that ran meanwhile checks) */
   live: boolean;
+  /** application records it delivered, for onClose (end.delivered) */
+  delivered: number;
 }
 
 /** the old addresses a moved session still answers to in write() (observers registered there hold their peer objects) */
@@ -402,6 +404,7 @@ export class DtlsServer {
       helloRandom: helloRandom(hello),
       newest: -1,
       live: true,
+      delivered: 0,
     };
     this.#index(entry);
     this.#stepped(entry); // its handshake's limit; #feed adds the retransmission timer
@@ -497,7 +500,7 @@ export class DtlsServer {
     entry.newest = newest;
     entry.lastActive = now;
     this.#flush(entry, now);
-    this.#deliver(entry, now);
+    entry.delivered += this.#deliver(entry, now);
     this.#settle(entry, now);
   }
 
@@ -542,7 +545,10 @@ export class DtlsServer {
     const sent = entry.native.queued > 0 ? this.#flush(entry, now) : 0;
     const delivered = deliver(entry.native, this.#sink, entry, now); // pump.ts, called directly on this path
     // progress that only the peer (or a retransmission Mbed TLS accepted) can cause; junk changes none of it
-    if (sent > 0 || delivered > 0 || state !== before) entry.lastActive = now;
+    if (delivered > 0) {
+      entry.delivered += delivered;
+      entry.lastActive = now;
+    } else if (sent > 0 || state !== before) entry.lastActive = now;
     // an established session that stays so has nothing to settle (write() settles what onData's answers changed)
     if (entry.established && state === ESTABLISHED) return delivered;
     this.#settle(entry, now);
@@ -622,6 +628,7 @@ export class DtlsServer {
       // already freed
     }
     if (entry.established && !logged) this.#log(`dtls: ${entry.id} ended: ${end.detail}`);
+    end.delivered = entry.delivered;
     try {
       this.#options.onClose?.(entry.peer, entry.id, end, now);
     } catch (error) {
