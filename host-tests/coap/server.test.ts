@@ -303,3 +303,36 @@ test("server: the limit on running handlers is per resource: a slow one's waitin
   assert.equal(r.server.stats().asyncExchanges, 0);
   assert.equal(formatCode(r.ask({ path: "temperature", token: "0b" })[0].code), "0.00", "room again");
 });
+
+test("nextDeadline(): kept across GETs answered at once; a request that leaves state, a notify, an asynchronous answer and a tick each give it up", async () => {
+  const r = rig();
+  let value = "a";
+  let finish: (() => void) | undefined;
+  r.server.add("state", { get: () => ({ payload: value }), put: () => ({ code: Code.CHANGED }), observable: true, confirmableNotifications: true });
+  r.server.add("slow", { get: () => new Promise((resolve) => (finish = () => resolve({ payload: "late" }))) });
+  assert.equal(r.server.nextDeadline(), undefined, "idle: nothing due");
+  for (let i = 0; i < 3; i++) assert.equal(formatCode(r.reply({ path: "state" }).code), "2.05");
+  assert.equal(r.server.nextDeadline(), undefined, "GETs answered at once leave nothing due");
+  // a CON PUT is remembered for deduplication (RFC 7252 4.5): its expiry is a deadline
+  assert.equal(formatCode(r.reply({ code: Code.PUT, path: "state", payload: "b" }).code), "2.04");
+  const expiry = r.server.nextDeadline();
+  assert.ok(expiry !== undefined && expiry > r.clock.now, `the PUT's deduplication expiry, not the kept answer: ${expiry}`);
+  // an observer, then a change: the CON notification's retransmission is earlier than that expiry
+  const registered = r.ask({ path: "state", options: [{ number: Option.OBSERVE, value: new Uint8Array(0) }] });
+  assert.equal(registered.length, 1);
+  const afterRegistration = r.server.nextDeadline();
+  assert.ok(afterRegistration !== undefined && afterRegistration <= expiry!, "the observer's own deadline (its probe) or the expiry");
+  value = "c";
+  r.server.notify("state", r.clock.now);
+  assert.equal(r.sent.splice(0).length, 1, "one notification");
+  const afterNotify = r.server.nextDeadline();
+  assert.ok(afterNotify !== undefined && afterNotify < afterRegistration!, `the CON notification's retransmission (${afterNotify}), before what was due (${afterRegistration})`);
+  // an asynchronous handler: nothing until it settles, then due at once
+  r.ask({ path: "slow" });
+  const beforeSettle = r.server.nextDeadline();
+  finish!();
+  await sleep(0);
+  assert.equal(r.server.nextDeadline(), -Infinity, `the settled answer is due at once (was ${beforeSettle})`);
+  r.server.tick(r.clock.now);
+  assert.notEqual(r.server.nextDeadline(), -Infinity, "the tick sent it");
+});

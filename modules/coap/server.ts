@@ -114,12 +114,24 @@ export class CoapServer {
   /** what #answerAtOnce() started but leaves to the general path (an asynchronous answer, or another one than the last) */
   #started: { get: QuickGet; result: CoapResponse | Promise<CoapResponse> } | undefined;
   readonly #send: (datagram: Uint8Array, peer: Peer, now: number) => void;
+  /**
+   * nextDeadline()'s last answer, kept while nothing it depends on can have moved: every
+   * call that may move a deadline (receive(), tick(), notify(), dropPeer(), remove(), an
+   * asynchronous handler settling) forgets it, but a GET answered at once, which leaves
+   * no state behind. It is asked after every batch of datagrams.
+   */
+  #due: number | undefined;
+  #dueKnown = false;
 
   constructor(options: ServerOptions) {
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.#log = options.log ? (m) => options.log!(m) : () => {};
     this.#limitLog = new LimitLog(this.#log);
-    this.#handlers = new Handlers<Exchange>(this.#limits, this.#log, options.wake ? () => options.wake!() : () => {});
+    const wake = options.wake;
+    this.#handlers = new Handlers<Exchange>(this.#limits, this.#log, () => {
+      this.#dueKnown = false; // an answer waits: due at once
+      wake?.();
+    });
     // a RST to a NON notification must still find its observer: track at least one NON per observer
     this.#limits.maxTrackedNon = Math.max(this.#limits.maxTrackedNon, this.#limits.maxObservers);
     const random = options.random ? () => options.random!() : Math.random;
@@ -156,12 +168,14 @@ export class CoapServer {
     const key = splitPath(path).join("/");
     if (this.#resources.has(key)) this.#observe.removePath(key);
     this.#resources.set(key, { resource });
+    this.#dueKnown = false;
   }
 
   remove(path: string): void {
     const key = splitPath(path).join("/");
     this.#resources.delete(key);
     this.#observe.removePath(key);
+    this.#dueKnown = false;
   }
 
   /**
@@ -172,17 +186,19 @@ export class CoapServer {
    */
   receive(datagram: Uint8Array, peer: Peer, now: number): void {
     this.#busy++;
+    let answered = false;
     try {
       // the common GET read in one pass (quick.ts); everything else decoded and checked in full
       const quick = recogniseGet(datagram);
       if (quick === undefined) this.#layer.receive(datagram, peer, now);
-      else if (quick.type !== Type.CON || !this.#answerAtOnce(quick, datagram, peer, now)) {
+      else if (quick.type !== Type.CON || !(answered = this.#answerAtOnce(quick, datagram, peer, now))) {
         quick.keep(); // an exchange keeps it past this call
         this.#layer.receiveRequest(quick, peer, now);
       }
     } catch (error) {
       this.#log(`receive failed: ${error}`);
     }
+    if (!answered) this.#dueKnown = false;
     this.#started = undefined;
     this.#busy--;
     if (this.#changed.length > 0 && this.#busy === 0) this.#notifyChanged(now);
@@ -190,15 +206,30 @@ export class CoapServer {
 
   /** Absolute time (ms, the callers' clock) of the next retransmission or expiry; -Infinity while answers wait to go out. */
   nextDeadline(): number | undefined {
-    if (this.#handlers.waiting) return -Infinity;
+    if (this.#dueKnown) return this.#due;
+    this.#due = this.#deadline();
+    this.#dueKnown = true;
+    return this.#due;
+  }
+
+  #deadline(): number | undefined {
+    // what is idle (no handler running, no upload, no observer) costs one read
+    const handlers = this.#handlers;
+    if (handlers.waiting) return -Infinity;
     let next = this.#layer.nextDeadline();
-    const handler = this.#handlers.nextDeadline();
-    if (handler !== undefined && (next === undefined || handler < next)) next = handler;
-    const upload = this.#uploads.size > 0 ? this.#uploads.nextDeadline() : undefined;
-    if (upload !== undefined && (next === undefined || upload < next)) next = upload;
+    if (handlers.running > 0) {
+      const handler = handlers.nextDeadline();
+      if (handler !== undefined && (next === undefined || handler < next)) next = handler;
+    }
+    if (this.#uploads.size > 0) {
+      const upload = this.#uploads.nextDeadline();
+      if (upload !== undefined && (next === undefined || upload < next)) next = upload;
+    }
     // a probe waits while the pending table is full: an answer or a timeout (the layer's deadline) frees a place
-    const probe = this.#layer.canConfirm() ? this.#observe.nextProbe(this.#notifier.probingFn) : undefined;
-    if (probe !== undefined && (next === undefined || probe < next)) next = probe;
+    if (this.#observe.size > 0 && this.#layer.canConfirm()) {
+      const probe = this.#observe.nextProbe(this.#notifier.probingFn);
+      if (probe !== undefined && (next === undefined || probe < next)) next = probe;
+    }
     return next;
   }
 
@@ -216,6 +247,7 @@ export class CoapServer {
     } catch (error) {
       this.#log(`tick failed: ${error}`);
     }
+    this.#dueKnown = false;
     this.#busy--;
     if (this.#changed.length > 0 && this.#busy === 0) this.#notifyChanged(now);
   }
@@ -227,6 +259,7 @@ export class CoapServer {
    * than from the depths of the handler: on the device the JavaScript stack is small.
    */
   notify(path: string, now: number): void {
+    this.#dueKnown = false;
     const key = splitPath(path).join("/");
     if (this.#busy > 0) {
       if (!this.#changed.includes(key)) this.#changed.push(key);
@@ -237,6 +270,7 @@ export class CoapServer {
     } catch (error) {
       this.#log(`notify ${path} failed: ${error}`);
     }
+    this.#dueKnown = false;
   }
 
   /** The notifications that changes made during receive() or tick() asked for. */
@@ -250,6 +284,7 @@ export class CoapServer {
   dropPeer(peer: Peer, now: number): void {
     this.#observe.dropPeer(peerKey(peer));
     this.#layer.dropPeer(peer, now);
+    this.#dueKnown = false;
   }
 
   stats(): ServerStats {

@@ -145,6 +145,11 @@ export class DtlsServer {
     try {
       let entry = this.#byPort.get(peer.port);
       if (entry === undefined || entry.peer.address !== peer.address) entry = this.#sessions.get((key = peerTransportId(peer)));
+      // the usual datagram: an established session's records, the first of epoch 1 or later (so no ClientHello); the rest below
+      if (entry !== undefined && entry.established && entry.cid === undefined && authenticatable(datagram) === datagram) {
+        this.#feed(entry, datagram, now);
+        return;
+      }
       if (entry && !isClientHello(datagram)) {
         if (!entry.established) this.#feed(entry, datagram, now);
         else if (entry.cid === undefined) this.#feedEstablished(entry, datagram, now);
