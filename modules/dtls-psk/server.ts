@@ -145,14 +145,17 @@ export class DtlsServer {
     try {
       let entry = this.#byPort.get(peer.port);
       if (entry === undefined || entry.peer.address !== peer.address) entry = this.#sessions.get((key = peerTransportId(peer)));
-      // the usual datagram: an established session's records, the first of epoch 1 or later (so no ClientHello); the rest below
-      if (entry !== undefined && entry.established && entry.cid === undefined && authenticatable(datagram) === datagram) {
-        this.#feed(entry, datagram, now);
-        return;
-      }
-      if (entry && !isClientHello(datagram)) {
+      if (entry !== undefined && entry.established && entry.cid === undefined) {
+        // an established session gets only the records that can authenticate for it; the usual datagram's
+        // first record is of epoch 1 or later (so no ClientHello), known from this one check
+        const records = authenticatable(datagram);
+        if (records === datagram || !isClientHello(datagram)) {
+          if (records) this.#feed(entry, records, now);
+          else this.#forged(entry, now);
+          return;
+        }
+      } else if (entry && !isClientHello(datagram)) {
         if (!entry.established) this.#feed(entry, datagram, now);
-        else if (entry.cid === undefined) this.#feedEstablished(entry, datagram, now);
         else this.#feedWithCid(entry, datagram, entry.key, peer, now);
         return;
       }
@@ -452,15 +455,9 @@ export class DtlsServer {
     }
   }
 
-  /** An established session gets only the records that can authenticate for it. */
-  #feedEstablished(entry: Entry, datagram: Uint8Array, now: number): void {
-    const records = authenticatable(datagram);
-    if (records) this.#feed(entry, records, now);
-    else this.#forged(entry, now);
-  }
-
   /**
-   * The same for a session with a connection ID, which also notes the newest record
+   * An established session with a connection ID gets only the records that can
+   * authenticate for it (as one without, in receive()), and notes the newest record
    * that brought data (a move must beat it). A datagram carrying another session's
    * CID goes to that session (it moved here: the address now belongs to it).
    */

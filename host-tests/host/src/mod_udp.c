@@ -12,11 +12,11 @@
  * it in the turn); the others are sent together: write() checks and copies one, and
  * the socket's batch goes out in one sendmmsg() when it holds UDP_SEND_BATCH, at the
  * end of the turn that wrote it (main.c: after a timer's or a watch's callback and
- * its promise jobs), on close and at exit. A turn
- * that notifies a thousand observers then makes 17 system calls, not a thousand (a
- * sendto() costs 3-5 us on these machines, a datagram of a sendmmsg() about 1; lwip
- * on the device makes no system call at all). A full or unreachable path drops the
- * datagram, as before; any other error is printed, since the write has returned.
+ * its promise jobs), on close and at exit. A turn that notifies a thousand observers
+ * then makes 17 system calls, not a thousand (a sendto() costs 3-5 us on these
+ * machines, a datagram of a sendmmsg() about 1; lwip on the device makes no system
+ * call at all). A full or unreachable path drops the datagram, as before; any other
+ * error is printed, since the write has returned.
  */
 #define _GNU_SOURCE 1   /* sendmmsg, recvmmsg */
 #include "host.h"
@@ -67,13 +67,6 @@ static UDPRecord* gPending = NULL;
 /* counts turns (hostFlushOutput() ends one) */
 static unsigned gTurn = 1;
 
-/* like lwip: a full or unreachable path drops the datagram; UDP promises nothing */
-static void udpSendFailed(int error)
-{
-	if ((error != EAGAIN) && (error != ENOBUFS) && (error != ECONNREFUSED) && (error != ENETUNREACH) && (error != EINTR))
-		fprintf(stderr, "udp: write: %s\n", strerror(error));
-}
-
 static void udpFlush(UDPRecord* u)
 {
 	struct mmsghdr messages[UDP_SEND_BATCH];
@@ -92,7 +85,9 @@ static void udpFlush(UDPRecord* u)
 		int n = sendmmsg(u->fd, messages + sent, u->outCount - sent, 0);
 		if (n < 0) {
 			int error = errno;
-			udpSendFailed(error);
+			/* like lwip: a full or unreachable path drops the datagram; UDP promises nothing */
+			if ((error != EAGAIN) && (error != ENOBUFS) && (error != ECONNREFUSED) && (error != ENETUNREACH) && (error != EINTR))
+				fprintf(stderr, "udp: write: %s\n", strerror(error));
 			if (error != EINTR)
 				sent++;
 			continue;
@@ -102,7 +97,7 @@ static void udpFlush(UDPRecord* u)
 	u->outCount = 0;
 }
 
-/* the main loop's call before it waits: every socket's written datagrams go out */
+/* the main loop's call at the end of a turn and before it waits: every socket's written datagrams go out */
 void hostFlushOutput(void)
 {
 	gTurn++;
@@ -448,17 +443,6 @@ void xs_udp_write(xsMachine* the)
 	xsmcGetBufferReadable(xsArg(0), &data, &length);
 	if (length > UDP_MAX_DATAGRAM)
 		xsRangeError("datagram too large");
-	if ((u->outCount == 0) && (u->sentAtOnce != gTurn)) {
-		/* a turn's first datagram goes at once, as lwip sends it: an answer does not wait for the rest of the turn's work */
-		u->sentAtOnce = gTurn;
-		while (sendto(u->fd, data, length, 0, (struct sockaddr*)&to, toLength) < 0) {
-			int error = errno;
-			udpSendFailed(error);
-			if (error != EINTR)
-				break;
-		}
-		return;
-	}
 	if (!u->out) {
 		u->out = malloc(sizeof(UDPOut) * UDP_SEND_BATCH);
 		if (!u->out)
@@ -474,7 +458,12 @@ void xs_udp_write(xsMachine* the)
 		u->nextPending = gPending;
 		gPending = u;
 	}
-	if (u->outCount == UDP_SEND_BATCH)
+	/* a turn's first datagram goes at once, as lwip sends it: an answer does not wait for the rest of the turn's work */
+	if ((u->outCount == 1) && (u->sentAtOnce != gTurn)) {
+		u->sentAtOnce = gTurn;
+		udpFlush(u);
+	}
+	else if (u->outCount == UDP_SEND_BATCH)
 		udpFlush(u);
 }
 
