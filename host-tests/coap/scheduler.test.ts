@@ -69,3 +69,25 @@ test("update() asks every component; the earliest answer arms the timer; one tha
     scheduler.stop();
   }
 });
+
+test("update(a) only moves the timer earlier: a deadline that moved later costs one tick that finds nothing, then the timer waits for what is left", async () => {
+  const scheduler = new DeadlineScheduler(() => 0);
+  const a = new Component(20);
+  a.tick = function (this: Component) {
+    this.ticks++; // nothing is due before 60 s: the deadline stays
+  };
+  try {
+    scheduler.add(a);
+    a.due = 60_000;
+    a.asked = 0;
+    scheduler.update(a);
+    assert.equal(a.asked, 1);
+    await sleep(80);
+    assert.equal(a.ticks, 1, "the timer armed for 20 ms still fired");
+    assert.equal(a.asked, 2, "the update after the tick asked again");
+    await sleep(80);
+    assert.equal(a.ticks, 1, "armed for 60 s now, not again at once");
+  } finally {
+    scheduler.stop();
+  }
+});

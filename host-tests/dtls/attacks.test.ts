@@ -5,10 +5,10 @@
  * an observer, refusals that flood the log, and log lines that say what happened.
  */
 import { test, assert, seededRandom } from "../lib/harness";
-import { ESTABLISHED, HANDSHAKING, SUITES } from "dtls-psk/binding";
+import { DTLSContext, DTLSSession, ESTABLISHED, HANDSHAKING, SUITES } from "dtls-psk/binding";
 import type { Peer } from "dtls-psk/server";
 import { IDENTITY, KEY, Loopback, type TestClient } from "./loopback";
-import { CONTENT_APPLICATION_DATA, CONTENT_HANDSHAKE, FORGED_EPOCH0, clientHello, clientHelloFragment, datagram, record, records } from "./records";
+import { CONTENT_APPLICATION_DATA, CONTENT_HANDSHAKE, FORGED_EPOCH0, HANDSHAKE_HELLO_VERIFY_REQUEST, clientHello, clientHelloFragment, cookieOf, datagram, record, records } from "./records";
 
 const text = (bytes: Uint8Array): string => String.fromArrayBuffer(bytes.slice().buffer as ArrayBuffer);
 const bytesOf = (s: string): Uint8Array => new Uint8Array(ArrayBuffer.fromString(s));
@@ -319,5 +319,31 @@ test("no shared cipher suite: the log says so, and does not claim the client pre
     peerNamedOnce(net.logs);
   } finally {
     net.dispose();
+  }
+});
+
+test("the cookie hello() just accepted spares Mbed TLS's second HMAC only for the peer it was checked for: another peer's session asks again", () => {
+  const context = new DTLSContext({ identity: ArrayBuffer.fromString(IDENTITY), key: KEY.slice().buffer as ArrayBuffer });
+  const sessions: DTLSSession[] = [];
+  /** the handshake type of a session's first datagram out after `hello` */
+  const firstAnswer = (peer: string, hello: Uint8Array): number => {
+    const session = new DTLSSession(context, peer);
+    sessions.push(session);
+    session.receive(hello, 0);
+    const out = session.output();
+    return out ? new Uint8Array(out)[13] : -1;
+  };
+  try {
+    const verify = context.hello(clientHello(), "10.0.0.1|1000");
+    assert.ok(verify instanceof ArrayBuffer, "a HelloVerifyRequest");
+    const hello = clientHello({ cookie: cookieOf(new Uint8Array(verify)), sequence: 1 });
+    assert.equal(context.hello(hello, "10.0.0.1|1000"), true);
+    // the same hello from another address and port: the cookie proves 10.0.0.1|1000, not this one
+    assert.equal(firstAnswer("10.0.0.2|2000", hello), HANDSHAKE_HELLO_VERIFY_REQUEST, "Mbed TLS checked the cookie for this peer and refused it");
+    assert.equal(context.hello(hello, "10.0.0.1|1000"), true);
+    assert.equal(firstAnswer("10.0.0.1|1000", hello), 2, "a ServerHello for the peer the cookie was made for");
+  } finally {
+    for (const session of sessions) session.close();
+    context.close();
   }
 });

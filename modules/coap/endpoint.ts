@@ -25,20 +25,20 @@ export function monotonicNow(): number {
 
 /**
  * One timer for many components: call update() after anything that may have
- * changed a deadline (a datagram in, a resource change); it re-arms the timer for
- * the earliest one. Each component's last answer is kept: update(a, b) asks only
- * the components a batch of datagrams can have touched (a DTLS record reaches the
- * DTLS server and the CoAP server, not the client or the telemetry), update()
- * asks them all. A component's deadline moves only through calls into it: those
- * from a datagram are named by its endpoint, the rest (a tick, the application, a
- * promise settling) end in update().
+ * changed a deadline (a datagram in, a resource change). update() asks every
+ * component and arms the timer for the earliest answer. update(a, b) asks only the
+ * components a batch of datagrams can have touched (a DTLS record reaches the DTLS
+ * server and the CoAP server, not the client or the telemetry) and only ever moves
+ * the timer earlier: a deadline that moved later, or went away, costs one tick that
+ * finds nothing, after which update() asks everyone again. A component's deadline
+ * moves only through calls into it: those from a datagram are named by its
+ * endpoint, the rest (a tick, the application, a promise settling) end in update().
  */
 export class DeadlineScheduler {
   readonly #components: Clocked[] = [];
-  /** each component's last nextDeadline(), Infinity for none: the same order as #components */
-  readonly #deadlines: number[] = [];
   readonly #now: () => number;
   #timer: ReturnType<typeof Timer.set> | undefined;
+  /** the deadline the timer is armed for; Infinity: none */
   #armedFor = Infinity;
 
   constructor(now: () => number = monotonicNow) {
@@ -52,33 +52,32 @@ export class DeadlineScheduler {
 
   add(component: Clocked): void {
     this.#components.push(component);
-    this.#deadlines.push(Infinity);
     this.update();
   }
 
   remove(component: Clocked): void {
     const index = this.#components.indexOf(component);
-    if (index >= 0) {
-      this.#components.splice(index, 1);
-      this.#deadlines.splice(index, 1);
-    }
+    if (index >= 0) this.#components.splice(index, 1);
     this.update();
   }
 
-  /** Re-arms the timer: every component asked again, or only `touched` and `also` (the others' last answers stand). */
+  /** Every component asked, the timer armed for the earliest; or only `touched` and `also`, and the timer moved earlier if one of them is. */
   update(touched?: Clocked, also?: Clocked): void {
-    const components = this.#components;
-    const deadlines = this.#deadlines;
     let earliest = Infinity;
-    for (let i = 0; i < components.length; i++) {
-      const c = components[i];
-      if (touched === undefined || c === touched || c === also) {
-        const d = c.nextDeadline();
-        deadlines[i] = d === undefined ? Infinity : d;
+    if (touched === undefined) {
+      const components = this.#components;
+      for (let i = 0; i < components.length; i++) {
+        const d = components[i].nextDeadline();
+        if (d !== undefined && d < earliest) earliest = d;
       }
-      if (deadlines[i] < earliest) earliest = deadlines[i];
+      if (earliest === this.#armedFor) return;
+    } else {
+      const d = touched.nextDeadline();
+      if (d !== undefined) earliest = d;
+      const e = also?.nextDeadline();
+      if (e !== undefined && e < earliest) earliest = e;
+      if (earliest >= this.#armedFor) return;
     }
-    if (earliest === this.#armedFor) return;
     if (this.#timer) {
       Timer.clear(this.#timer);
       this.#timer = undefined;

@@ -235,7 +235,7 @@ void xs_dtls_context_constructor(xsMachine* the)
 	if (!c->client) {
 		if (c->hasPsk)
 			mbedtls_ssl_conf_psk_cb(&c->conf, dtlsPskLookup, c);
-		mbedtls_ssl_conf_dtls_cookies(&c->conf, mbedtls_ssl_cookie_write, mbedtls_ssl_cookie_check, &c->cookies);
+		mbedtls_ssl_conf_dtls_cookies(&c->conf, dtlsCookieWrite, dtlsCookieCheck, c);
 		dtlsConfigureResumption(c);
 	}
 	if (c->cidLength && dtlsConfigureCid(c))

@@ -120,6 +120,7 @@
 #define DTLS_HANDSHAKE_MAX_MS 60000   /* ...up to 60 s */
 #define DTLS_QUEUE_MAX 16             /* datagrams waiting in output(), records in read() */
 #define DTLS_TRANSPORT_ID_MAX 64      /* "address|port" of a peer */
+#define DTLS_VERIFIED_COOKIE_MAX 32   /* Mbed TLS's cookies: a 4-byte time and a 28-byte HMAC */
 #define DTLS_IDENTITY_MAX 64
 #define DTLS_MORE_PSKS 3              /* identities beyond the first a server context holds */
 #define DTLS_RUN_STEPS 8              /* mbedTLS calls per hand-in; each consumes input or stops */
@@ -214,6 +215,12 @@ typedef struct {
 #endif
 	mbedtls_ssl_config conf;
 	mbedtls_ssl_cookie_ctx cookies;
+	/* the cookie hello() last found valid, and for whom: Mbed TLS's own check of the same ClientHello,
+	   in the session opened with it, is answered from here once (hello.c, dtlsCookieCheck) */
+	unsigned char verifiedCookie[DTLS_VERIFIED_COOKIE_MAX];
+	size_t verifiedCookieLength;          /* 0: none */
+	unsigned char verifiedId[DTLS_TRANSPORT_ID_MAX];
+	size_t verifiedIdLength;
 #if DTLS_TICKETS
 	/* ticket keys, one set per PSK identity (a ticket names, by the key that opens it, the identity that
 	   proved its session: roles survive resumption); random at set-up, replaced every lifetime (Mbed TLS keeps two) */
@@ -323,6 +330,8 @@ const char* dtlsDescribeCertificate(DTLSSession s);
 /* hello.c */
 size_t dtlsTransportId(xsMachine* the, xsSlot* slot, unsigned char* into);
 int dtlsOffersNoSuiteOfOurs(DTLSSession s);
+int dtlsCookieWrite(void* context, unsigned char** p, unsigned char* end, const unsigned char* id, size_t idLength);
+int dtlsCookieCheck(void* context, const unsigned char* cookie, size_t cookieLength, const unsigned char* id, size_t idLength);
 
 /* session.c */
 DTLSSession dtlsSessionFrom(xsMachine* the);

@@ -148,6 +148,29 @@ int dtlsOffersNoSuiteOfOurs(DTLSSession s)
 	return 1;
 }
 
+/* Mbed TLS's cookie callbacks (mbedtls_ssl_conf_dtls_cookies), given the context. */
+int dtlsCookieWrite(void* context, unsigned char** p, unsigned char* end, const unsigned char* id, size_t idLength)
+{
+	return mbedtls_ssl_cookie_write(&((DTLSContext)context)->cookies, p, end, id, idLength);
+}
+
+/*
+ * A session's ClientHello is the one hello() has just found a valid cookie in (the
+ * session table opens a session only with such a hello): the cookie hello() checked,
+ * for the same peer, passes once without a second HMAC; any other goes through
+ * Mbed TLS's check. Nothing secret is compared: both sides came from the peer.
+ */
+int dtlsCookieCheck(void* context, const unsigned char* cookie, size_t cookieLength, const unsigned char* id, size_t idLength)
+{
+	DTLSContext c = context;
+	if (c->verifiedCookieLength && (cookieLength == c->verifiedCookieLength) && (idLength == c->verifiedIdLength)
+		&& !memcmp(cookie, c->verifiedCookie, cookieLength) && !memcmp(id, c->verifiedId, idLength)) {
+		c->verifiedCookieLength = 0;
+		return 0;
+	}
+	return mbedtls_ssl_cookie_check(&c->cookies, cookie, cookieLength, id, idLength);
+}
+
 /*
  * hello(datagram, transportId): the stateless half of RFC 6347 4.2.1. A ClientHello
  * with a valid cookie for this peer -> true; without one -> an ArrayBuffer holding a
@@ -175,17 +198,24 @@ void xs_dtls_context_hello(xsMachine* the)
 	idLength = dtlsTransportId(the, &xsArg(1), id);
 	xsmcGetBufferReadable(xsArg(0), &data, &length);   /* no allocation below: data stays put */
 	d = data;
+	c->verifiedCookieLength = 0;   /* only this hello's verdict may stand for the session opened with it */
 	if (!findCookie(d, length, &cookie, &cookieLength)) {
 		xsmcSetFalse(xsResult);
 		return;
 	}
 	valid = cookieLength && (mbedtls_ssl_cookie_check(&c->cookies, cookie, cookieLength, id, idLength) == 0);
-	p = hvr + BODY_AT + VERIFY_COOKIE;
-	error = valid ? 0 : mbedtls_ssl_cookie_write(&c->cookies, &p, hvr + sizeof(hvr), id, idLength);
 	if (valid) {
+		if (cookieLength <= sizeof(c->verifiedCookie)) {
+			memcpy(c->verifiedCookie, cookie, cookieLength);
+			memcpy(c->verifiedId, id, idLength);
+			c->verifiedIdLength = idLength;
+			c->verifiedCookieLength = cookieLength;
+		}
 		xsmcSetTrue(xsResult);
 		return;
 	}
+	p = hvr + BODY_AT + VERIFY_COOKIE;
+	error = mbedtls_ssl_cookie_write(&c->cookies, &p, hvr + sizeof(hvr), id, idLength);
 	if (error) {
 		/* no cookie, no handshake for anyone: say why (the session table logs it once per episode) */
 		xsUnknownError("cannot make a cookie (Mbed TLS -0x%04x)", (unsigned)-error);
