@@ -303,12 +303,18 @@ async function handshakeRounds() {
     const sum = (key) => list.reduce((n, run) => n + run[key], 0);
     const median = (key) => list.map((run) => run[key]).sort((x, y) => x - y)[Math.floor(list.length / 2)];
     const elapsed = sum("seconds");
-    return { completed: sum("completed"), resumed: sum("resumed"), failed: sum("failed"), seconds: elapsed, hps: Math.round((10 * sum("completed")) / elapsed) / 10, p50_us: median("p50_us"), p99_us: median("p99_us") };
+    return { completed: sum("completed"), resumed: sum("resumed"), failed: sum("failed"), resent: sum("resent"), seconds: elapsed, hps: Math.round((10 * sum("completed")) / elapsed) / 10, p50_us: median("p50_us"), p99_us: median("p99_us") };
+  };
+  /* each round's ratio ours/libcoap (both met the same phase of the machine): their median and range */
+  const rounds = (mode) => {
+    const ratios = runs.ours[mode].map((run, i) => run.hps / runs.libcoap[mode][i].hps).sort((x, y) => x - y);
+    return { median: ratios[Math.floor(ratios.length / 2)], low: ratios[0], high: ratios[ratios.length - 1] };
   };
   process.stderr.write("bench: handshakes, both servers in turn, done\n");
   return {
     ours: { handshake: merged(runs.ours.handshake), resume: merged(runs.ours.resume) },
     libcoap: { handshake: merged(runs.libcoap.handshake), resume: merged(runs.libcoap.resume) },
+    rounds: { handshake: rounds("handshake"), resume: rounds("resume") },
   };
 }
 
@@ -369,15 +375,17 @@ async function dtlsLibcoap() {
   return rows;
 }
 
-function dtlsTable(a, b) {
+function dtlsTable(a, b, rounds) {
   const ratio = (x, y) => (Number.isFinite(x) && Number.isFinite(y) && y ? (x / y).toFixed(2) : "n/a");
   const fanout = (r) => (r.complete ? `${(r.mean_last_us / 1000).toFixed(1)} ms mean, ${(r.max_last_us / 1000).toFixed(1)} max (${r.registered} registered)` : `n/a (${r.registered} registered)`);
   console.log(`\nDTLS 1.2 PSK (TLS_PSK_WITH_AES_128_CCM_8, dtls-load over Mbed TLS), ${seconds} s per row; Observe over plain CoAP (libcoap with -N: NON notifications, as ours)\n`);
   console.log("| measure | ours | libcoap | ratio ours/libcoap |");
   console.log("| --- | ---: | ---: | ---: |");
   console.log(`| GET req/s over 8 established sessions (p50/p99 us) | ${a.rps.rps} (${a.rps.p50_us}/${a.rps.p99_us}) | ${b.rps.rps} (${b.rps.p50_us}/${b.rps.p99_us}) | ${ratio(a.rps.rps, b.rps.rps)} |`);
-  console.log(`| full handshakes/s, one at a time (${HANDSHAKE_ROUNDS} rounds, in turn with libcoap's) | ${a.handshake.hps} | ${b.handshake.hps} | ${ratio(a.handshake.hps, b.handshake.hps)} |`);
-  console.log(`| resumed handshakes/s (session ticket), one at a time, in turn | ${a.resume.hps} (${a.resume.resumed} of ${a.resume.completed} resumed) | ${b.resume.hps} (${b.resume.resumed} of ${b.resume.completed} resumed) | ${ratio(a.resume.hps, b.resume.hps)} |`);
+  const perRound = (r) => (r ? ` (rounds: median ${r.median.toFixed(2)}, ${r.low.toFixed(2)}-${r.high.toFixed(2)})` : "");
+  const resent = (r) => ` (${r.resent} of ${r.completed} waited >= 0.5 s for a resent flight)`;
+  console.log(`| full handshakes/s, one at a time (${HANDSHAKE_ROUNDS} rounds, in turn with libcoap's) | ${a.handshake.hps}${resent(a.handshake)} | ${b.handshake.hps}${resent(b.handshake)} | ${ratio(a.handshake.hps, b.handshake.hps)}${perRound(rounds?.handshake)} |`);
+  console.log(`| resumed handshakes/s (session ticket), one at a time, in turn | ${a.resume.hps} (${a.resume.resumed} of ${a.resume.completed} resumed, ${a.resume.resent} resent) | ${b.resume.hps} (${b.resume.resumed} of ${b.resume.completed} resumed, ${b.resume.resent} resent) | ${ratio(a.resume.hps, b.resume.hps)}${perRound(rounds?.resume)} |`);
   console.log(`| handshake latency median / p99 (ms; the median round's) | ${(a.handshake.p50_us / 1000).toFixed(2)} / ${(a.handshake.p99_us / 1000).toFixed(2)} | ${(b.handshake.p50_us / 1000).toFixed(2)} / ${(b.handshake.p99_us / 1000).toFixed(2)} | ${ratio(a.handshake.p50_us, b.handshake.p50_us)} / ${ratio(a.handshake.p99_us, b.handshake.p99_us)} |`);
   console.log(`| heap bytes per established session (8 sessions) | ${Math.round(a.hold8.perSession)} | ${Math.round(b.hold8.perSession)} | ${ratio(a.hold8.perSession, b.hold8.perSession)} |`);
   const held = (r, n) => (r.established === n ? "" : ` (${r.established} of ${n} established: session limit)`);
@@ -485,7 +493,7 @@ async function main() {
     console.log(`| ${clients} | ${pad(x.rps, 6)} | ${pad(y.rps, 6)} | ${(x.rps / y.rps).toFixed(2)} | ${x.p50_us}/${x.p99_us} | ${y.p50_us}/${y.p99_us} | ${x.retransmits}/${y.retransmits} |`);
   }
   console.log(`\nresident memory after the runs: ours ${a.memory.rss} KiB (peak ${a.memory.peak}), libcoap ${b.memory.rss} KiB (peak ${b.memory.peak})`);
-  if (dtlsA && dtlsB) dtlsTable(dtlsA, dtlsB);
+  if (dtlsA && dtlsB) dtlsTable(dtlsA, dtlsB, handshakes.rounds);
   if (!args.includes("--no-instructions")) {
     const missing = callgrindMissing();
     if (missing) console.log(`\ninstruction counts: not measured, ${missing} is missing`);
