@@ -9,6 +9,15 @@ export function printable(value: ArrayBuffer | string | undefined): string {
   if (value === undefined) return "none";
   const view = typeof value === "string" ? undefined : new Uint8Array(value);
   const length = view ? view.length : (value as string).length;
+  if (view !== undefined && length <= 96) {
+    // the usual identity: printable ASCII, made a string in one call
+    let i = 0;
+    for (; i < length; i++) {
+      const c = view[i];
+      if (c < 0x20 || c >= 0x7f || c === 0x22 || c === 0x5c) break;
+    }
+    if (i === length) return `"${String.fromArrayBuffer(value as ArrayBuffer)}"`;
+  }
   let text = "";
   for (let i = 0; i < length && i < 96; i++) {
     const c = view ? view[i] : (value as string).charCodeAt(i);

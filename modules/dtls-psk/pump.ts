@@ -13,7 +13,7 @@
  * "reconnected" (the same peer began a new handshake), "deadline" (a handshake took
  * too long), "internal" (the binding threw or reported a state it should not).
  */
-import { CLOSED, ESTABLISHED, FAILED, HANDSHAKING, type DTLSSession } from "./binding";
+import { CLOSED, ESTABLISHED, FAILED, HANDSHAKING, type DTLSSession, type SessionState } from "./binding";
 
 export type DtlsEndKind = "peer-closed" | "failed" | "timeout" | "closed" | "idle" | "evicted" | "reconnected" | "deadline" | "internal";
 
@@ -43,10 +43,11 @@ export interface PumpSink<Of> {
   error(of: Of, what: "send" | "onData", reason: unknown, now: number): void;
 }
 
-/** Sends what the session queued; returns how many datagrams went. */
-export function flush<Of>(session: DTLSSession, sink: PumpSink<Of>, of: Of, now: number): number {
+/** Sends what the session queued (`queued`: its count when the caller has just read it); returns how many datagrams went. */
+export function flush<Of>(session: DTLSSession, sink: PumpSink<Of>, of: Of, now: number, queued = MAX_RECORDS_PER_CALL): number {
   let count = 0;
-  for (; count < MAX_RECORDS_PER_CALL; count++) {
+  const most = queued < MAX_RECORDS_PER_CALL ? queued : MAX_RECORDS_PER_CALL;
+  for (; count < most; count++) {
     const out = session.output();
     if (!out) break;
     try {
@@ -80,9 +81,8 @@ export type Settled = { event: "none" } | { event: "established" } | { event: "e
 const NONE: Settled = Object.freeze({ event: "none" });
 const ESTABLISHED_NOW: Settled = Object.freeze({ event: "established" });
 
-/** What the session's state means now, given whether its owner already saw it established. */
-export function settle(session: DTLSSession, established: boolean): Settled {
-  const state = session.state;
+/** What the session's state means now (`state`: what the call just made returned), given whether its owner already saw it established. */
+export function settle(session: DTLSSession, established: boolean, state: SessionState = session.state): Settled {
   if (state === ESTABLISHED) return established ? NONE : ESTABLISHED_NOW;
   if (state === HANDSHAKING) return NONE;
   if (state === FAILED) {

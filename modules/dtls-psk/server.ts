@@ -28,7 +28,7 @@
  * - What a peer can cause once per datagram is logged once per episode (coap/limitlog)
  *   and counted; datagrams from unknown peers that are not ClientHellos are dropped.
  */
-import { DTLSContext, DTLSSession, ESTABLISHED, FEATURE_CID, features } from "./binding";
+import { DTLSContext, DTLSSession, ESTABLISHED, FEATURE_CID, HANDSHAKING, features, type SessionState } from "./binding";
 import { credentialOf } from "./describe";
 import { EpisodeLog } from "coap/limitlog";
 import { DEFAULT_CONNECTION_ID_LENGTH, DEFAULT_EVICT_QUIET_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, serverContext, type DtlsServerOptions, type DtlsServerStats, type Peer, type SessionPeer } from "./options";
@@ -416,7 +416,7 @@ export class DtlsServer {
     };
     this.#index(entry);
     this.#stepped(entry); // its handshake's limit; #feed adds the retransmission timer
-    this.#hellos.delete(key);
+    if (this.#hellos.size > 0) this.#hellos.delete(key);
     this.#feed(entry, hello, now);
   }
 
@@ -540,12 +540,15 @@ export class DtlsServer {
 
   /** Hands records to the session; how many application records it delivered. */
   #feed(entry: Entry, datagram: Uint8Array, now: number): number {
+    const native = entry.native;
     // an established entry's session is established: #settle() removes one that is not
-    const before = entry.established ? ESTABLISHED : entry.native.state;
-    const state = entry.native.receive(datagram, now);
+    const before = entry.established ? ESTABLISHED : native.state;
+    const state = native.receive(datagram, now);
     // most datagrams queue nothing to send (a GET's record): one property read instead of a flush that finds nothing
-    const sent = entry.native.queued > 0 ? this.#flush(entry, now) : 0;
-    const delivered = deliver(entry.native, this.#sink, entry, now); // pump.ts, called directly on this path
+    const queued = native.queued;
+    const sent = queued > 0 ? flush(native, this.#sink, entry, now, queued) : 0; // pump.ts, called directly on this path
+    // a session still handshaking has decrypted no application data (the binding reads records once established)
+    const delivered = state === HANDSHAKING ? 0 : deliver(native, this.#sink, entry, now);
     // progress that only the peer (or a retransmission Mbed TLS accepted) can cause; junk changes none of it
     if (delivered > 0) {
       entry.delivered += delivered;
@@ -553,7 +556,8 @@ export class DtlsServer {
     } else if (sent > 0 || state !== before) entry.lastActive = now;
     // an established session that stays so has nothing to settle (write() settles what onData's answers changed)
     if (entry.established && state === ESTABLISHED) return delivered;
-    this.#settle(entry, now);
+    // no onData ran: the state receive() returned is still the session's
+    this.#settle(entry, now, delivered === 0 ? state : undefined);
     // a handshake's step may arm Mbed TLS's retransmission timer
     if (entry.live) this.#stepped(entry);
     return delivered;
@@ -577,10 +581,10 @@ export class DtlsServer {
     return deliver(entry.native, this.#sink, entry, now);
   }
 
-  /** Acts on the state the binding reports after a call at `now`. */
-  #settle(entry: Entry, now: number): void {
+  /** Acts on the state the binding reports after a call at `now` (`state`: what that call returned, if nothing ran since). */
+  #settle(entry: Entry, now: number, state?: SessionState): void {
     if (!entry.live) return;
-    const settled = settle(entry.native, entry.established);
+    const settled = settle(entry.native, entry.established, state);
     if (settled.event === "established") {
       entry.established = true;
       this.#counters.handshakesCompleted++;
