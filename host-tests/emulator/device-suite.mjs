@@ -189,8 +189,17 @@ export async function runDeviceSuite({ say, Emulator, freePort, makeImage, only,
       say(`ok   ${name} (${Date.now() - started} ms)${detail ? `\n       ${String(detail).replace(/\n/g, "\n       ")}` : ""}`);
     } catch (error) {
       results.push("failed");
-      say(`FAIL ${name} (${Date.now() - started} ms)\n       ${String(error?.message ?? error).replace(/\n/g, "\n       ")}`);
+      say(`FAIL ${name} (${Date.now() - started} ms)\n       ${String(error?.message ?? error).replace(/\n/g, "\n       ")}${await silence()}`);
     }
+  }
+  /* after a failure: a guest that has stopped writing its memory: lines (one a second) is stuck, whatever the test saw */
+  async function silence() {
+    if (!emulator) return "";
+    const before = emulator.serial().length;
+    await new Promise((r) => setTimeout(r, 2500));
+    if (emulator.serial().length > before) return "";
+    return "\n       the device has written nothing to its serial log for 2.5 s (memory: lines come every second): the guest is stuck, or QEMU is not running."
+      + "\n       A QEMU built without host-tests/emulator/qemu/esp32c3-level-interrupts.patch stops like this (README, emulated ESP32-C3).";
   }
   function check(condition, message) {
     if (!condition) throw new Error(message);
