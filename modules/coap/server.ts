@@ -259,7 +259,6 @@ export class CoapServer {
    * than from the depths of the handler: on the device the JavaScript stack is small.
    */
   notify(path: string, now: number): void {
-    this.#dueKnown = false;
     const key = splitPath(path).join("/");
     if (this.#busy > 0) {
       if (!this.#changed.includes(key)) this.#changed.push(key);
@@ -270,7 +269,7 @@ export class CoapServer {
     } catch (error) {
       this.#log(`notify ${path} failed: ${error}`);
     }
-    this.#dueKnown = false;
+    this.#dueKnown = false; // (a change noted while busy is notified here too, from #notifyChanged)
   }
 
   /** The notifications that changes made during receive() or tick() asked for. */
