@@ -191,16 +191,21 @@ static void udpOnPoll(void* refcon, short revents)
 		static struct sockaddr_storage froms[UDP_QUEUE_MAX];
 		static struct iovec vectors[UDP_QUEUE_MAX];
 		static struct mmsghdr messages[UDP_QUEUE_MAX];
+		static int laidOut = 0;
 		int room = UDP_QUEUE_MAX - u->queued;
-		for (int i = 0; i < room; i++) {
-			vectors[i].iov_base = buffers[i];
-			vectors[i].iov_len = UDP_MAX_DATAGRAM;
-			memset(&messages[i].msg_hdr, 0, sizeof(messages[i].msg_hdr));
-			messages[i].msg_hdr.msg_name = &froms[i];
-			messages[i].msg_hdr.msg_namelen = sizeof(froms[i]);
-			messages[i].msg_hdr.msg_iov = &vectors[i];
-			messages[i].msg_hdr.msg_iovlen = 1;
+		if (!laidOut) {
+			for (int i = 0; i < UDP_QUEUE_MAX; i++) {
+				vectors[i].iov_base = buffers[i];
+				vectors[i].iov_len = UDP_MAX_DATAGRAM;
+				messages[i].msg_hdr.msg_name = &froms[i];
+				messages[i].msg_hdr.msg_iov = &vectors[i];
+				messages[i].msg_hdr.msg_iovlen = 1;
+			}
+			laidOut = 1;
 		}
+		/* the one field the kernel changes that it also reads (the flags it only writes) */
+		for (int i = 0; i < room; i++)
+			messages[i].msg_hdr.msg_namelen = sizeof(froms[i]);
 		int count = recvmmsg(u->fd, messages, (unsigned)room, MSG_DONTWAIT, NULL);
 		if (count < 0) {
 			if ((errno == ECONNREFUSED) || (errno == EINTR))
