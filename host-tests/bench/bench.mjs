@@ -5,7 +5,9 @@
  * with --config) and against libcoap's coap-server-openssl, measured in
  * the same run with the same load generator (coap-load.c, built here with gcc).
  * Then the DTLS-PSK rows (dtls-load.c over Mbed TLS, TLS_PSK_WITH_AES_128_CCM_8):
- * GET req/s over established sessions, full handshakes per second and their latency,
+ * GET req/s over established sessions, full handshakes per second and their latency
+ * (and each server flight's round trip: the same client, so their difference is the
+ * servers' own time),
  * heap per established session (ours: the host's meter of Mbed TLS and the binding,
  * host/meter, through the board's "stats" command, with the idle node's figure
  * subtracted; libcoap: alloc-count.so preloaded) and RSS with 8 and 64
@@ -270,7 +272,7 @@ async function startLibcoap(env = process.env) {
   return { child, port, dtlsPort: port + 1 };
 }
 
-const HANDSHAKE_ROUNDS = 5;
+const HANDSHAKE_ROUNDS = 9;
 
 /**
  * Full and resumed handshakes, one at a time, against both servers started together:
@@ -303,7 +305,9 @@ async function handshakeRounds() {
     const sum = (key) => list.reduce((n, run) => n + run[key], 0);
     const median = (key) => list.map((run) => run[key]).sort((x, y) => x - y)[Math.floor(list.length / 2)];
     const elapsed = sum("seconds");
-    return { completed: sum("completed"), resumed: sum("resumed"), failed: sum("failed"), resent: sum("resent"), seconds: elapsed, hps: Math.round((10 * sum("completed")) / elapsed) / 10, p50_us: median("p50_us"), p99_us: median("p99_us") };
+    /* each server flight's round trip: the median over the rounds of each round's median */
+    const flights = (list[0]?.flights_us ?? []).map((_, k) => list.map((run) => run.flights_us?.[k] ?? NaN).sort((x, y) => x - y)[Math.floor(list.length / 2)]);
+    return { completed: sum("completed"), resumed: sum("resumed"), failed: sum("failed"), resent: sum("resent"), seconds: elapsed, hps: Math.round((10 * sum("completed")) / elapsed) / 10, p50_us: median("p50_us"), p99_us: median("p99_us"), flights };
   };
   /* each round's ratio ours/libcoap (both met the same phase of the machine): their median and range */
   const rounds = (mode) => {
@@ -387,6 +391,10 @@ function dtlsTable(a, b, rounds) {
   console.log(`| full handshakes/s, one at a time (${HANDSHAKE_ROUNDS} rounds, in turn with libcoap's) | ${a.handshake.hps}${resent(a.handshake)} | ${b.handshake.hps}${resent(b.handshake)} | ${ratio(a.handshake.hps, b.handshake.hps)}${perRound(rounds?.handshake)} |`);
   console.log(`| resumed handshakes/s (session ticket), one at a time, in turn | ${a.resume.hps} (${a.resume.resumed} of ${a.resume.completed} resumed, ${a.resume.resent} resent) | ${b.resume.hps} (${b.resume.resumed} of ${b.resume.completed} resumed, ${b.resume.resent} resent) | ${ratio(a.resume.hps, b.resume.hps)}${perRound(rounds?.resume)} |`);
   console.log(`| handshake latency median / p99 (ms; the median round's) | ${(a.handshake.p50_us / 1000).toFixed(2)} / ${(a.handshake.p99_us / 1000).toFixed(2)} | ${(b.handshake.p50_us / 1000).toFixed(2)} / ${(b.handshake.p99_us / 1000).toFixed(2)} | ${ratio(a.handshake.p50_us, b.handshake.p50_us)} / ${ratio(a.handshake.p99_us, b.handshake.p99_us)} |`);
+  // the same client and kernel on both sides: a flight's round trip differs between the servers by their own time for it
+  const flights = (x, y, names) => `| handshake flights, round trip from the client's flight to the server's answer (us, median round): ${names} | ${x.flights.map((v) => v.toFixed(1)).join(" / ")} | ${y.flights.map((v) => v.toFixed(1)).join(" / ")} | ${x.flights.map((v, k) => ratio(v, y.flights[k])).join(" / ")} |`;
+  if (a.handshake.flights.length === 3 && b.handshake.flights.length === 3) console.log(flights(a.handshake, b.handshake, "HelloVerifyRequest / ServerHello..Done / ChangeCipherSpec..Finished"));
+  if (a.resume.flights.length === 2 && b.resume.flights.length === 2) console.log(flights(a.resume, b.resume, "resumed: HelloVerifyRequest / ServerHello..Finished"));
   console.log(`| heap bytes per established session (8 sessions) | ${Math.round(a.hold8.perSession)} | ${Math.round(b.hold8.perSession)} | ${ratio(a.hold8.perSession, b.hold8.perSession)} |`);
   const held = (r, n) => (r.established === n ? "" : ` (${r.established} of ${n} established: session limit)`);
   console.log(`| heap bytes per established session (64 sessions) | ${Math.round(a.hold64.perSession)}${held(a.hold64, 64)} | ${Math.round(b.hold64.perSession)}${held(b.hold64, 64)} | ${ratio(a.hold64.perSession, b.hold64.perSession)} |`);

@@ -10,12 +10,17 @@
  *   dtls-load -m handshake -p PORT [-c CONCURRENT] [-n MAX] [-t SECONDS]
  *       full handshakes (cookie exchange included) on fresh ports, each ended with
  *       close_notify; handshakes/s and latency from the first ClientHello to Finished;
+ *       "flights_us": the median round trip of each of the client's flights, from its
+ *       last datagram to the first datagram of the server's answer (HelloVerifyRequest,
+ *       ServerHello..., ChangeCipherSpec+Finished): the same client and kernel for
+ *       both servers, so what differs between two servers is their own time per flight;
  *       "resent": handshakes that took 0.5 s or more, or were still waiting that long at
  *       the end (a flight lost, sent again on the client's 1-s timer)
  *   dtls-load -m resume -p PORT [-c CONCURRENT] [-n MAX] [-t SECONDS]
  *       the same, each handshake resuming one session saved from a first full one
  *       (its session ticket, or its session ID when the server sends no ticket);
- *       "resumed" counts those the server actually abbreviated
+ *       "resumed" counts those the server actually abbreviated; "flights_us" has two
+ *       (HelloVerifyRequest, ServerHello...Finished)
  *   dtls-load -m rps -p PORT [-c SESSIONS] [-t SECONDS] [-w WARMUP_MS] [-u PATH]
  *       establishes SESSIONS sessions, then each keeps one CON GET outstanding
  *   dtls-load -m hold -p PORT -c SESSIONS [-t SECONDS]
@@ -53,6 +58,8 @@
 #define MAX_CLIENTS 1100
 #define MAX_SAMPLES 2000000
 #define RETRANSMIT_NS 1000000000LL
+/* the server flights a full handshake waits for: HelloVerifyRequest, ServerHello..., Finished */
+#define FLIGHTS 3
 
 typedef struct {
 	int fd;
@@ -64,6 +71,8 @@ typedef struct {
 	uint16_t mid;
 	int outstanding;
 	int64_t sent_at, last_send;
+	int64_t flight_sent;       /* handshake: the client's last datagram, until the server's answer to it */
+	int flight;                /* handshake: the server flights received so far */
 } client_t;
 
 static struct sockaddr_in gServer;
@@ -78,6 +87,8 @@ static const char* gPath = "light";
 static mbedtls_ssl_session gSaved;     /* -m resume: the session every handshake offers */
 static int gResume;
 static long gResumed;                  /* handshakes the server abbreviated (no Certificate/KeyExchange flight) */
+static int64_t* gFlights[FLIGHTS];     /* round trips of each flight (ns) */
+static long gFlightCount[FLIGHTS];
 
 static int64_t now_ns(void)
 {
@@ -112,6 +123,8 @@ static int bio_send(void* ctx, const unsigned char* buf, size_t len)
 	ssize_t n = send(c->fd, buf, len, 0);
 	if (n < 0)
 		return (errno == EAGAIN || errno == ECONNREFUSED) ? MBEDTLS_ERR_SSL_WANT_WRITE : MBEDTLS_ERR_NET_SEND_FAILED;
+	if (c->state == 0)
+		c->flight_sent = now_ns();
 	return (int)n;
 }
 
@@ -121,6 +134,13 @@ static int bio_recv(void* ctx, unsigned char* buf, size_t len)
 	ssize_t n = recv(c->fd, buf, len, 0);
 	if (n < 0)
 		return (errno == EAGAIN || errno == ECONNREFUSED) ? MBEDTLS_ERR_SSL_WANT_READ : MBEDTLS_ERR_NET_RECV_FAILED;
+	/* the first datagram of the answer to the client's last flight (a flight of several datagrams counts once) */
+	if (c->state == 0 && c->flight_sent && c->flight < FLIGHTS && gFlights[c->flight]) {
+		int k = c->flight++;
+		if (gFlightCount[k] < MAX_SAMPLES)
+			gFlights[k][gFlightCount[k]++] = now_ns() - c->flight_sent;
+		c->flight_sent = 0;
+	}
 	return (int)n;
 }
 
@@ -152,6 +172,8 @@ static void client_open(client_t* c)
 		exit(1);
 	}
 	c->started = now_ns();
+	c->flight_sent = 0;
+	c->flight = 0;
 }
 
 static void client_close(client_t* c)
@@ -311,8 +333,25 @@ static int establish(int count, int64_t deadline)
 	return established;
 }
 
+/* the median round trip of server flight k (us), or -1 without one (a resumed handshake has two) */
+static double flight_us(int k)
+{
+	if (!gFlightCount[k])
+		return -1;
+	qsort(gFlights[k], (size_t)gFlightCount[k], sizeof(int64_t), compare);
+	return gFlights[k][gFlightCount[k] / 2] / 1e3;
+}
+
 static int mode_handshake(int concurrent, long max, double seconds)
 {
+	for (int k = 0; k < FLIGHTS; k++) {
+		gFlights[k] = malloc(sizeof(int64_t) * max);
+		gFlightCount[k] = 0;
+		if (!gFlights[k]) {
+			fprintf(stderr, "dtls-load: out of memory\n");
+			return 1;
+		}
+	}
 	int64_t start = now_ns(), stop = start + (int64_t)(seconds * 1e9);
 	long completed = 0, failed = 0, started = 0;
 	for (int i = 0; i < concurrent && started < max; i++, started++) {
@@ -352,8 +391,11 @@ static int mode_handshake(int concurrent, long max, double seconds)
 		client_close(&gClients[i]);
 	}
 	long p50 = percentile_us(50), p99 = percentile_us(99);
-	printf("{\"mode\":\"%s\",\"concurrent\":%d,\"completed\":%ld,\"resumed\":%ld,\"failed\":%ld,\"seconds\":%.3f,\"hps\":%.1f,\"p50_us\":%ld,\"p99_us\":%ld,\"resent\":%ld}\n",
+	printf("{\"mode\":\"%s\",\"concurrent\":%d,\"completed\":%ld,\"resumed\":%ld,\"failed\":%ld,\"seconds\":%.3f,\"hps\":%.1f,\"p50_us\":%ld,\"p99_us\":%ld,\"resent\":%ld,\"flights_us\":[",
 		gResume ? "resume" : "handshake", concurrent, completed, gResumed, failed, elapsed, completed / elapsed, p50, p99, resent);
+	for (int k = 0; k < FLIGHTS && gFlightCount[k]; k++)
+		printf("%s%.1f", k ? "," : "", flight_us(k));
+	printf("]}\n");
 	return completed > 0 ? 0 : 1;
 }
 
