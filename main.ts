@@ -122,9 +122,10 @@ export function stats(): object | undefined {
   };
 }
 
-/** An orderly shutdown: leave the Resource Directory, stop telemetry. */
+/** An orderly shutdown: leave the Resource Directory, stop telemetry, then end every DTLS session with close_notify. */
 export async function shutdown(): Promise<void> {
   await Promise.all([running?.rd?.stop(running.scheduler.now()), running?.telemetry?.stop()]);
+  running?.dtls.closeAll(running.scheduler.now());
 }
 
 /*

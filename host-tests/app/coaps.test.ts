@@ -4,7 +4,7 @@
  * observers over DTLS see changes made over either, wrong credentials fail cleanly.
  */
 import { test, assert, sleep } from "../lib/harness";
-import { Child, coapClient, startNode, stop } from "../lib/process";
+import { Child, SIGTERM, coapClient, startNode, stop } from "../lib/process";
 import { nodeStats } from "../reliability/peers";
 
 const PSK = ["-k", "esp32c3_key", "-u", "CoAP"];
@@ -42,6 +42,26 @@ test("a CoAPS session that ends with close_notify takes its observation with it 
     assert.equal((await nodeStats(node))?.observers, 0, "the session's observer went with it");
   } finally {
     await stop(node);
+  }
+}, { timeout: 30000 });
+
+test("an orderly shutdown (SIGTERM, as before an update's restart) ends each DTLS session with close_notify: OpenSSL's s_client hears it", async () => {
+  const node = await startNode();
+  const hex = (text: string) => Array.from(new Uint8Array(ArrayBuffer.fromString(text)), (b) => b.toString(16).padStart(2, "0")).join("");
+  // -state: s_client reports the alerts it reads (on stderr); its stdin stays open, so it would stay connected
+  const peer = new Child(["openssl", "s_client", "-dtls1_2", "-state", "-nocommands", "-connect", "127.0.0.1:5684", "-psk_identity", "CoAP", "-psk", hex("esp32c3_key")]);
+  try {
+    await peer.waitFor(/Cipher is/, 10000);
+    await node.waitFor(/established/, 5000);
+    node.kill(SIGTERM);
+    const result = await node.wait(10000);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(node.stdout, /ended: closed/);
+    await peer.waitFor(/alert read:warning:close notify/, 5000, "stderr");
+  } finally {
+    peer.kill();
+    await peer.wait();
+    if (!node.finished) await stop(node);
   }
 }, { timeout: 30000 });
 
