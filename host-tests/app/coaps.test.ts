@@ -11,6 +11,7 @@ const PSK = ["-k", "esp32c3_key", "-u", "CoAP"];
 const COAPS = "coaps://127.0.0.1/light";
 
 const client = (program: string, ...args: string[]) => coapClient(args, program);
+const hex = (text: string) => Array.from(new Uint8Array(ArrayBuffer.fromString(text)), (b) => b.toString(16).padStart(2, "0")).join("");
 
 test("GET over CoAPS with the openssl and gnutls clients, IPv4 and IPv6", async () => {
   const node = await startNode();
@@ -28,7 +29,6 @@ test("GET over CoAPS with the openssl and gnutls clients, IPv4 and IPv6", async 
 test("a CoAPS session that ends with close_notify takes its observation with it (OpenSSL's s_client registers, then closes)", async () => {
   const node = await startNode();
   try {
-    const hex = (text: string) => Array.from(new Uint8Array(ArrayBuffer.fromString(text)), (b) => b.toString(16).padStart(2, "0")).join("");
     const client = new Child(["openssl", "s_client", "-dtls1_2", "-nocommands", "-connect", "127.0.0.1:5684", "-psk_identity", "CoAP", "-psk", hex("esp32c3_key")]);
     await client.waitFor(/Cipher is/, 10000);
     // GET /light, CON, Message ID 0x1234, token 0x1122, Observe: 0 (register); it never deregisters
@@ -47,7 +47,6 @@ test("a CoAPS session that ends with close_notify takes its observation with it 
 
 test("an orderly shutdown (SIGTERM, as before an update's restart) ends each DTLS session with close_notify: OpenSSL's s_client hears it", async () => {
   const node = await startNode();
-  const hex = (text: string) => Array.from(new Uint8Array(ArrayBuffer.fromString(text)), (b) => b.toString(16).padStart(2, "0")).join("");
   // -state: s_client reports the alerts it reads (on stderr); its stdin stays open, so it would stay connected
   const peer = new Child(["openssl", "s_client", "-dtls1_2", "-state", "-nocommands", "-connect", "127.0.0.1:5684", "-psk_identity", "CoAP", "-psk", hex("esp32c3_key")]);
   try {
