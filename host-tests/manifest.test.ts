@@ -129,3 +129,16 @@ test("npm run emulate without the SDK, ESP-IDF or QEMU says what is missing and 
   for (const what of [/MISSING Moddable SDK \(MODDABLE\)/, /MISSING ESP-IDF v6\.0 \(IDF_PATH\)/, /MISSING qemu-system-riscv32 with -machine esp32c3/, /cannot run: \d+ tools missing/])
     assert.match(result.stdout, what);
 });
+
+test("npm run emulate tells a QEMU built with the level-interrupt patch from one without it, and says when it cannot tell", async () => {
+  const folder = temporaryDirectory();
+  const binaries: Record<string, string> = {
+    present: "\x7fELF ... esp32c3_intmatrix_realize ... esp32c3_intmatrix_recheck ...",
+    absent: "\x7fELF ... esp32c3_intmatrix_realize ... esp32c3_intmatrix_write ...",
+    unknown: "\x7fELF ... (stripped) ...",
+  };
+  for (const [name, text] of Object.entries(binaries)) writeFileAtomic(`${folder}/${name}`, text);
+  const script = `import("./host-tests/emulator/emulate.mjs").then((m) => console.log(["present", "absent", "unknown", "missing"].map((name) => m.qemuLevelFix("${folder}/" + name)).join(" ")))`;
+  const result = await run(["node", "-e", script], { timeout: 30000 });
+  assert.equal(result.stdout.trim(), "present absent unknown unknown", result.stderr);
+});

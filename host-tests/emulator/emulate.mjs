@@ -6,7 +6,8 @@
  *   npm run emulate -- --serve      build, boot, and keep it running on 127.0.0.1 udp/5683 and udp/5684 until Ctrl-C
  *                                   (its flash, and so the light's state, lasts until the next build)
  *   npm run emulate -- --no-build   use the last build (build/emulator)
- *   npm run emulate -- --check      only say which tools are found and which are missing
+ *   npm run emulate -- --check      only say which tools are found and which are missing, and
+ *                                   whether QEMU carries the level-interrupt fix (qemu/*.patch)
  *   npm run emulate -- --only TEXT  run only the suite's tests whose names contain TEXT (after the boot)
  *
  * Tools come from the environment, never fetched: the Moddable SDK (MODDABLE, its
@@ -65,6 +66,23 @@ export function findTools(env = process.env) {
     tools.push({ what: `coap-client-${flavour}`, found: which(`coap-client-${flavour}`, env), hint: "apt-get install libcoap3-bin" });
   }
   return tools;
+}
+
+/*
+ * Whether the QEMU binary carries qemu/esp32c3-level-interrupts.patch (README): the
+ * patch adds esp32c3_intmatrix_recheck(), whose name an unstripped build keeps.
+ * "present", "absent" (other esp32c3_intmatrix_ functions but not that one), or
+ * "unknown" (a stripped binary, or one that cannot be read).
+ */
+export function qemuLevelFix(qemu) {
+  let binary;
+  try {
+    binary = readFileSync(qemu);
+  } catch {
+    return "unknown";
+  }
+  if (binary.includes("esp32c3_intmatrix_recheck")) return "present";
+  return binary.includes("esp32c3_intmatrix_") ? "absent" : "unknown";
 }
 
 function buildEnv() {
@@ -259,7 +277,17 @@ async function main(argv) {
       say(`emulate: cannot run: ${missing.length} tool${missing.length === 1 ? "" : "s"} missing (see README, "Run the firmware in an emulated ESP32-C3")`);
       return 2;
     }
-    if (flags.has("--check")) return 0;
+  }
+  const qemu = tools.find((tool) => tool.what.startsWith("qemu-system-riscv32"))?.found;
+  const fix = qemuLevelFix(qemu);
+  if (fix !== "present") {
+    say(fix === "absent"
+      ? `emulate: WARNING: ${qemu} lacks the level-interrupt fix (no esp32c3_intmatrix_recheck): the guest will freeze now and then. Apply host-tests/emulator/qemu/esp32c3-level-interrupts.patch in QEMU's source and rebuild qemu-system-riscv32 (README, "QEMU needs one fix")`
+      : `emulate: cannot tell whether ${qemu} has the level-interrupt fix (a stripped build?); without host-tests/emulator/qemu/esp32c3-level-interrupts.patch the guest freezes now and then`);
+  }
+  if (flags.has("--check")) {
+    if (fix === "present") say(`emulate: found   the level-interrupt fix in ${qemu}`);
+    return 0;
   }
   if (!flags.has("--no-build")) build(say, { withUpdates: !flags.has("--serve") });
 
