@@ -70,9 +70,10 @@ export function findTools(env = process.env) {
 
 /*
  * Whether the QEMU binary carries qemu/esp32c3-level-interrupts.patch (README): the
- * patch adds esp32c3_intmatrix_recheck(), whose name an unstripped build keeps.
- * "present", "absent" (other esp32c3_intmatrix_ functions but not that one), or
- * "unknown" (a stripped binary, or one that cannot be read).
+ * patch adds esp32c3_intmatrix_recheck(), and the binary keeps its functions' names
+ * as strings (the matrix's, even after strip). "present", "absent" (other
+ * esp32c3_intmatrix_ names but not that one), or "unknown" (none of those names, or
+ * no file to read).
  */
 export function qemuLevelFix(qemu) {
   let binary;
@@ -283,7 +284,7 @@ async function main(argv) {
   if (fix !== "present") {
     say(fix === "absent"
       ? `emulate: WARNING: ${qemu} lacks the level-interrupt fix (no esp32c3_intmatrix_recheck): the guest will freeze now and then. Apply host-tests/emulator/qemu/esp32c3-level-interrupts.patch in QEMU's source and rebuild qemu-system-riscv32 (README, "QEMU needs one fix")`
-      : `emulate: cannot tell whether ${qemu} has the level-interrupt fix (a stripped build?); without host-tests/emulator/qemu/esp32c3-level-interrupts.patch the guest freezes now and then`);
+      : `emulate: cannot tell whether ${qemu} has the level-interrupt fix (no esp32c3_intmatrix_ names in it); without host-tests/emulator/qemu/esp32c3-level-interrupts.patch the guest freezes now and then`);
   }
   if (flags.has("--check")) {
     if (fix === "present") say(`emulate: found   the level-interrupt fix in ${qemu}`);
