@@ -87,8 +87,8 @@ static const char* gPath = "light";
 static mbedtls_ssl_session gSaved;     /* -m resume: the session every handshake offers */
 static int gResume;
 static long gResumed;                  /* handshakes the server abbreviated (no Certificate/KeyExchange flight) */
-static int64_t* gFlights[FLIGHTS];     /* round trips of each flight (ns) */
-static long gFlightCount[FLIGHTS];
+static int64_t* gFlights[FLIGHTS];     /* round trips of each flight (ns), room for gFlightRoom each */
+static long gFlightCount[FLIGHTS], gFlightRoom;
 
 static int64_t now_ns(void)
 {
@@ -109,12 +109,18 @@ static void sample(int64_t ns)
 		gSamples[gSampleCount++] = ns;
 }
 
+/* the p-th percentile of `count` samples (ns; sorts them), -1 without any */
+static int64_t percentile(int64_t* samples, long count, int p)
+{
+	if (!count)
+		return -1;
+	qsort(samples, (size_t)count, sizeof(int64_t), compare);
+	return samples[(count * p) / 100 - (p == 100)];
+}
+
 static long percentile_us(int p)
 {
-	if (!gSampleCount)
-		return -1;
-	qsort(gSamples, (size_t)gSampleCount, sizeof(int64_t), compare);
-	return (long)(gSamples[(gSampleCount * p) / 100 - (p == 100)] / 1000);
+	return gSampleCount ? (long)(percentile(gSamples, gSampleCount, p) / 1000) : -1;
 }
 
 static int bio_send(void* ctx, const unsigned char* buf, size_t len)
@@ -137,7 +143,7 @@ static int bio_recv(void* ctx, unsigned char* buf, size_t len)
 	/* the first datagram of the answer to the client's last flight (a flight of several datagrams counts once) */
 	if (c->state == 0 && c->flight_sent && c->flight < FLIGHTS && gFlights[c->flight]) {
 		int k = c->flight++;
-		if (gFlightCount[k] < MAX_SAMPLES)
+		if (gFlightCount[k] < gFlightRoom)
 			gFlights[k][gFlightCount[k]++] = now_ns() - c->flight_sent;
 		c->flight_sent = 0;
 	}
@@ -333,17 +339,9 @@ static int establish(int count, int64_t deadline)
 	return established;
 }
 
-/* the median round trip of server flight k (us), or -1 without one (a resumed handshake has two) */
-static double flight_us(int k)
-{
-	if (!gFlightCount[k])
-		return -1;
-	qsort(gFlights[k], (size_t)gFlightCount[k], sizeof(int64_t), compare);
-	return gFlights[k][gFlightCount[k] / 2] / 1e3;
-}
-
 static int mode_handshake(int concurrent, long max, double seconds)
 {
+	gFlightRoom = max;   /* one answer per flight and handshake, and at most max handshakes start */
 	for (int k = 0; k < FLIGHTS; k++) {
 		gFlights[k] = malloc(sizeof(int64_t) * max);
 		gFlightCount[k] = 0;
@@ -394,7 +392,7 @@ static int mode_handshake(int concurrent, long max, double seconds)
 	printf("{\"mode\":\"%s\",\"concurrent\":%d,\"completed\":%ld,\"resumed\":%ld,\"failed\":%ld,\"seconds\":%.3f,\"hps\":%.1f,\"p50_us\":%ld,\"p99_us\":%ld,\"resent\":%ld,\"flights_us\":[",
 		gResume ? "resume" : "handshake", concurrent, completed, gResumed, failed, elapsed, completed / elapsed, p50, p99, resent);
 	for (int k = 0; k < FLIGHTS && gFlightCount[k]; k++)
-		printf("%s%.1f", k ? "," : "", flight_us(k));
+		printf("%s%.1f", k ? "," : "", percentile(gFlights[k], gFlightCount[k], 50) / 1e3);
 	printf("]}\n");
 	return completed > 0 ? 0 : 1;
 }
